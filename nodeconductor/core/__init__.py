@@ -1,0 +1,1 @@
+"""Users, SSH keys, token auth and the API conventions every app shares."""

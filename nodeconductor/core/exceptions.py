@@ -1,0 +1,56 @@
+"""One error shape for every API failure: field-keyed 400s, and {"detail": ...} for the rest."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
+from django_fsm import TransitionNotAllowed
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    """The object is in a state that does not allow the request (409)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object is not in a state that allows this request."
+    default_code = "conflict"
+
+
+class IncorrectStateException(Conflict):
+    """Raised by services when a transition's source state does not match."""
+
+
+def _django_validation_detail(exc):
+    """Turn Django's ValidationError into DRF's field-keyed shape."""
+    if hasattr(exc, "error_dict"):
+        return {("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+    return {"non_field_errors": exc.messages}
+
+
+def exception_handler(exc, context):
+    """Map model, FSM and database errors to 4xx answers so no input yields a 500."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_validation_detail(exc))
+    elif isinstance(exc, TransitionNotAllowed):
+        exc = Conflict(str(exc))
+    elif isinstance(exc, (ProtectedError, RestrictedError)):
+        exc = Conflict("The object still holds resources; remove them first.")
+    elif isinstance(exc, IntegrityError):
+        logger.info("Integrity error answered as 409: %s", exc)
+        exc = Conflict("The request conflicts with existing data (a duplicate or a missing reference).")
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    return drf_exception_handler(exc, context)
+
+
+def error_response(detail, status_code):
+    """Build a response in the common error shape outside DRF views."""
+    return Response({"detail": detail}, status=status_code)

@@ -1,0 +1,1 @@
+"""drf-spectacular extensions for the API's own conventions."""

@@ -1,0 +1,1 @@
+"""Clouds, tenants, the catalogue and instances."""

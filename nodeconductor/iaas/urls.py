@@ -1,0 +1,5 @@
+"""Routes of iaas."""
+
+
+def register_in(router):
+    """Register iaas's viewsets on the one router."""

@@ -1,0 +1,1 @@
+"""Customers, projects, project groups and the roles people hold on them."""

@@ -1,0 +1,1 @@
+"""Django settings package: base (shared), development (embedded default), production, test."""

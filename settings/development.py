@@ -1,0 +1,44 @@
+"""The embedded default: SQLite, a serverless Celery broker and the simulated OpenStack; needs nothing installed."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import NODECONDUCTOR, VAR_DIR
+
+DEBUG = True
+SECRET_KEY = os.environ.get("SECRET_KEY", "development-only-insecure-key")
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "db.sqlite3",
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+}
+
+# kombu's filesystem transport: real Celery, no broker server.
+_QUEUE_DIR = VAR_DIR / "celery-queue"
+CELERY_BROKER_URL = "filesystem://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "data_folder_in": str(_QUEUE_DIR),
+    "data_folder_out": str(_QUEUE_DIR),
+    "processed_folder": str(VAR_DIR / "celery-processed"),
+    "store_processed": False,
+}
+
+CLOUDSIM_PORT = int(os.environ.get("NODECONDUCTOR_CLOUDSIM_PORT", "5100"))
+NODECONDUCTOR = {
+    **NODECONDUCTOR,
+    "OPENSTACK_CREDENTIALS": (
+        {
+            "auth_url": f"http://127.0.0.1:{CLOUDSIM_PORT}/v3",
+            "username": "admin",
+            "password": "admin",
+            "tenant_name": "admin",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+    ),
+    "OPENSTACK_POLL_INTERVAL": 1,
+}
