@@ -1,7 +1,15 @@
 """Routes of core: users, keys and token auth."""
 
-auth_urlpatterns = []
+from django.urls import path
+
+from nodeconductor.core import auth, views
+
+auth_urlpatterns = [
+    path("password/", auth.PasswordLoginView.as_view(), name="auth-password"),
+]
 
 
 def register_in(router):
-    """Register core's viewsets on the one router."""
+    """Register core's viewsets on the one router (basenames are model names, as serializers expect)."""
+    router.register("users", views.UserViewSet, basename="user")
+    router.register("keys", views.SshPublicKeyViewSet, basename="sshpublickey")

@@ -1,6 +1,16 @@
-"""Views shared by the whole API: JSON answers for 404 and 500 outside DRF."""
+"""Views shared by the whole API (JSON 404/500, the uuid-lookup base viewsets) and core's users and keys."""
 
+import django_filters
 from django.http import JsonResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import decorators, mixins, response, viewsets
+
+from nodeconductor.core import filters, permissions, serializers
+from nodeconductor.core.models import SshPublicKey, User
+from nodeconductor.core.schema import AutoSchema
+
+# Hex with or without dashes; anything else never reaches a view (404 from the URL resolver).
+UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 def not_found(request, exception=None):
@@ -11,3 +21,139 @@ def not_found(request, exception=None):
 def server_error(request):
     """Answer unexpected failures with the common error shape and no traceback."""
     return JsonResponse({"detail": "Internal server error."}, status=500)
+
+
+class UuidViewSetMixin:
+    """Looks objects up by uuid and shows each user only what `queryset.for_user(user)` lets him see.
+
+    Anything outside the visible queryset is a 404, never a 403; subclasses add select/prefetch_related.
+    """
+
+    lookup_field = "uuid"
+    lookup_value_regex = UUID_REGEX
+    schema = AutoSchema()
+
+    def get_queryset(self):
+        """The view's queryset narrowed to what the requester may see."""
+        queryset = super().get_queryset()
+        if hasattr(queryset, "for_user"):
+            queryset = queryset.for_user(self.request.user)
+        return queryset
+
+
+class UuidModelViewSet(UuidViewSetMixin, viewsets.ModelViewSet):
+    """Full CRUD by uuid over the requester's visible objects."""
+
+
+class UuidReadOnlyViewSet(UuidViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """List and retrieve by uuid over the requester's visible objects."""
+
+
+class UserFilter(django_filters.FilterSet):
+    """Filters of `/api/users/`: text fields match case-insensitively anywhere."""
+
+    username = django_filters.CharFilter(lookup_expr="icontains")
+    full_name = django_filters.CharFilter(lookup_expr="icontains")
+    email = django_filters.CharFilter(lookup_expr="icontains")
+    organization = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = User
+        fields = ("username", "full_name", "email", "organization", "is_staff", "is_active")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List users", description="Staff see every user; anyone else only himself."),
+    retrieve=extend_schema(summary="Show a user", description="Other users are 404 to non-staff."),
+    create=extend_schema(summary="Create a user (staff)", description="Set the password with the password action."),
+    update=extend_schema(summary="Replace a user", description="Self or staff; only staff change is_staff/is_active."),
+    partial_update=extend_schema(summary="Change a user", description="Self or staff; only staff change flags."),
+    destroy=extend_schema(summary="Delete a user (staff)"),
+)
+class UserViewSet(UuidModelViewSet):
+    """Staff manage every account; a user sees and edits only his own."""
+
+    queryset = User.objects.all()
+    serializer_class = serializers.UserSerializer
+    permission_classes = (permissions.CanManageObject,)
+    filterset_class = UserFilter
+    ordering_fields = ("username", "full_name", "email", "organization", "date_joined")
+
+    def get_queryset(self):
+        """Staff see everyone, others only themselves."""
+        user = self.request.user
+        queryset = User.objects.all()
+        if not permissions.is_staff(user):
+            queryset = queryset.filter(pk=user.pk) if user.is_authenticated else queryset.none()
+        return queryset
+
+    def can_manage(self, user, obj):
+        """Staff change anyone; a user changes himself but may not delete himself."""
+        if permissions.is_staff(user):
+            return True
+        return obj.pk == user.pk and self.action != "destroy"
+
+    def create(self, request, *args, **kwargs):
+        """Only staff create accounts; others get 403 before their input is even validated."""
+        permissions.deny_unless(permissions.is_staff(request.user), "Only staff may create users.")
+        return super().create(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Set a user's password",
+        request=serializers.PasswordSerializer,
+        responses={200: OpenApiResponse(description="The password was set.")},
+    )
+    @decorators.action(detail=True, methods=["post"], serializer_class=serializers.PasswordSerializer)
+    def password(self, request, uuid=None):
+        """Set the password of the user himself (or anyone, for staff), checked by Django's validators."""
+        user = self.get_object()
+        serializer = serializers.PasswordSerializer(data=request.data, context={"request": request, "user": user})
+        serializer.is_valid(raise_exception=True)
+        user.set_password(serializer.validated_data["password"])
+        user.save(update_fields=["password"])
+        return response.Response({"detail": "Password has been set."})
+
+
+class SshPublicKeyFilter(filters.NameFilterSet):
+    """Filters of `/api/keys/`: `?user=<uuid>` and `?name=`."""
+
+    user = filters.UUIDFilter("user")
+
+    class Meta:
+        model = SshPublicKey
+        fields = ("name", "user", "fingerprint")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List SSH keys", description="Own keys; staff see all."),
+    retrieve=extend_schema(summary="Show an SSH key"),
+    create=extend_schema(summary="Add an SSH key", description="The key belongs to the requester."),
+    destroy=extend_schema(summary="Delete an SSH key"),
+)
+class SshPublicKeyViewSet(
+    UuidViewSetMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """A user's SSH keys; immutable once added (delete and add again), as in the original."""
+
+    queryset = SshPublicKey.objects.select_related("user")
+    serializer_class = serializers.SshPublicKeySerializer
+    permission_classes = (permissions.CanManageObject,)
+    filterset_class = SshPublicKeyFilter
+    ordering_fields = ("name", "fingerprint")
+
+    def get_queryset(self):
+        """Own keys; staff see all."""
+        user = self.request.user
+        queryset = super().get_queryset()
+        if permissions.is_staff(user):
+            return queryset
+        return queryset.filter(user=user) if user.is_authenticated else queryset.none()
+
+    def can_manage(self, user, obj):
+        """The owner or staff may delete a key."""
+        return permissions.is_staff(user) or obj.user_id == user.pk

@@ -1,0 +1,132 @@
+"""Serializers of users and keys, and the hyperlinked-by-uuid base every app's serializers build on."""
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from nodeconductor.core.models import SshPublicKey, User
+
+
+class UuidHyperlinkedRelatedField(serializers.HyperlinkedRelatedField):
+    """A reference by URL whose last segment is the target's uuid (design.md section 5).
+
+    When `visible_only` is set (the default), a writable field accepts only objects the requester sees
+    (`queryset.for_user(user)`), so naming an invisible object reads as "does not exist" and stays invisible.
+    """
+
+    def __init__(self, *args, visible_only=True, **kwargs):
+        """Default the lookup to uuid."""
+        kwargs.setdefault("lookup_field", "uuid")
+        self.visible_only = visible_only
+        super().__init__(*args, **kwargs)
+
+    def get_queryset(self):
+        """Restrict the accepted targets to what the requester sees, when the queryset knows how."""
+        queryset = super().get_queryset()
+        request = self.context.get("request")
+        if self.visible_only and request is not None and hasattr(queryset, "for_user"):
+            queryset = queryset.for_user(request.user)
+        return queryset
+
+
+class UuidHyperlinkedIdentityField(serializers.HyperlinkedIdentityField):
+    """The object's own `url`, by uuid."""
+
+    def __init__(self, *args, **kwargs):
+        """Default the lookup to uuid."""
+        kwargs.setdefault("lookup_field", "uuid")
+        super().__init__(*args, **kwargs)
+
+
+class HyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
+    """Base of every API serializer: `url` and `uuid`, and references as URLs by uuid."""
+
+    serializer_url_field = UuidHyperlinkedIdentityField
+    serializer_related_field = UuidHyperlinkedRelatedField
+
+
+def detail_url(view_name, obj, request):
+    """Absolute URL of an object by uuid, for method fields that list related objects without a query each."""
+    return reverse(view_name, kwargs={"uuid": obj.uuid}, request=request)
+
+
+class UserSerializer(HyperlinkedModelSerializer):
+    """A user as staff and the user himself see him; never the password hash."""
+
+    class Meta:
+        model = User
+        fields = (
+            "url",
+            "uuid",
+            "username",
+            "full_name",
+            "native_name",
+            "email",
+            "phone_number",
+            "organization",
+            "job_title",
+            "civil_number",
+            "is_staff",
+            "is_active",
+            "description",
+        )
+        read_only_fields = ("uuid",)
+
+    def get_fields(self):
+        """Only staff may change staff and active flags, so nobody makes himself staff."""
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is None or not (request.user.is_authenticated and request.user.is_staff):
+            fields["is_staff"].read_only = True
+            fields["is_active"].read_only = True
+        return fields
+
+    def validate_civil_number(self, value):
+        """Store a blank civil number as NULL so uniqueness only binds real numbers."""
+        return value or None
+
+
+class PasswordSerializer(serializers.Serializer):
+    """A new password, checked by Django's password validators."""
+
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    def validate_password(self, value):
+        """Reject passwords the configured validators reject, with their messages."""
+        try:
+            password_validation.validate_password(value, self.context.get("user"))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages))
+        return value
+
+
+class SshPublicKeySerializer(HyperlinkedModelSerializer):
+    """A user's public key; the fingerprint is derived and the owner is the requester."""
+
+    user = UuidHyperlinkedRelatedField(view_name="user-detail", read_only=True)
+
+    class Meta:
+        model = SshPublicKey
+        fields = ("url", "uuid", "name", "public_key", "fingerprint", "user")
+        read_only_fields = ("uuid", "fingerprint")
+        # Uniqueness of (user, name) is checked in validate() with a message; user is not an input.
+        validators = []
+
+    def validate(self, attrs):
+        """Check the key with the model's own rules and refuse a second key of the same name."""
+        user = self.context["request"].user
+        key = SshPublicKey(user=user, **attrs)
+        try:
+            key.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"public_key": list(exc.messages)})
+        if SshPublicKey.objects.filter(user=user, name=attrs["name"]).exists():
+            raise serializers.ValidationError({"name": ["You already have a key with this name."]})
+        attrs["public_key"] = key.public_key
+        attrs["fingerprint"] = key.fingerprint
+        return attrs
+
+    def create(self, validated_data):
+        """Create the key for the requester."""
+        return SshPublicKey.objects.create(user=self.context["request"].user, **validated_data)
