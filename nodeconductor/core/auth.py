@@ -57,7 +57,8 @@ class PasswordLoginView(APIView):
             200: TokenSerializer,
             400: OpenApiResponse(
                 VALIDATION_ERROR,
-                description=f'Missing fields (field-keyed), or wrong credentials: {{"detail": "{INVALID_CREDENTIALS}"}}.'
+                description="Missing fields (field-keyed), or wrong credentials: "
+                f'{{"detail": "{INVALID_CREDENTIALS}"}}.',
             ),
             429: OpenApiResponse(ERROR_DETAIL, description="Too many login attempts from this address."),
         },

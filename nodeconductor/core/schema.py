@@ -60,9 +60,7 @@ class AutoSchema(openapi.AutoSchema):
 
     def _requires_auth(self):
         """False for endpoints open to anonymous users (token login, schema)."""
-        return not any(
-            issubclass(p, permissions.AllowAny) for p in getattr(self.view, "permission_classes", ())
-        )
+        return not any(issubclass(p, permissions.AllowAny) for p in getattr(self.view, "permission_classes", ()))
 
     def _is_throttled(self):
         """True for views with a throttle, which may answer 429."""
