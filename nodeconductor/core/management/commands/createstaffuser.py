@@ -103,9 +103,7 @@ class Command(BaseCommand):
             except exceptions.ValidationError as error:
                 raise CommandError(f"Password rejected: {_messages(error)}")
 
-        user = User.objects.create_staffuser(
-            username, password=password, email=email, full_name=options["full_name"]
-        )
+        user = User.objects.create_staffuser(username, password=password, email=email, full_name=options["full_name"])
         self.stdout.write(self.style.SUCCESS(f"Created staff user '{user.username}'."))
         if generated:
             self.stdout.write(f"Password: {password}")
