@@ -73,7 +73,15 @@ class Customer(UuidMixin, TimeStampedMixin, models.Model):
 
     def has_owner(self, user):
         """True if the user owns this customer (staff are not owners by this test)."""
+        if _is_anonymous(user):
+            return False
         return self.permissions.filter(user=user, role=CustomerRole.OWNER).exists()
+
+    def can_manage(self, user):
+        """True for staff and owners: they manage the customer's projects, groups and roles."""
+        if _is_anonymous(user):
+            return False
+        return user.is_staff or self.has_owner(user)
 
 
 class ProjectQuerySet(models.QuerySet):
@@ -152,12 +160,26 @@ class ProjectGroup(UuidMixin, TimeStampedMixin, models.Model):
         return f"{self.name} ({self.customer.name})"
 
 
+class CustomerPermissionQuerySet(models.QuerySet):
+    """Customer roles per user: anyone who sees a customer sees who owns it."""
+
+    def for_user(self, user):
+        """Roles on customers the user sees; staff see all."""
+        if _is_anonymous(user):
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(customer__in=Customer.objects.for_user(user))
+
+
 class CustomerPermission(UuidMixin, TimeStampedMixin, models.Model):
     """A user's role on a customer."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="permissions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_permissions")
     role = models.CharField(max_length=16, choices=CustomerRole.choices, default=CustomerRole.OWNER)
+
+    objects = CustomerPermissionQuerySet.as_manager()
 
     class Meta:
         ordering = ("customer__name", "user__username")
@@ -169,12 +191,26 @@ class CustomerPermission(UuidMixin, TimeStampedMixin, models.Model):
         return f"{self.user} is {self.role} of {self.customer}"
 
 
+class ProjectPermissionQuerySet(models.QuerySet):
+    """Project roles per user: anyone who sees a project sees its members."""
+
+    def for_user(self, user):
+        """Roles on projects the user sees; staff see all."""
+        if _is_anonymous(user):
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(project__in=Project.objects.for_user(user))
+
+
 class ProjectPermission(UuidMixin, TimeStampedMixin, models.Model):
     """A user's role on a project."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="permissions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_permissions")
     role = models.CharField(max_length=16, choices=ProjectRole.choices)
+
+    objects = ProjectPermissionQuerySet.as_manager()
 
     class Meta:
         ordering = ("project__name", "user__username")
@@ -186,6 +222,18 @@ class ProjectPermission(UuidMixin, TimeStampedMixin, models.Model):
         return f"{self.user} is {self.role} of {self.project}"
 
 
+class ProjectGroupPermissionQuerySet(models.QuerySet):
+    """Project group roles per user: anyone who sees a group sees its managers."""
+
+    def for_user(self, user):
+        """Roles on groups the user sees; staff see all."""
+        if _is_anonymous(user):
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(project_group__in=ProjectGroup.objects.for_user(user))
+
+
 class ProjectGroupPermission(UuidMixin, TimeStampedMixin, models.Model):
     """A user's role on a project group."""
 
@@ -194,6 +242,8 @@ class ProjectGroupPermission(UuidMixin, TimeStampedMixin, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_group_permissions"
     )
     role = models.CharField(max_length=16, choices=ProjectGroupRole.choices, default=ProjectGroupRole.MANAGER)
+
+    objects = ProjectGroupPermissionQuerySet.as_manager()
 
     class Meta:
         ordering = ("project_group__name", "user__username")
@@ -205,4 +255,3 @@ class ProjectGroupPermission(UuidMixin, TimeStampedMixin, models.Model):
 
     def __str__(self):
         return f"{self.user} is {self.role} of {self.project_group}"
-
