@@ -1,0 +1,82 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests import factories
+
+URL = "/api-auth/password/"
+
+
+@pytest.fixture
+def user(db):
+    return factories.UserFactory(username="alice")
+
+
+def test_login_returns_a_token_that_authenticates(user):
+    response = APIClient().post(URL, {"username": "alice", "password": factories.PASSWORD}, format="json")
+    assert response.status_code == 200
+    token = response.json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    me = client.get("/api/users/")
+    assert me.status_code == 200
+    assert [u["username"] for u in me.json()] == ["alice"]
+
+
+def test_login_twice_returns_the_same_token(user):
+    data = {"username": "alice", "password": factories.PASSWORD}
+    first = APIClient().post(URL, data, format="json").json()["token"]
+    assert APIClient().post(URL, data, format="json").json()["token"] == first
+
+
+@pytest.mark.parametrize(
+    "username,password",
+    [("alice", "wrong-password"), ("nobody", factories.PASSWORD), ("nobody", "wrong-password")],
+)
+def test_bad_credentials_give_one_message_that_does_not_say_which_part(user, username, password):
+    response = APIClient().post(URL, {"username": username, "password": password}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid username or password."}
+
+
+def test_inactive_user_gets_the_same_message(user):
+    user.is_active = False
+    user.save()
+    response = APIClient().post(URL, {"username": "alice", "password": factories.PASSWORD}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid username or password."}
+
+
+def test_missing_fields_are_field_keyed(db):
+    response = APIClient().post(URL, {}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"username", "password"}
+
+
+def test_junk_body_is_400(db):
+    response = APIClient().post(URL, "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_login_is_throttled(user, settings):
+    cache.clear()
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"password_login": "3/min"}}
+    client = APIClient()
+    codes = [client.post(URL, {"username": "alice", "password": "nope"}, format="json").status_code for _ in range(4)]
+    assert codes == [400, 400, 400, 429]
+    response = client.post(URL, {"username": "alice", "password": factories.PASSWORD}, format="json")
+    assert response.status_code == 429
+    assert "detail" in response.json()
+    cache.clear()
+
+
+def test_bad_token_is_401(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert client.get("/api/users/").status_code == 401
+
+
+def test_anonymous_is_401_with_token_challenge(db):
+    response = APIClient().get("/api/users/")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"
