@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "nodeconductor.core",
     "nodeconductor.structure",
     "nodeconductor.iaas",
+    "nodeconductor.events",
 ]
 
 MIDDLEWARE = [
@@ -123,10 +124,19 @@ NODECONDUCTOR = {
     "OPENSTACK_POLL_INTERVAL": 2,
     # Seconds after which a wait for a cloud resource gives up and the resource goes Erred.
     "OPENSTACK_WAIT_TIMEOUT": 900,
+    # What servers are booted with: "auto" (Nova allocates a network), "none", or a list of {"net-id": ...}.
+    "OPENSTACK_NETWORKS": "auto",
     # Smallest data volume an instance may be created with (MiB).
     "MIN_DATA_VOLUME_SIZE": 1024,
     # Default data volume size when a create request names none (MiB).
     "DEFAULT_DATA_VOLUME_SIZE": 20 * 1024,
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "pull-cloud-accounts": {
+        "task": "nodeconductor.iaas.pull_cloud_accounts",
+        "schedule": float(NODECONDUCTOR["CLOUD_ACCOUNT_PULL_INTERVAL"]),
+    },
 }
 
 LOGGING = {

@@ -19,7 +19,7 @@ def _required(name):
 
 
 def _openstack_credentials():
-    """Read OPENSTACK_CREDENTIALS as JSON from the environment, or from the file NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE names."""
+    """Read OPENSTACK_CREDENTIALS as JSON from the environment or from the file the _FILE variable names."""
     path = os.environ.get("NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE")
     raw = os.environ.get("NODECONDUCTOR_OPENSTACK_CREDENTIALS")
     if path:
@@ -30,7 +30,7 @@ def _openstack_credentials():
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"OpenStack credentials are not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        raise ImproperlyConfigured(f"OpenStack credentials are not valid JSON: {exc.msg} (line {exc.lineno})") from None
     if not isinstance(value, list) or not all(isinstance(v, dict) and "auth_url" in v for v in value):
         raise ImproperlyConfigured("OpenStack credentials must be a JSON list of objects, each with an auth_url.")
     return tuple(value)

@@ -25,4 +25,9 @@ REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"password_login": "1000/min"}
 
 # Tests point this at the simulated cloud they start (see tests/conftest.py).
-NODECONDUCTOR = {**NODECONDUCTOR, "OPENSTACK_POLL_INTERVAL": 0.01, "OPENSTACK_WAIT_TIMEOUT": 30}
+NODECONDUCTOR = {
+    **NODECONDUCTOR,
+    "OPENSTACK_POLL_INTERVAL": 0.02,
+    "OPENSTACK_WAIT_TIMEOUT": 60,
+    "OPENSTACK_NETWORKS": "none",
+}

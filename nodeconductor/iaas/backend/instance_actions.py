@@ -1,0 +1,185 @@
+"""Power, resize and delete of an existing instance, as non-blocking phased steps (see instances.py)."""
+
+from django.utils import timezone
+
+from .errors import CloudBackendError, CloudResourceNotFound
+from .instances import VOLUME_ERROR_STATES, Step, _server_fault
+
+
+class InstanceActionsMixin:
+    """Steps of the actions on a built instance; each phase acts at most once and names the next."""
+
+    def _server_or_fail(self, instance):
+        """The server, or a clear error when the cloud lost it."""
+        server = self.get_server(instance)
+        if server is None:
+            raise CloudBackendError(f"Server {instance.backend_id} was not found in the cloud.")
+        if server.status == "ERROR":
+            raise CloudBackendError(f"The server is in ERROR in the cloud: {_server_fault(server)}")
+        return server
+
+    @staticmethod
+    def _task_state(server):
+        """Nova's task_state of a server (None when idle)."""
+        return getattr(server, "OS-EXT-STS:task_state", None)
+
+    def _power_step(self, instance, phase, action, target):
+        """Issue a power action once, then wait until the server is idle in the target status."""
+        server = self._server_or_fail(instance)
+        if phase == "":
+            if server.status == target and self._task_state(server) is None:
+                return Step(done=True, changes=self._power_changes(server, target))
+            if self._task_state(server) is not None:
+                # A redelivered task finds the action under way: wait instead of issuing it twice.
+                return Step(phase="wait", waiting_for=f"server {target}")
+            with self._call(f"{action} server {server.id}"):
+                getattr(server, action)()
+            return Step(phase="wait", waiting_for=f"server {target}")
+        if server.status == target and self._task_state(server) is None:
+            return Step(done=True, changes=self._power_changes(server, target))
+        return Step(phase="wait", waiting_for=f"server {target} (now {server.status})")
+
+    @staticmethod
+    def _power_changes(server, target):
+        """Fields learned from a server that reached a power state."""
+        return {"start_time": timezone.now()} if target == "ACTIVE" else {"start_time": None}
+
+    def stop_step(self, instance, phase=""):
+        """Stop the server and wait for SHUTOFF."""
+        return self._power_step(instance, phase, "stop", "SHUTOFF")
+
+    def start_step(self, instance, phase=""):
+        """Start the server and wait for ACTIVE."""
+        return self._power_step(instance, phase, "start", "ACTIVE")
+
+    def restart_step(self, instance, phase=""):
+        """Reboot the server and wait until it is ACTIVE again."""
+        server = self._server_or_fail(instance)
+        if phase == "":
+            if self._task_state(server) is not None or server.status in ("REBOOT", "HARD_REBOOT"):
+                return Step(phase="wait", waiting_for="server reboot")
+            with self._call(f"reboot server {server.id}"):
+                server.reboot()
+            return Step(phase="wait", waiting_for="server reboot")
+        if server.status == "ACTIVE" and self._task_state(server) is None:
+            return Step(done=True, changes={"start_time": timezone.now()})
+        return Step(phase="wait", waiting_for=f"server ACTIVE (now {server.status})")
+
+    def resize_flavor_step(self, instance, backend_flavor_id, phase=""):
+        """Resize a stopped server: resize, wait VERIFY_RESIZE, confirm, wait SHUTOFF; disks untouched."""
+        server = self._server_or_fail(instance)
+        task_state = self._task_state(server)
+        if phase == "" and (task_state is not None or server.status in ("RESIZE", "VERIFY_RESIZE")):
+            phase = "verify"
+        if phase == "":
+            with self._call(f"resize server {server.id} to flavor {backend_flavor_id}"):
+                server.resize(backend_flavor_id)
+            return Step(phase="verify", waiting_for="VERIFY_RESIZE")
+        if phase == "verify":
+            if server.status == "VERIFY_RESIZE":
+                with self._call(f"confirm resize of server {server.id}"):
+                    server.confirm_resize()
+                return Step(phase="confirm", waiting_for="SHUTOFF after confirm")
+            if task_state is None and server.status in ("SHUTOFF", "ACTIVE"):
+                raise CloudBackendError(f"The cloud did not resize server {server.id}: {_server_fault(server)}")
+            return Step(phase="verify", waiting_for=f"VERIFY_RESIZE (now {server.status})")
+        if server.status == "SHUTOFF" and task_state is None:
+            return Step(done=True)
+        return Step(phase="confirm", waiting_for=f"SHUTOFF (now {server.status})")
+
+    def _attached_volume_ids(self, instance):
+        """Ids of the volumes Nova lists as attached to the server."""
+        with self._call(f"list volume attachments of server {instance.backend_id}"):
+            attachments = self.nova(self._tenant(instance)).volumes.get_server_volumes(instance.backend_id)
+        return {a.volumeId for a in attachments}
+
+    def _data_volume(self, instance):
+        """The data volume, or a clear error when it is gone."""
+        volume = self.get_volume(instance, instance.data_volume_id)
+        if volume is None:
+            raise CloudBackendError(f"Data volume {instance.data_volume_id} was not found in the cloud.")
+        return volume
+
+    def resize_disk_step(self, instance, new_size_mib, phase="", extend_error=""):
+        """Grow the data volume: detach, wait, extend, wait, re-attach (even when extend failed), wait in-use.
+
+        Returns Step(done=True, changes={"data_volume_size": ...}) only when the extend succeeded; an extend
+        failure is carried in the step's `extend_error` so that the volume is re-attached before we fail.
+        """
+        from .openstack import mib_to_gib
+
+        tenant = self._tenant(instance)
+        volume_id = instance.data_volume_id
+        if phase == "":
+            self._server_or_fail(instance)
+            volume = self._data_volume(instance)
+            if volume.status == "in-use" and volume_id in self._attached_volume_ids(instance):
+                with self._call(f"detach volume {volume_id}"):
+                    self.nova(tenant).volumes.delete_server_volume(instance.backend_id, volume_id)
+            return Step(phase="detached", waiting_for="data volume detached")
+        if phase == "detached":
+            volume = self._data_volume(instance)
+            if volume_id in self._attached_volume_ids(instance) or volume.status != "available":
+                if volume.status in VOLUME_ERROR_STATES:
+                    raise CloudBackendError(f"Data volume {volume_id} went to {volume.status} while detaching.")
+                return Step(phase="detached", waiting_for=f"data volume available (now {volume.status})")
+            try:
+                with self._call(f"extend volume {volume_id} to {mib_to_gib(new_size_mib)} GiB"):
+                    self.cinder(tenant).volumes.extend(volume_id, mib_to_gib(new_size_mib))
+            except CloudBackendError as exc:
+                return Step(phase="attach", carry={"extend_error": str(exc)})
+            return Step(phase="extended", waiting_for="data volume extended")
+        if phase == "extended":
+            volume = self._data_volume(instance)
+            if volume.status == "extending":
+                return Step(phase="extended", waiting_for="data volume extended")
+            if volume.status != "available" or int(volume.size) < mib_to_gib(new_size_mib):
+                error = f"The cloud failed to extend volume {volume_id}: status {volume.status}, size {volume.size} GiB"
+                return Step(phase="attach", carry={"extend_error": error})
+            return Step(phase="attach", carry={"extend_error": ""})
+        if phase == "attach":
+            if volume_id not in self._attached_volume_ids(instance):
+                with self._call(f"attach volume {volume_id}"):
+                    self.nova(tenant).volumes.create_server_volume(instance.backend_id, volume_id)
+            return Step(phase="attached", waiting_for="data volume in-use", carry={"extend_error": extend_error})
+        volume = self._data_volume(instance)
+        if volume.status != "in-use" or volume_id not in self._attached_volume_ids(instance):
+            if volume.status in VOLUME_ERROR_STATES:
+                raise CloudBackendError(f"Data volume {volume_id} did not re-attach (status {volume.status}).")
+            return Step(
+                phase="attached",
+                waiting_for=f"data volume in-use (now {volume.status})",
+                carry={"extend_error": extend_error},
+            )
+        if extend_error:
+            raise CloudBackendError(extend_error)
+        return Step(done=True, changes={"data_volume_size": new_size_mib})
+
+    def delete_step(self, instance, phase=""):
+        """Delete the server, wait until it is gone, then delete both volumes and wait until they are gone."""
+        tenant = self._tenant(instance)
+        if phase == "":
+            server = self.get_server(instance)
+            if server is not None:
+                with self._call(f"delete server {server.id}"):
+                    server.delete()
+            return Step(phase="server_gone", waiting_for="server deleted")
+        if phase == "server_gone":
+            if self.get_server(instance) is not None:
+                return Step(phase="server_gone", waiting_for="server deleted")
+            phase = "volumes"
+        pending = []
+        for role, volume_id in (("system", instance.system_volume_id), ("data", instance.data_volume_id)):
+            volume = self.get_volume(instance, volume_id) if volume_id else self._find_volume(instance, role)
+            if volume is None:
+                continue
+            pending.append(f"{role} volume {volume.status}")
+            if volume.status == "available" or volume.status in VOLUME_ERROR_STATES:
+                try:
+                    with self._call(f"delete volume {volume.id}"):
+                        self.cinder(tenant).volumes.delete(volume.id)
+                except CloudResourceNotFound:
+                    pass
+        if pending:
+            return Step(phase="volumes", waiting_for=", ".join(pending))
+        return Step(done=True)

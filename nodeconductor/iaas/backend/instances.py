@@ -1,0 +1,252 @@
+"""Instance work in the cloud as non-blocking steps: each call looks, acts once, and says what to wait for.
+
+A step never sleeps. It returns a Step: done, or the next phase to call again after a poll interval, plus
+the fields of our Instance it learned (backend ids, IPs). Workers re-enqueue the next phase with a countdown
+instead of holding a worker slot while the cloud works; the shell path loops with a sleep. Every step finds
+before it creates (names and metadata carry our uuid), so a redelivered task never makes a second server.
+"""
+
+import dataclasses
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from .errors import CloudBackendError, CloudResourceNotFound
+
+META_KEY = "nodeconductor_instance"
+VOLUME_ERROR_STATES = {"error", "error_extending", "error_deleting", "error_restoring"}
+
+
+@dataclasses.dataclass
+class Step:
+    """Outcome of one step: done, or the phase to run next; changes are Instance fields to store."""
+
+    done: bool = False
+    phase: str = ""
+    changes: dict = dataclasses.field(default_factory=dict)
+    waiting_for: str = ""
+    # Parameters the next phase needs (e.g. an extend error to report after re-attaching).
+    carry: dict = dataclasses.field(default_factory=dict)
+
+
+def volume_name(instance, role):
+    """Name of an instance's system or data volume in Cinder; carries our uuid so a retry finds it."""
+    return f"nc-{instance.uuid.hex}-{role}"
+
+
+def keypair_name(key):
+    """Nova keypair name of one of our SSH keys (keypairs belong to the admin user, so names must be unique)."""
+    return f"nc-{key.uuid.hex}"
+
+
+def networks_setting():
+    """What to pass as nics at boot: 'auto', 'none' or a list of network dicts (settings)."""
+    return settings.NODECONDUCTOR.get("OPENSTACK_NETWORKS", "auto")
+
+
+def _server_fault(server):
+    """The cloud's reason for a server in ERROR."""
+    fault = getattr(server, "fault", None) or {}
+    return fault.get("message") or "no reason given"
+
+
+def _ips(server):
+    """(internal, external) addresses of a server, comma-separated."""
+    internal, external = [], []
+    for addresses in (getattr(server, "addresses", None) or {}).values():
+        for addr in addresses:
+            target = external if addr.get("OS-EXT-IPS:type") == "floating" else internal
+            target.append(addr.get("addr", ""))
+    return ",".join(filter(None, internal)), ",".join(filter(None, external))
+
+
+class InstanceOperationsMixin:
+    """Provision, power, resize and delete steps; mixed into OpenStackBackend."""
+
+    # Lookups ---------------------------------------------------------------------------------------
+    def _tenant(self, instance):
+        """Tenant id of the instance's membership."""
+        return instance.cloud_project_membership.tenant_id
+
+    def get_server(self, instance):
+        """The instance's Nova server, or None when the cloud no longer has it."""
+        nova = self.nova(self._tenant(instance))
+        if instance.backend_id:
+            try:
+                with self._call(f"get server {instance.backend_id}"):
+                    return nova.servers.get(instance.backend_id)
+            except CloudResourceNotFound:
+                return None
+        with self._call("list servers"):
+            servers = nova.servers.list(search_opts={"name": instance.hostname})
+        for server in servers:
+            if (getattr(server, "metadata", None) or {}).get(META_KEY) == str(instance.uuid):
+                return server
+        return None
+
+    def get_volume(self, instance, volume_id):
+        """A Cinder volume by id, or None when it is gone."""
+        try:
+            with self._call(f"get volume {volume_id}"):
+                return self.cinder(self._tenant(instance)).volumes.get(volume_id)
+        except CloudResourceNotFound:
+            return None
+
+    def _find_volume(self, instance, role):
+        """Our system or data volume by its name and metadata, or None."""
+        name = volume_name(instance, role)
+        with self._call(f"find volume {name}"):
+            volumes = self.cinder(self._tenant(instance)).volumes.list(search_opts={"name": name})
+        for volume in volumes:
+            if volume.name == name and (volume.metadata or {}).get(META_KEY) == str(instance.uuid):
+                return volume
+        return None
+
+    # Provisioning -----------------------------------------------------------------------------------
+    def _image_backend_id(self, instance):
+        """The Glance image of the instance's template in this cloud."""
+        image = instance.template.images.filter(cloud=self.cloud).first()
+        if image is None:
+            raise CloudBackendError(
+                f"Template {instance.template.name} has no image in cloud {self.cloud.name}; pull the cloud first."
+            )
+        return image.backend_id, image.min_disk
+
+    def _ensure_volume(self, instance, role, size_mib, image_id=None):
+        """Find or create the system (from image) or data (empty) volume."""
+        from .openstack import mib_to_gib
+
+        current_id = instance.system_volume_id if role == "system" else instance.data_volume_id
+        volume = self.get_volume(instance, current_id) if current_id else self._find_volume(instance, role)
+        if volume is None:
+            name = volume_name(instance, role)
+            with self._call(f"create {role} volume {name}"):
+                volume = self.cinder(self._tenant(instance)).volumes.create(
+                    size=mib_to_gib(size_mib),
+                    name=name,
+                    imageRef=image_id,
+                    metadata={META_KEY: str(instance.uuid)},
+                    description=f"{role} volume of {instance.hostname}",
+                )
+        if volume.status in VOLUME_ERROR_STATES:
+            raise CloudBackendError(f"The {role} volume {volume.id} went to status {volume.status} in the cloud.")
+        return volume
+
+    def _ensure_keypair(self, instance):
+        """Push the instance's SSH key as a Nova keypair (or reuse it); a key that cannot be pushed fails."""
+        key = instance.ssh_public_key
+        if key is None:
+            if instance.key_name:
+                raise CloudBackendError(f"SSH key {instance.key_name} was deleted before the instance was built.")
+            return None
+        nova = self.nova(self._tenant(instance))
+        name = keypair_name(key)
+        try:
+            with self._call(f"get keypair {name}"):
+                nova.keypairs.get(name)
+            return name
+        except CloudResourceNotFound:
+            pass
+        with self._call(f"push SSH key {key.name}"):
+            nova.keypairs.create(name, public_key=key.public_key)
+        return name
+
+    def provision_step(self, instance, backend_flavor_id, phase=""):
+        """Advance provisioning by one look: volumes, then the server, then wait for ACTIVE."""
+        changes = {}
+        if not instance.backend_id:
+            if not instance.system_volume_id and not instance.data_volume_id:
+                # The seed binds tenants without a sync: make sure the admin may work there.
+                self.ensure_tenant_access(self._tenant(instance))
+            image_id, min_disk = self._image_backend_id(instance)
+            root = self._ensure_volume(instance, "system", max(instance.system_volume_size, min_disk), image_id)
+            data = self._ensure_volume(instance, "data", instance.data_volume_size)
+            changes.update(system_volume_id=root.id, data_volume_id=data.id)
+            server = self.get_server(instance)
+            if server is None:
+                if root.status != "available" or data.status != "available":
+                    return Step(phase="volumes", changes=changes, waiting_for="volumes to become available")
+                key_name = self._ensure_keypair(instance)
+                server = self._boot(instance, backend_flavor_id, root.id, data.id, key_name)
+            changes["backend_id"] = server.id
+        else:
+            server = self.get_server(instance)
+            if server is None:
+                raise CloudBackendError(f"Server {instance.backend_id} vanished from the cloud while building.")
+        if server.status == "ERROR":
+            raise CloudBackendError(f"The server went to ERROR in the cloud: {_server_fault(server)}")
+        if server.status != "ACTIVE":
+            return Step(phase="server", changes=changes, waiting_for=f"server {server.status}")
+        internal, external = _ips(server)
+        changes.update(internal_ips=internal, external_ips=external, start_time=timezone.now())
+        return Step(done=True, changes=changes)
+
+    def _boot(self, instance, backend_flavor_id, root_id, data_id, key_name):
+        """Boot the server from the root volume with the data volume attached; both go with the server."""
+        bdm = [
+            {"uuid": root_id, "source_type": "volume", "destination_type": "volume", "boot_index": 0,
+             "delete_on_termination": True},
+            {"uuid": data_id, "source_type": "volume", "destination_type": "volume", "boot_index": -1,
+             "delete_on_termination": True},
+        ]  # fmt: skip
+        with self._call(f"boot server {instance.hostname}"):
+            return self.nova(self._tenant(instance)).servers.create(
+                name=instance.hostname,
+                image=None,
+                flavor=backend_flavor_id,
+                key_name=key_name,
+                block_device_mapping_v2=bdm,
+                nics=networks_setting(),
+                meta={META_KEY: str(instance.uuid)},
+            )
+
+    def cleanup_provision(self, instance, timeout=None):
+        """Delete what a failed provision made (server, then volumes); return a list of what is left."""
+        timeout = timeout if timeout is not None else float(settings.NODECONDUCTOR["OPENSTACK_WAIT_TIMEOUT"])
+        deadline = time.monotonic() + timeout
+        left = []
+        try:
+            server = self.get_server(instance)
+            if server is not None:
+                with self._call(f"delete server {server.id}"):
+                    server.delete()
+                while self.get_server(instance) is not None:
+                    if time.monotonic() > deadline:
+                        raise CloudBackendError(f"server {server.id} is still being deleted")
+                    time.sleep(self.poll_interval())
+        except CloudBackendError as exc:
+            return [f"server {instance.backend_id or instance.hostname} in tenant {self._tenant(instance)} ({exc})"]
+        for role in ("system", "data"):
+            try:
+                self._delete_volume_when_settled(instance, role, deadline)
+            except CloudBackendError as exc:
+                left.append(f"{role} volume {volume_name(instance, role)} in tenant {self._tenant(instance)} ({exc})")
+        return left
+
+    def _delete_volume_when_settled(self, instance, role, deadline):
+        """Delete our volume once it can be deleted (not creating or attached) and wait until it is gone."""
+        volume_id = instance.system_volume_id if role == "system" else instance.data_volume_id
+        while True:
+            volume = self.get_volume(instance, volume_id) if volume_id else self._find_volume(instance, role)
+            if volume is None:
+                return
+            volume_id = volume.id
+            if volume.status in ({"available"} | VOLUME_ERROR_STATES):
+                with self._call(f"delete volume {volume.id}"):
+                    self.cinder(self._tenant(instance)).volumes.delete(volume.id)
+            if time.monotonic() > deadline:
+                raise CloudBackendError(f"still {volume.status}")
+            time.sleep(self.poll_interval())
+
+    def poll_interval(self):
+        """Seconds between polls."""
+        return float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2))
+
+    def provision_instance(self, instance, backend_flavor_id):
+        """Provision synchronously, as the seed's shell example does: the worker's steps, waiting in place."""
+        from nodeconductor.iaas.operations import PROVISION, run_blocking
+
+        run_blocking(PROVISION, instance.uuid, {"backend_flavor_id": backend_flavor_id})
+        instance.refresh_from_db()
+        return instance

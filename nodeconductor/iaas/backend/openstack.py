@@ -1,0 +1,193 @@
+"""OpenStackBackend: catalogue, tenants and quotas of one cloud account; instance work comes from a mixin."""
+
+import math
+
+from django.conf import settings
+
+from . import clients
+from .errors import CloudBackendError, translate_errors
+from .instance_actions import InstanceActionsMixin
+from .instances import InstanceOperationsMixin
+from .session import forget_session, get_session
+
+MIB_PER_GIB = 1024
+
+
+def gib_to_mib(gib):
+    """Convert the cloud's GiB to our MiB."""
+    return int(gib or 0) * MIB_PER_GIB
+
+
+def mib_to_gib(mib):
+    """Convert our MiB to the cloud's GiB, rounding up so a volume is never smaller than asked."""
+    return max(1, math.ceil(int(mib) / MIB_PER_GIB))
+
+
+class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin):
+    """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
+
+    def __init__(self, cloud):
+        """Bind to a cloud; refuse clearly when its auth_url has no credentials in settings."""
+        self.cloud = cloud
+        self.credentials = cloud.get_credentials()
+        if self.credentials is None:
+            raise CloudBackendError(f"No credentials are configured for auth_url {cloud.auth_url}.")
+
+    # Sessions and clients -------------------------------------------------------------------------
+    def _call(self, what):
+        """Context manager translating client errors of one call, with the password scrubbed."""
+        return translate_errors(what, secrets=(self.credentials.get("password"),))
+
+    def admin_session(self):
+        """Session scoped to the admin's own tenant, for catalogue and identity work."""
+        return get_session(self.credentials)
+
+    def tenant_session(self, tenant_id):
+        """Session scoped to a project's tenant, for its volumes and servers."""
+        if not tenant_id:
+            raise CloudBackendError("The membership has no tenant_id yet; sync it first.")
+        return get_session(self.credentials, tenant_id)
+
+    def nova(self, tenant_id=None):
+        """Nova client in the admin's or a tenant's scope."""
+        return clients.nova(self.tenant_session(tenant_id) if tenant_id else self.admin_session())
+
+    def cinder(self, tenant_id=None):
+        """Cinder client in the admin's or a tenant's scope."""
+        return clients.cinder(self.tenant_session(tenant_id) if tenant_id else self.admin_session())
+
+    def glance(self):
+        """Glance client in the admin's scope."""
+        return clients.glance(self.admin_session())
+
+    def keystone(self):
+        """Keystone v3 client in the admin's scope."""
+        return clients.keystone(self.admin_session())
+
+    # Catalogue ------------------------------------------------------------------------------------
+    def list_flavors(self):
+        """All flavors, public and private, as plain dicts in MiB."""
+        with self._call("list flavors"):
+            flavors = self.nova().flavors.list(is_public=None)
+        return [
+            {"backend_id": f.id, "name": f.name, "cores": f.vcpus, "ram": f.ram, "disk": gib_to_mib(f.disk)}
+            for f in flavors
+        ]
+
+    def list_images(self):
+        """Active images visible to the admin, as plain dicts in MiB."""
+        with self._call("list images"):
+            images = list(self.glance().images.list())
+        return [
+            {
+                "backend_id": img["id"],
+                "name": img.get("name") or "",
+                "min_disk": gib_to_mib(img.get("min_disk")),
+                "min_ram": int(img.get("min_ram") or 0),
+            }
+            for img in images
+            if img.get("status") == "active"
+        ]
+
+    def get_quotas(self, tenant_id):
+        """The tenant's limits: vcpu, ram (MiB), storage (MiB), max_instances; -1 means unlimited."""
+        with self._call(f"get compute quotas of tenant {tenant_id}"):
+            compute = self.nova().quotas.get(tenant_id)
+        with self._call(f"get volume quotas of tenant {tenant_id}"):
+            volume = self.cinder().quotas.get(tenant_id)
+        gigabytes = int(getattr(volume, "gigabytes", -1))
+        return {
+            "quota_vcpu": int(compute.cores),
+            "quota_ram": int(compute.ram),
+            "quota_storage": -1 if gigabytes < 0 else gib_to_mib(gigabytes),
+            "quota_max_instances": int(compute.instances),
+        }
+
+    def set_quotas(self, tenant_id, quotas):
+        """Push limits to Nova and Cinder; keys as get_quotas returns them, absent keys left alone."""
+        compute = {}
+        if "quota_vcpu" in quotas:
+            compute["cores"] = quotas["quota_vcpu"]
+        if "quota_ram" in quotas:
+            compute["ram"] = quotas["quota_ram"]
+        if "quota_max_instances" in quotas:
+            compute["instances"] = quotas["quota_max_instances"]
+        if compute:
+            with self._call(f"set compute quotas of tenant {tenant_id}"):
+                self.nova().quotas.update(tenant_id, **compute)
+        if "quota_storage" in quotas:
+            storage = quotas["quota_storage"]
+            gigabytes = -1 if storage < 0 else storage // MIB_PER_GIB
+            with self._call(f"set volume quotas of tenant {tenant_id}"):
+                self.cinder().quotas.update(tenant_id, gigabytes=gigabytes)
+
+    def fetch_cloud_account(self, cloud=None):
+        """Read everything a pull needs before writing anything, so a failure half way changes nothing."""
+        cloud = cloud or self.cloud
+        data = {"flavors": self.list_flavors(), "images": self.list_images(), "quotas": {}}
+        tenant_ids = cloud.memberships.exclude(tenant_id="").values_list("tenant_id", flat=True)
+        for tenant_id in sorted(set(tenant_ids)):
+            data["quotas"][tenant_id] = self.get_quotas(tenant_id)
+        return data
+
+    def pull_cloud_account(self, cloud=None, dry_run=False):
+        """Pull flavors, images and quotas and apply them as a minimal diff; returns what changed."""
+        from nodeconductor.iaas.pull import apply_cloud_account
+
+        cloud = cloud or self.cloud
+        return apply_cloud_account(cloud, self.fetch_cloud_account(cloud), dry_run=dry_run)
+
+    # Tenants --------------------------------------------------------------------------------------
+    def _admin_user_id(self):
+        """Keystone id of the admin user of these credentials."""
+        with self._call("authenticate"):
+            return self.admin_session().get_user_id()
+
+    def _ensure_admin_role(self, tenant_id):
+        """Grant the admin user the admin role in the tenant unless he holds a role there already."""
+        keystone = self.keystone()
+        user_id = self._admin_user_id()
+        with self._call(f"list role assignments in tenant {tenant_id}"):
+            assignments = keystone.role_assignments.list(user=user_id, project=tenant_id)
+        if assignments:
+            return False
+        with self._call("find the admin role"):
+            roles = [r for r in keystone.roles.list() if r.name == "admin"]
+        if not roles:
+            raise CloudBackendError("The cloud has no 'admin' role to grant the admin user in the tenant.")
+        with self._call(f"grant the admin role in tenant {tenant_id}"):
+            keystone.roles.grant(roles[0], user=user_id, project=tenant_id)
+        # The cached tenant session may hold a token issued before the grant.
+        forget_session(self.credentials, tenant_id)
+        return True
+
+    def verify_tenant(self, tenant_id):
+        """Check the tenant exists and make sure the admin user can work in it."""
+        with self._call(f"get tenant {tenant_id}"):
+            self.keystone().projects.get(tenant_id)
+        self._ensure_admin_role(tenant_id)
+        return tenant_id
+
+    def create_tenant(self, name, description=""):
+        """Create (or find, when a retried task made it already) a tenant named name; return its id."""
+        keystone = self.keystone()
+        with self._call("find the admin's domain"):
+            domain_id = keystone.projects.get(self.admin_session().get_project_id()).domain_id
+        with self._call(f"find tenant {name}"):
+            existing = keystone.projects.list(name=name, domain=domain_id)
+        if existing:
+            tenant_id = existing[0].id
+        else:
+            with self._call(f"create tenant {name}"):
+                tenant_id = keystone.projects.create(name=name, domain=domain_id, description=description).id
+        self._ensure_admin_role(tenant_id)
+        return tenant_id
+
+    def ensure_tenant_access(self, tenant_id):
+        """Make a tenant usable for provisioning: the admin needs a role there (the seed never syncs)."""
+        self._ensure_admin_role(tenant_id)
+
+
+def poll_interval():
+    """Seconds between polls of the cloud while a worker waits."""
+    return float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2))

@@ -1,0 +1,31 @@
+"""Instance events: instance_<action>_{scheduled,succeeded,failed} with the uuids of user, project, customer."""
+
+from nodeconductor.events.models import log_event
+
+VERBS = {
+    "provision": "provisioning",
+    "start": "start",
+    "stop": "stop",
+    "restart": "restart",
+    "resize_flavor": "flavor resize",
+    "resize_disk": "disk resize",
+    "delete": "deletion",
+}
+
+
+def instance_event(instance, action, stage, user=None, error=""):
+    """Log one stage of an action on an instance."""
+    project = instance.cloud_project_membership.project
+    message = f"Instance {instance.hostname}: {VERBS.get(action, action)} {stage}"
+    if error:
+        message += f": {error}"
+    return log_event(
+        f"instance_{action}_{stage}",
+        message,
+        level="error" if stage == "failed" else "info",
+        user=user,
+        customer=project.customer,
+        project=project,
+        resource=instance,
+        instance_hostname=instance.hostname,
+    )

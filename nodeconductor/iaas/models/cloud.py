@@ -1,0 +1,162 @@
+"""Cloud accounts and the tenants that bind projects to them."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Exists, OuterRef
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from nodeconductor.core.models import TimeStampedMixin, UuidMixin
+from nodeconductor.structure.models import (
+    CustomerPermission,
+    Project,
+    ProjectGroupPermission,
+    ProjectPermission,
+)
+
+
+class SyncState(models.TextChoices):
+    """Synchronisation states of clouds and memberships, shown as the original's display strings."""
+
+    SYNC_SCHEDULED = "sync_scheduled", "Sync Scheduled"
+    SYNCING = "syncing", "Syncing"
+    IN_SYNC = "in_sync", "In Sync"
+    ERRED = "erred", "Erred"
+
+
+class SynchronizableMixin(ConcurrentTransitionMixin, models.Model):
+    """Sync state machine shared by clouds and memberships: transitions only, no I/O."""
+
+    state = FSMField(default=SyncState.SYNC_SCHEDULED, choices=SyncState.choices, protected=True, max_length=20)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @transition(field=state, source=[SyncState.IN_SYNC, SyncState.ERRED], target=SyncState.SYNC_SCHEDULED)
+    def schedule_syncing(self):
+        """Queue a sync; allowed when none is queued or running."""
+
+    @transition(field=state, source=SyncState.SYNC_SCHEDULED, target=SyncState.SYNCING)
+    def begin_syncing(self):
+        """A worker picked the sync up."""
+
+    @transition(field=state, source=SyncState.SYNCING, target=SyncState.IN_SYNC)
+    def set_in_sync(self):
+        """The sync succeeded; forget any earlier error."""
+        self.error_message = ""
+
+    @transition(field=state, source=[SyncState.SYNC_SCHEDULED, SyncState.SYNCING], target=SyncState.ERRED)
+    def set_erred(self, message=""):
+        """The sync failed; keep the cloud's message for the user."""
+        self.error_message = message
+
+
+def _credentials_for(auth_url):
+    """Return the configured admin credentials of an auth_url, or None."""
+    wanted = (auth_url or "").rstrip("/")
+    for creds in settings.NODECONDUCTOR.get("OPENSTACK_CREDENTIALS", ()):
+        if creds.get("auth_url", "").rstrip("/") == wanted:
+            return creds
+    return None
+
+
+def configured_auth_urls():
+    """The auth_urls that have credentials in settings (never the credentials themselves)."""
+    return [c["auth_url"] for c in settings.NODECONDUCTOR.get("OPENSTACK_CREDENTIALS", ()) if "auth_url" in c]
+
+
+class CloudQuerySet(models.QuerySet):
+    """Cloud visibility per user."""
+
+    def for_user(self, user):
+        """Clouds of customers the user owns, or linked to projects he holds a role in; staff see all."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        memberships = CloudProjectMembership.objects.filter(cloud=OuterRef("pk"))
+        project_role = ProjectPermission.objects.filter(project=OuterRef("project"), user=user)
+        group_role = ProjectGroupPermission.objects.filter(project_group__projects=OuterRef("project"), user=user)
+        return self.filter(
+            Exists(CustomerPermission.objects.filter(customer=OuterRef("customer"), user=user))
+            | Exists(memberships.filter(Exists(project_role)))
+            | Exists(memberships.filter(Exists(group_role)))
+        )
+
+
+class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
+    """One OpenStack account of a customer; its admin credentials live in settings, keyed by auth_url."""
+
+    customer = models.ForeignKey("structure.Customer", on_delete=models.PROTECT, related_name="clouds")
+    name = models.CharField(max_length=100)
+    auth_url = models.CharField(max_length=200, help_text="Keystone URL; must be listed in OPENSTACK_CREDENTIALS.")
+    last_pulled = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = CloudQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [models.UniqueConstraint(fields=("customer", "name"), name="iaas_cloud_unique_customer_name")]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        """Refuse an auth_url that has no credentials in settings, naming the ones that do."""
+        super().clean()
+        if _credentials_for(self.auth_url) is None:
+            urls = ", ".join(configured_auth_urls()) or "none"
+            raise ValidationError({"auth_url": f"No credentials are configured for this auth_url. Configured: {urls}."})
+
+    def get_credentials(self):
+        """The admin credentials for this cloud from settings (for the backend only)."""
+        return _credentials_for(self.auth_url)
+
+    def get_backend(self):
+        """Return the OpenStack backend that talks to this cloud."""
+        from nodeconductor.iaas.backend import OpenStackBackend
+
+        return OpenStackBackend(self)
+
+
+class CloudProjectMembershipQuerySet(models.QuerySet):
+    """Membership visibility per user."""
+
+    def for_user(self, user):
+        """Memberships of projects the user sees."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(project__in=Project.objects.for_user(user))
+
+
+class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
+    """A project's tenant in a cloud, with the quotas the cloud enforces there."""
+
+    project = models.ForeignKey("structure.Project", on_delete=models.PROTECT, related_name="cloud_memberships")
+    cloud = models.ForeignKey(Cloud, on_delete=models.PROTECT, related_name="memberships")
+    tenant_id = models.CharField(max_length=64, blank=True, help_text="Keystone project id; empty to create one.")
+    # Limits pulled from Nova and Cinder (-1 = unlimited); sizes in MiB like everything in the API.
+    quota_vcpu = models.IntegerField(default=-1)
+    quota_ram = models.IntegerField(default=-1, help_text="MiB")
+    quota_storage = models.BigIntegerField(default=-1, help_text="MiB")
+    quota_max_instances = models.IntegerField(default=-1)
+
+    objects = CloudProjectMembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("project__name", "cloud__name")
+        constraints = [
+            models.UniqueConstraint(fields=("project", "cloud"), name="iaas_membership_unique_project_cloud")
+        ]
+
+    def __str__(self):
+        return f"{self.project.name} in {self.cloud.name}"
+
+    def clean(self):
+        """A project may only join clouds of its own customer."""
+        super().clean()
+        if self.project_id and self.cloud_id and self.project.customer_id != self.cloud.customer_id:
+            raise ValidationError({"cloud": "The cloud belongs to another customer than the project."})

@@ -1,0 +1,201 @@
+"""Instances: boot-from-volume VMs and their state machine."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from nodeconductor.core.models import TimeStampedMixin, UuidMixin
+from nodeconductor.structure.models import Project
+
+
+def default_data_volume_size():
+    """Data volume size (MiB) for instances created without one, as the seed does."""
+    return settings.NODECONDUCTOR.get("DEFAULT_DATA_VOLUME_SIZE", 20 * 1024)
+
+
+class InstanceState(models.TextChoices):
+    """Instance states with the display strings the original API used."""
+
+    PROVISIONING_SCHEDULED = "provisioning_scheduled", "Provisioning Scheduled"
+    PROVISIONING = "provisioning", "Provisioning"
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+    STARTING_SCHEDULED = "starting_scheduled", "Starting Scheduled"
+    STARTING = "starting", "Starting"
+    STOPPING_SCHEDULED = "stopping_scheduled", "Stopping Scheduled"
+    STOPPING = "stopping", "Stopping"
+    RESTARTING_SCHEDULED = "restarting_scheduled", "Restarting Scheduled"
+    RESTARTING = "restarting", "Restarting"
+    RESIZING_SCHEDULED = "resizing_scheduled", "Resizing Scheduled"
+    RESIZING = "resizing", "Resizing"
+    DELETION_SCHEDULED = "deletion_scheduled", "Deletion Scheduled"
+    DELETING = "deleting", "Deleting"
+    ERRED = "erred", "Erred"
+
+
+S = InstanceState
+# Every state in which a worker owns the instance; a failure there ends Erred.
+WORKING_STATES = [
+    S.PROVISIONING_SCHEDULED,
+    S.PROVISIONING,
+    S.STARTING_SCHEDULED,
+    S.STARTING,
+    S.STOPPING_SCHEDULED,
+    S.STOPPING,
+    S.RESTARTING_SCHEDULED,
+    S.RESTARTING,
+    S.RESIZING_SCHEDULED,
+    S.RESIZING,
+    S.DELETION_SCHEDULED,
+    S.DELETING,
+]
+# States in which the instance holds nothing in flight and a pull may reconcile it with the cloud.
+STABLE_STATES = [S.ONLINE, S.OFFLINE, S.ERRED]
+
+
+class InstanceQuerySet(models.QuerySet):
+    """Instance visibility per user."""
+
+    def for_user(self, user):
+        """Instances of projects the user sees."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(cloud_project_membership__project__in=Project.objects.for_user(user))
+
+    def holding_quota(self):
+        """Instances that count against quotas: all but erred ones that left nothing in the cloud."""
+        return self.exclude(state=S.ERRED, backend_id="", system_volume_id="", data_volume_id="")
+
+
+class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Model):
+    """A VM booted from a root volume (the template's image) with an empty data volume attached."""
+
+    hostname = models.CharField(max_length=80)
+    description = models.CharField(max_length=500, blank=True)
+    template = models.ForeignKey("iaas.Template", on_delete=models.PROTECT, related_name="instances")
+    cloud_project_membership = models.ForeignKey(
+        "iaas.CloudProjectMembership", on_delete=models.PROTECT, related_name="instances"
+    )
+    flavor = models.ForeignKey("iaas.Flavor", on_delete=models.PROTECT, related_name="instances", null=True, blank=True)
+    agreed_sla = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
+    cores = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    ram = models.PositiveIntegerField(default=512, help_text="MiB", validators=[MinValueValidator(1)])
+    system_volume_size = models.PositiveIntegerField(help_text="MiB", validators=[MinValueValidator(1)])
+    data_volume_size = models.PositiveIntegerField(
+        default=default_data_volume_size, help_text="MiB", validators=[MinValueValidator(1)]
+    )
+    ssh_public_key = models.ForeignKey(
+        "core.SshPublicKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="instances"
+    )
+    # Copied at creation so the VM keeps its key facts when the user deletes the key.
+    key_name = models.CharField(max_length=50, blank=True)
+    key_fingerprint = models.CharField(max_length=47, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    backend_id = models.CharField(max_length=255, blank=True, help_text="Nova server id")
+    system_volume_id = models.CharField(max_length=255, blank=True, help_text="Cinder id of the root volume")
+    data_volume_id = models.CharField(max_length=255, blank=True, help_text="Cinder id of the data volume")
+    internal_ips = models.CharField(max_length=255, blank=True)
+    external_ips = models.CharField(max_length=255, blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+
+    state = FSMField(default=S.PROVISIONING_SCHEDULED, choices=S.choices, protected=True, max_length=30)
+    error_message = models.TextField(blank=True)
+
+    objects = InstanceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created",)
+        indexes = [models.Index(fields=("state",)), models.Index(fields=("hostname",))]
+
+    def __str__(self):
+        return self.hostname
+
+    @property
+    def project(self):
+        """The project the instance belongs to, through its membership."""
+        return self.cloud_project_membership.project
+
+    @property
+    def cloud(self):
+        """The cloud the instance lives in, through its membership."""
+        return self.cloud_project_membership.cloud
+
+    # Provisioning
+    @transition(field=state, source=S.PROVISIONING_SCHEDULED, target=S.PROVISIONING)
+    def begin_provisioning(self):
+        """A worker started building the VM."""
+
+    @transition(field=state, source=[S.PROVISIONING, S.STARTING, S.RESTARTING], target=S.ONLINE)
+    def set_online(self):
+        """The cloud reports the VM running."""
+        self.error_message = ""
+
+    # Power
+    @transition(field=state, source=S.ONLINE, target=S.STOPPING_SCHEDULED)
+    def schedule_stopping(self):
+        """Queue a stop; only a running VM can be stopped."""
+
+    @transition(field=state, source=S.STOPPING_SCHEDULED, target=S.STOPPING)
+    def begin_stopping(self):
+        """A worker is stopping the VM."""
+
+    @transition(field=state, source=[S.STOPPING, S.RESIZING], target=S.OFFLINE)
+    def set_offline(self):
+        """The cloud reports the VM shut off."""
+        self.error_message = ""
+
+    @transition(field=state, source=S.OFFLINE, target=S.STARTING_SCHEDULED)
+    def schedule_starting(self):
+        """Queue a start; only a stopped VM can be started."""
+
+    @transition(field=state, source=S.STARTING_SCHEDULED, target=S.STARTING)
+    def begin_starting(self):
+        """A worker is starting the VM."""
+
+    @transition(field=state, source=S.ONLINE, target=S.RESTARTING_SCHEDULED)
+    def schedule_restarting(self):
+        """Queue a reboot; only a running VM can be restarted."""
+
+    @transition(field=state, source=S.RESTARTING_SCHEDULED, target=S.RESTARTING)
+    def begin_restarting(self):
+        """A worker is rebooting the VM."""
+
+    # Resize (flavor or data disk): stopped VMs only.
+    @transition(field=state, source=S.OFFLINE, target=S.RESIZING_SCHEDULED)
+    def schedule_resizing(self):
+        """Queue a flavor or disk resize; only a stopped VM can be resized."""
+
+    @transition(field=state, source=S.RESIZING_SCHEDULED, target=S.RESIZING)
+    def begin_resizing(self):
+        """A worker is resizing the VM."""
+
+    # Deletion
+    @transition(field=state, source=[S.OFFLINE, S.ERRED], target=S.DELETION_SCHEDULED)
+    def schedule_deletion(self):
+        """Queue deletion; only stopped or erred VMs can be deleted."""
+
+    @transition(field=state, source=S.DELETION_SCHEDULED, target=S.DELETING)
+    def begin_deleting(self):
+        """A worker is deleting the VM and its volumes."""
+
+    # Failure and recovery
+    @transition(field=state, source=WORKING_STATES + [S.ONLINE, S.OFFLINE], target=S.ERRED)
+    def set_erred(self, message=""):
+        """Something failed; keep the reason (the cloud's message) for the user."""
+        self.error_message = message
+
+    @transition(field=state, source=[S.ERRED, S.OFFLINE], target=S.ONLINE)
+    def recover_online(self):
+        """A pull found the VM running: an erred VM recovers, a stopped one was started behind our back."""
+        self.error_message = ""
+
+    @transition(field=state, source=[S.ERRED, S.ONLINE], target=S.OFFLINE)
+    def recover_offline(self):
+        """A pull found the VM shut off: an erred VM recovers, a running one was stopped behind our back."""
+        self.error_message = ""
