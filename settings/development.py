@@ -24,6 +24,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_in": str(_QUEUE_DIR),
     "data_folder_out": str(_QUEUE_DIR),
     "processed_folder": str(VAR_DIR / "celery-processed"),
+    "control_folder": str(VAR_DIR / "celery-control"),
     "store_processed": False,
 }
 
