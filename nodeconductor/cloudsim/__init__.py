@@ -1,0 +1,53 @@
+"""A simulated OpenStack (Keystone v3, Nova 2.1-2.93, Cinder v3 3.0-3.70, Glance v2) for tests, on one port.
+
+No Django and nothing from the rest of nodeconductor is imported here: run it standalone with
+``python -m nodeconductor.cloudsim --port 5000`` or embed it::
+
+    sim = CloudSim(port=0, delays="fast").start()
+    sim.auth_url                          # http://127.0.0.1:<port>/v3
+
+Layout (catalog region RegionOne, interfaces public/internal/admin all alike):
+identity ``/v3`` (also ``/`` discovery and legacy ``/v2.0/tokens``), compute ``/compute/v2.1``,
+volumev3 and block-storage ``/volume/v3/<project_id>``, image ``/image``; test knobs under ``/_sim/``.
+Initial state is mini-openstack's: domain Default, projects admin/service/demo, users admin (admin on admin) and
+demo (member+reader on demo), flavors m1.tiny/m1.small/m1.medium (ids 1/2/3), public image tiny-qcow2
+(id ``7c5e8a0e-3f3b-4d8b-9a51-2b0f6a1c9d11``, min_disk 1).
+
+Operation names (for ``fail_next`` and ``call_counts``):
+
+* identity: ``identity.versions``, ``identity.version``, ``identity.auth`` (v3 and v2.0 token issue),
+  ``identity.token_validate``, ``identity.token_revoke``, ``identity.catalog``, ``identity.auth_projects``,
+  ``identity.domain_list``, ``identity.domain_get``, ``identity.project_list``, ``identity.project_get``,
+  ``identity.project_create``, ``identity.project_update``, ``identity.project_delete``, ``identity.user_list``,
+  ``identity.user_get``, ``identity.user_create``, ``identity.user_delete``, ``identity.user_projects``,
+  ``identity.role_list``, ``identity.role_assignment_list``, ``identity.role_grant``, ``identity.role_check``,
+  ``identity.role_revoke``
+* compute: ``compute.versions``, ``compute.version``, ``compute.flavor_list``, ``compute.flavor_get``,
+  ``compute.keypair_list``, ``compute.keypair_create``, ``compute.keypair_get``, ``compute.keypair_delete``,
+  ``compute.limits``, ``compute.quota_get``, ``compute.quota_defaults``, ``compute.quota_update``,
+  ``compute.server_list``, ``compute.server_get``, ``compute.server_create``, ``compute.server_delete``,
+  ``compute.server_stop``, ``compute.server_start``, ``compute.server_reboot``, ``compute.server_resize``,
+  ``compute.server_confirm_resize``, ``compute.server_revert_resize``, ``compute.volume_attachment_list``,
+  ``compute.volume_attachment_get``, ``compute.volume_attach``, ``compute.volume_detach``
+* volume: ``volume.versions``, ``volume.version``, ``volume.list``, ``volume.get``, ``volume.create``,
+  ``volume.update``, ``volume.delete``, ``volume.extend``, ``volume.reset_status``, ``volume.set_bootable``,
+  ``volume.limits``, ``volume.quota_get``, ``volume.quota_defaults``, ``volume.quota_update``
+* image: ``image.versions``, ``image.schema``, ``image.list``, ``image.get``, ``image.create``, ``image.upload``,
+  ``image.delete``
+
+Fault modes: ``http`` (default; answer ``status`` with ``message`` in the service's error shape, nothing happens),
+``hang`` (sleep ``seconds`` before handling, outside the lock, then handle normally: the client has timed out
+but the operation still takes place, as on a real cloud), ``error_state`` (accepted, but the resource ends in
+ERROR / ``error`` / ``error_extending`` / ``error_deleting`` / ``error_detaching`` / ``error_attaching``
+instead of its target state; only for operations with an asynchronous outcome: compute.server_create and the
+server actions, compute.server_delete, compute.volume_attach/detach, volume.create/extend/delete).
+
+Delays (``set_delay``): server_build, server_stop, server_start, server_reboot, server_resize,
+server_confirm_resize, server_revert_resize, server_delete, volume_create, volume_download, volume_attach,
+volume_detach, volume_extend, volume_delete. Multi-step transitions (build, attach, resize, volume from image) pass
+through their intermediate states within these delays.
+"""
+
+from .sim import CloudSim
+
+__all__ = ["CloudSim"]

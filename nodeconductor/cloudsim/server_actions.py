@@ -1,0 +1,270 @@
+"""Nova server actions (stop/start/reboot/resize/confirm/revert), delete and os-volume_attachments."""
+
+from .core import ApiError, isotime, new_id
+from .servers import POWER, conflict
+from .volumes_model import attach, begin_detach, finish_detach
+
+
+def action_operation(req):
+    """Name a POST /servers/{id}/action call after its action, e.g. compute.server_stop."""
+    body = req.body if isinstance(req.body, dict) else {}
+    action = next((k for k in body if k in ACTIONS), None)
+    return "compute." + ACTIONS[action] if action else "compute.server_action"
+
+
+ACTIONS = {"os-stop": "server_stop", "os-start": "server_start", "reboot": "server_reboot",
+           "resize": "server_resize", "confirmResize": "server_confirm_resize",
+           "revertResize": "server_revert_resize"}
+
+
+class ServerActionsMixin:
+    """Timed server state changes; each action is its own operation name for faults and call counts."""
+
+    def server_action(self, req):
+        """POST /servers/{id}/action: dispatch on the single key of the body."""
+        body = req.body if isinstance(req.body, dict) else {}
+        action = next((k for k in body if k in ACTIONS), None)
+        if action is None:
+            raise ApiError(400, f"There is no such action: {next(iter(body), None)}")
+        operation = "compute." + ACTIONS[action]
+        server = self.get_server(req)
+        error = self.state.faults.take(operation, modes=("error_state",)) is not None
+        return getattr(self, "_" + ACTIONS[action])(req, server, body[action], error)
+
+    def _busy(self, action, s):
+        if s["task_state"] is not None:
+            raise conflict(action, s, "task_state")
+
+    def _settle(self, sid, error, **changes):
+        s = self.state.servers.get(sid)
+        if s is None:
+            return None
+        s["updated"] = isotime()
+        if error:
+            s.update(vm_state="error", task_state=None,
+                     fault={"code": 500, "created": isotime(), "message": "Injected fault (simulated)."})
+            return s
+        s.update(changes)
+        return s
+
+    def _server_stop(self, req, s, _arg, error):
+        if s["vm_state"] not in ("active", "error"):
+            raise conflict("stop", s)
+        self._busy("stop", s)
+        s["task_state"] = "powering-off"
+        self.state.later("server_stop", self._settle, s["id"], error, vm_state="stopped", task_state=None,
+                         power_state=POWER["stopped"])
+        return self.ok(None, 202)
+
+    def _server_start(self, req, s, _arg, error):
+        if s["vm_state"] != "stopped":
+            raise conflict("start", s)
+        self._busy("start", s)
+        s["task_state"] = "powering-on"
+        self.state.later("server_start", self._settle, s["id"], error, vm_state="active", task_state=None,
+                         power_state=POWER["active"])
+        return self.ok(None, 202)
+
+    def _server_reboot(self, req, s, arg, error):
+        hard = str((arg or {}).get("type", "SOFT")).upper() == "HARD"
+        allowed = ("active", "stopped", "error") if hard else ("active",)
+        if s["vm_state"] not in allowed:
+            raise conflict("reboot", s)
+        if s["task_state"] is not None and not (hard and s["task_state"] in ("rebooting", "reboot_started")):
+            raise conflict("reboot", s, "task_state")
+        s["task_state"] = "reboot_started_hard" if hard else "reboot_started"
+        self.state.later("server_reboot", self._settle, s["id"], error, vm_state="active", task_state=None,
+                         power_state=POWER["active"])
+        return self.ok(None, 202)
+
+    def _server_resize(self, req, s, arg, error):
+        flavor_ref = (arg or {}).get("flavorRef")
+        if flavor_ref is None:
+            raise ApiError(400, "Invalid input for field/attribute resize. Value: {}. 'flavorRef' is a required "
+                                "property")
+        if s["vm_state"] not in ("active", "stopped"):
+            raise conflict("resize", s)
+        self._busy("resize", s)
+        flavor = self.get_flavor(flavor_ref, status=400)
+        if flavor["id"] == s["flavor"]["id"]:
+            raise ApiError(400, "When resizing, instances must change flavor!")
+        if s["image_id"] is None and False:
+            pass
+        if flavor["disk"] and s["image_id"] and flavor["disk"] < s["flavor"]["disk"]:
+            raise ApiError(400, "Resize error: Unable to resize disk down.")
+        self._check_quota(s["project_id"], flavor, old_flavor=s["flavor"])
+        s["task_state"] = "resize_prep"
+        s["pre_resize_vm_state"] = s["vm_state"]
+        self.state.later("server_resize", self._resize_step, s["id"], dict(flavor), error, 1)
+        return self.ok(None, 202)
+
+    def _resize_step(self, sid, flavor, error, step):
+        s = self.state.servers.get(sid)
+        if s is None or s["task_state"] not in ("resize_prep", "resize_migrating", "resize_finish"):
+            return
+        if step < 3:
+            s["task_state"] = ("resize_migrating", "resize_finish")[step - 1]
+            s["updated"] = isotime()
+            self.state.scheduler.schedule(self.state.delays["server_resize"] / 3, self._resize_step, sid, flavor,
+                                          error, step + 1)
+            return
+        if self._settle(sid, error) and not error:
+            s.update(vm_state="resized", task_state=None, old_flavor=s["flavor"], flavor=flavor,
+                     power_state=POWER["active"] if s["pre_resize_vm_state"] == "active" else POWER["stopped"])
+
+    def _server_confirm_resize(self, req, s, _arg, error):
+        if s["vm_state"] != "resized":
+            raise conflict("confirmResize", s)
+        self._busy("confirmResize", s)
+        back = s["pre_resize_vm_state"] or "active"
+        s["confirming"] = True
+        self.state.later("server_confirm_resize", self._settle, s["id"], error, vm_state=back, old_flavor=None,
+                         task_state=None, power_state=POWER[back], confirming=False)
+        return self.ok(None, 204)
+
+    def _server_revert_resize(self, req, s, _arg, error):
+        if s["vm_state"] != "resized":
+            raise conflict("revertResize", s)
+        self._busy("revertResize", s)
+        s["task_state"] = "resize_reverting"
+        back = s["pre_resize_vm_state"] or "active"
+        self.state.later("server_revert_resize", self._settle, s["id"], error, vm_state=back, task_state=None,
+                         flavor=s["old_flavor"], old_flavor=None, power_state=POWER[back])
+        return self.ok(None, 202)
+
+    # -- delete --------------------------------------------------------------------------------------
+
+    def server_delete(self, req):
+        """DELETE /servers/{id}: deleting for a while, then gone; volumes follow delete_on_termination."""
+        s = self.get_server(req)
+        if s["task_state"] != "deleting":
+            s["task_state"] = "deleting"
+            error = self.state.faults.take("compute.server_delete", modes=("error_state",)) is not None
+            self.state.later("server_delete", self._finish_delete, s["id"], error)
+        return self.ok(None, 204)
+
+    def _finish_delete(self, sid, error):
+        st = self.state
+        s = st.servers.get(sid)
+        if s is None:
+            return
+        if error:
+            s.update(vm_state="error", task_state=None,
+                     fault={"code": 500, "created": isotime(), "message": "Injected fault (simulated)."})
+            return
+        for b in s["bdms"]:
+            vol = st.volumes.get(b["volume_id"])
+            if vol is None:
+                continue
+            finish_detach(st, vol, sid)
+            if b["delete_on_termination"]:
+                vol["status"] = "deleting"
+                st.later("volume_delete", st.volumes.pop, vol["id"], None)
+        del st.servers[sid]
+
+    # -- volume attachments --------------------------------------------------------------------------
+
+    def _attachment_view(self, req, s, b):
+        out = {"serverId": s["id"], "volumeId": b["volume_id"], "device": b["device"]}
+        if not req.version.at_least("2.89"):
+            out["id"] = b["volume_id"]
+        if req.version.at_least("2.70"):
+            out["tag"] = None
+        if req.version.at_least("2.79"):
+            out["delete_on_termination"] = b["delete_on_termination"]
+        if req.version.at_least("2.89"):
+            out["attachment_id"] = b.setdefault("attachment_id", new_id())
+            out["bdm_uuid"] = b.setdefault("bdm_uuid", new_id())
+        return out
+
+    def attachment_list(self, req):
+        """GET /servers/{id}/os-volume_attachments."""
+        s = self.get_server(req)
+        return self.ok({"volumeAttachments": [self._attachment_view(req, s, b) for b in s["bdms"]]})
+
+    def _find_bdm(self, s, volume_id):
+        b = next((b for b in s["bdms"] if b["volume_id"] == volume_id), None)
+        if b is None:
+            raise ApiError(404, f"Volume {volume_id} is not attached to the instance {s['id']}.")
+        return b
+
+    def attachment_get(self, req):
+        """GET /servers/{id}/os-volume_attachments/{volume}."""
+        s = self.get_server(req)
+        return self.ok({"volumeAttachment": self._attachment_view(req, s, self._find_bdm(s, req.match["vol"]))})
+
+    def volume_attach(self, req):
+        """POST /servers/{id}/os-volume_attachments: reserved -> attaching -> in-use on a timer."""
+        st = self.state
+        s = self.get_server(req)
+        spec = (req.body or {}).get("volumeAttachment") or {}
+        vid = spec.get("volumeId")
+        if s["vm_state"] not in ("active", "stopped", "resized"):
+            raise conflict("attach_volume", s)
+        self._busy("attach_volume", s)
+        vol = st.volumes.get(vid or "")
+        if vol is None or vol["project_id"] != s["project_id"]:
+            raise ApiError(404, f"Volume {vid} could not be found.")
+        if vol["attachments"] or vol["status"] == "in-use":
+            servers = ",".join(a["server_id"] for a in vol["attachments"])
+            raise ApiError(400, f"Invalid volume: volume {vid} is already attached to instances: {servers}")
+        if vol["status"] != "available":
+            raise ApiError(400, f"Invalid volume: Volume {vid} status must be available or downloading to reserve, "
+                                f"but the current status is {vol['status']}.")
+        used = {b["device"] for b in s["bdms"]}
+        device = next(f"/dev/sd{c}" for c in "abcdefghijklmnopqrstuvwxyz" if f"/dev/sd{c}" not in used)
+        b = {"volume_id": vid, "boot_index": None, "device": device,
+             "delete_on_termination": bool(spec.get("delete_on_termination", False))}
+        s["bdms"].append(b)
+        vol["status"] = "reserved"
+        error = st.faults.take("compute.volume_attach", modes=("error_state",)) is not None
+        st.later("volume_attach", self._attach_step, s["id"], vid, error, 1)
+        return self.ok({"volumeAttachment": self._attachment_view(req, s, b)})
+
+    def _attach_step(self, sid, vid, error, step):
+        st = self.state
+        vol, s = st.volumes.get(vid), st.servers.get(sid)
+        if vol is None or s is None:
+            return
+        if step == 1:
+            vol["status"] = "attaching"
+            st.later("volume_attach", self._attach_step, sid, vid, error, 2)
+            return
+        b = next((b for b in s["bdms"] if b["volume_id"] == vid), None)
+        if error or b is None:
+            vol["status"] = "error_attaching" if error else "available"
+            if b is not None:
+                s["bdms"].remove(b)
+            return
+        attach(st, vol, sid, b["device"])
+
+    def volume_detach(self, req):
+        """DELETE /servers/{id}/os-volume_attachments/{volume}: detaching -> available on a timer."""
+        st = self.state
+        s = self.get_server(req)
+        b = self._find_bdm(s, req.match["vol"])
+        if b["boot_index"] == 0:
+            raise ApiError(400, "Cannot detach a root device volume")
+        if s["vm_state"] not in ("active", "stopped", "resized", "error"):
+            raise conflict("detach_volume", s)
+        self._busy("detach_volume", s)
+        vol = st.volumes[b["volume_id"]]
+        if vol["status"] != "in-use":
+            raise ApiError(400, "Invalid volume: Unable to detach volume. Volume status must be 'in-use' and "
+                                "attach_status must be 'attached' to detach.")
+        begin_detach(st, vol)
+        error = st.faults.take("compute.volume_detach", modes=("error_state",)) is not None
+        st.later("volume_detach", self._detach_done, s["id"], vol["id"], error)
+        return self.ok(None, 202)
+
+    def _detach_done(self, sid, vid, error):
+        st = self.state
+        vol, s = st.volumes.get(vid), st.servers.get(sid)
+        if vol is None:
+            return
+        if error:
+            vol["status"] = "error_detaching"
+            return
+        finish_detach(st, vol, sid)
+        if s is not None:
+            s["bdms"] = [b for b in s["bdms"] if b["volume_id"] != vid]
