@@ -1,5 +1,10 @@
-"""Routes of iaas."""
+"""Routes of iaas: each views module registers its own viewsets."""
+
+from .views import catalogue, cloud, instance
 
 
 def register_in(router):
     """Register iaas's viewsets on the one router."""
+    cloud.register_in(router)
+    catalogue.register_in(router)
+    instance.register_in(router)

@@ -1,0 +1,1 @@
+"""IaaS serializers, one module per area."""

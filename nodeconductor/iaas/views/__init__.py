@@ -1,0 +1,1 @@
+"""IaaS viewsets, one module per area; each module registers its own routes."""
