@@ -1,5 +1,6 @@
 """The in-memory cloud: identity, flavors, images, servers, volumes, keypairs and quotas, behind one lock."""
 
+import functools
 import threading
 
 from .core import DELAY_PROFILES, CallLog, FaultRegistry, Scheduler, isotime, new_hex_id, new_id
@@ -176,6 +177,6 @@ class State:
 
     # -- timers ---------------------------------------------------------------------------------------
 
-    def later(self, delay_name, fn, *args):
+    def later(self, delay_name, fn, *args, **kwargs):
         """Schedule a transition after the configured delay called `delay_name`."""
-        self.scheduler.schedule(self.delays.get(delay_name, 0.05), fn, *args)
+        self.scheduler.schedule(self.delays.get(delay_name, 0.05), functools.partial(fn, *args, **kwargs))

@@ -1,0 +1,187 @@
+"""A target cloud for the contract suite: real clients on a session, polling helpers and cleanup tracking."""
+
+import os
+import time
+
+from cinderclient import client as cinder_client
+from cinderclient import exceptions as cinder_exc
+from glanceclient import client as glance_client
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+from novaclient import client as nova_client
+from novaclient import exceptions as nova_exc
+
+# 2.79: >= 2.37 for networks='none', >= 2.47 for the embedded flavor, delete_on_termination in attachments.
+NOVA_MV = "2.79"
+# 3.59 is what check.py uses; extend-while-attached only appears at 3.42, tested explicitly.
+CINDER_MV = "3.59"
+REAL_HOWTO = ("real-cloud contract tests need OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, "
+              "OS_USER_DOMAIN_NAME and OS_PROJECT_DOMAIN_NAME; e.g. `. ../shared/mini-openstack/env.sh demo` "
+              "(optionally OS_ADMIN_USERNAME / OS_ADMIN_PASSWORD / OS_ADMIN_PROJECT_NAME for the quota cases)")
+
+
+class Credentials:
+    """What a keystoneauth Password plugin needs."""
+
+    def __init__(self, auth_url, username, password, project_name, user_domain="Default", project_domain="Default"):
+        self.auth_url = auth_url
+        self.username = username
+        self.password = password
+        self.project_name = project_name
+        self.user_domain = user_domain
+        self.project_domain = project_domain
+
+    def session(self):
+        """A keystoneauth1 session with a v3 password plugin scoped by project name + domain."""
+        auth = v3.Password(auth_url=self.auth_url, username=self.username, password=self.password,
+                           project_name=self.project_name, user_domain_name=self.user_domain,
+                           project_domain_name=self.project_domain)
+        return ks_session.Session(auth=auth)
+
+    @classmethod
+    def from_env(cls, prefix="OS_"):
+        """Read OS_* variables (or OS_ADMIN_* for the admin pair); None if incomplete."""
+        env = os.environ
+        username, password = env.get(prefix + "USERNAME"), env.get(prefix + "PASSWORD")
+        project = env.get(prefix + "PROJECT_NAME")
+        if not (env.get("OS_AUTH_URL") and username and password and project):
+            return None
+        return cls(env["OS_AUTH_URL"], username, password, project, env.get("OS_USER_DOMAIN_NAME", "Default"),
+                   env.get("OS_PROJECT_DOMAIN_NAME", "Default"))
+
+
+class Cloud:
+    """One contract target (the simulator or a real OpenStack) with clients and resource tracking."""
+
+    def __init__(self, name, creds, admin_creds=None, sim=None):
+        self.name = name
+        self.sim = sim
+        self.creds = creds
+        self.session = creds.session()
+        self.nova = nova_client.Client(NOVA_MV, session=self.session)
+        self.cinder = cinder_client.Client(CINDER_MV, session=self.session)
+        self.cinder30 = cinder_client.Client("3.0", session=self.session)
+        self.cinder342 = cinder_client.Client("3.42", session=self.session)
+        self.glance = glance_client.Client("2", session=self.session)
+        self.admin_creds = admin_creds
+        self.poll = 0.05 if sim else 0.5
+        self.timeout = 20 if sim else 240
+        self.prefix = f"contract-{int(time.time())}"
+        self.servers, self.volumes, self.images = [], [], []
+
+    @property
+    def project_id(self):
+        """The demo project's id, from the token."""
+        return self.session.get_project_id()
+
+    def admin_session(self):
+        """An admin session, or None when the target gives no admin credentials."""
+        return self.admin_creds.session() if self.admin_creds else None
+
+    # -- polling ---------------------------------------------------------------------------------------
+
+    def wait_for(self, fetch, done, fail=lambda o: False, describe=lambda o: getattr(o, "status", None)):
+        """Poll fetch() until done(obj); return (obj, distinct states seen); raise on fail(obj) or timeout."""
+        seen, deadline = [], time.time() + self.timeout
+        while True:
+            obj = fetch()
+            state = describe(obj)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            if done(obj):
+                return obj, seen
+            if fail(obj):
+                raise AssertionError(f"entered failure state {state} (seen {seen})")
+            if time.time() > deadline:
+                raise AssertionError(f"timeout; states seen {seen}")
+            time.sleep(self.poll)
+
+    def wait_server(self, sid, status):
+        """Wait until a server has `status` and no task."""
+        return self.wait_for(lambda: self.nova.servers.get(sid),
+                             lambda s: s.status == status and getattr(s, "OS-EXT-STS:task_state") is None,
+                             lambda s: s.status == "ERROR",
+                             lambda s: f"{s.status}/{getattr(s, 'OS-EXT-STS:task_state')}")
+
+    def wait_volume(self, vid, status, cinder=None):
+        """Wait until a volume has `status` (error* fails)."""
+        cinder = cinder or self.cinder
+        return self.wait_for(lambda: cinder.volumes.get(vid), lambda v: v.status == status,
+                             lambda v: v.status.startswith("error") and not status.startswith("error"))
+
+    def wait_gone(self, get):
+        """Wait until get() raises NotFound; return the states seen."""
+        seen, deadline = [], time.time() + self.timeout
+        while time.time() < deadline:
+            try:
+                state = getattr(get(), "status", "?")
+            except (nova_exc.NotFound, cinder_exc.NotFound):
+                return seen + ["GONE"]
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            time.sleep(self.poll)
+        raise AssertionError(f"not deleted in time; states {seen}")
+
+    def attached_ids(self, sid):
+        """Volume ids Nova lists as attached to a server."""
+        return {a.volumeId for a in self.nova.volumes.get_server_volumes(sid)}
+
+    # -- creation with tracking ------------------------------------------------------------------------
+
+    def create_volume(self, size, image=None, suffix="vol"):
+        """Create a tracked volume (from image when given)."""
+        vol = self.cinder.volumes.create(size, name=f"{self.prefix}-{suffix}", imageRef=image,
+                                         metadata={"contract": "1"})
+        self.volumes.append(vol.id)
+        return vol
+
+    def boot(self, flavor_id, volumes, suffix="vm"):
+        """Boot a tracked server from volumes: the first is the root (boot_index 0)."""
+        bdm = [{"uuid": vid, "source_type": "volume", "destination_type": "volume", "boot_index": 0 if i == 0 else -1,
+                "delete_on_termination": False} for i, vid in enumerate(volumes)]
+        srv = self.nova.servers.create(f"{self.prefix}-{suffix}", image=None, flavor=flavor_id,
+                                       block_device_mapping_v2=bdm, nics="none")
+        self.servers.append(srv.id)
+        return srv
+
+    def flavor(self, name):
+        """The flavor called `name`."""
+        return next(f for f in self.nova.flavors.list() if f.name == name)
+
+    def image(self, name="tiny-qcow2"):
+        """The image called `name`."""
+        return next(iter(self.glance.images.list(filters={"name": name})))
+
+    def cleanup(self):
+        """Delete what the tests made: servers first (volumes go back to available), then volumes and images."""
+        errors = []
+        for sid in list(self.servers):
+            try:
+                self.nova.servers.delete(sid)
+                self.wait_gone(lambda sid=sid: self.nova.servers.get(sid))
+                self.servers.remove(sid)
+            except nova_exc.NotFound:
+                self.servers.remove(sid)
+            except Exception as e:  # keep cleaning the rest
+                errors.append(f"server {sid}: {e}")
+        for vid in list(self.volumes):
+            try:
+                vol = self.wait_for(lambda vid=vid: self.cinder.volumes.get(vid),
+                                    lambda v: v.status in ("available", "error", "error_extending") and
+                                    not v.attachments)[0]
+                if vol.status == "error_extending" and self.admin_session():
+                    cinder_client.Client("3.0", session=self.admin_session()).volumes.reset_state(vid, "available")
+                self.cinder.volumes.delete(vid)
+                self.wait_gone(lambda vid=vid: self.cinder.volumes.get(vid))
+                self.volumes.remove(vid)
+            except cinder_exc.NotFound:
+                self.volumes.remove(vid)
+            except Exception as e:
+                errors.append(f"volume {vid}: {e}")
+        for iid in list(self.images):
+            try:
+                self.glance.images.delete(iid)
+            except Exception as e:
+                errors.append(f"image {iid}: {e}")
+            self.images.remove(iid)
+        return errors
