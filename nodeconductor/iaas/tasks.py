@@ -35,7 +35,23 @@ def run_cloud_pull(cloud, dry_run=False):
         raise
     cloud.last_pulled = timezone.now()
     _save_transition(cloud, "set_in_sync")
+    pull_cloud_instances(cloud, diff)
     return diff
+
+
+def pull_cloud_instances(cloud, diff=None):
+    """Reconcile the instances of every In Sync membership; a failing tenant is logged, the others go on."""
+    from .instance_pull import pull_instances
+
+    backend = cloud.get_backend()
+    for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id=""):
+        try:
+            changes = pull_instances(backend, membership)
+        except CloudBackendError as exc:
+            logger.warning("Pull of instances in %s failed: %s", membership, exc)
+            continue
+        if diff is not None:
+            diff.updated.extend(changes)
 
 
 @shared_task(name="nodeconductor.iaas.pull_cloud_account")

@@ -243,6 +243,19 @@ class InstanceOperationsMixin:
         """Seconds between polls."""
         return float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2))
 
+    def list_servers(self, tenant_id):
+        """Servers of a tenant as plain dicts keyed by id: status, task_state and the fault message."""
+        with self._call(f"list servers of tenant {tenant_id}"):
+            servers = self.nova(tenant_id).servers.list()
+        return {
+            s.id: {
+                "status": s.status,
+                "task_state": getattr(s, "OS-EXT-STS:task_state", None),
+                "fault": _server_fault(s) if s.status == "ERROR" else "",
+            }
+            for s in servers
+        }
+
     def provision_instance(self, instance, backend_flavor_id):
         """Provision synchronously, as the seed's shell example does: the worker's steps, waiting in place."""
         from nodeconductor.iaas.operations import PROVISION, run_blocking

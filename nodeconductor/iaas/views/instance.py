@@ -1,5 +1,197 @@
-"""IaaS instance endpoints."""
+"""Instance endpoints: list, create (201), actions (202), delete (202), and the instance's events."""
+
+import django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import decorators, mixins, response, status, viewsets
+
+from nodeconductor.core.filters import UUIDFilter
+from nodeconductor.core.permissions import CanManageObject, deny_unless
+from nodeconductor.core.schema import accepted, conflict
+from nodeconductor.core.views import UuidViewSetMixin
+from nodeconductor.events.serializers import EventSerializer
+from nodeconductor.events.views import EventViewSet
+from nodeconductor.structure.models import ProjectRole
+
+from .. import instance_services as services
+from ..models import Instance, InstanceState
+from ..serializers.instance import InstanceCreateSerializer, InstanceResizeSerializer, InstanceSerializer
+
+NOT_ADMIN = "Only project administrators and staff operate instances."
+
+
+def can_operate(user, project):
+    """Project administrators and staff may create and operate instances; managers and owners only read."""
+    if user.is_staff:
+        return True
+    return project.permissions.filter(user=user, role=ProjectRole.ADMINISTRATOR).exists()
+
+
+class InstanceFilter(django_filters.FilterSet):
+    """Filters the portal uses: by project, customer, cloud, state and host name."""
+
+    hostname = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the host name.")
+    description = django_filters.CharFilter(lookup_expr="icontains")
+    project = UUIDFilter("cloud_project_membership__project")
+    customer = UUIDFilter("cloud_project_membership__project__customer")
+    cloud = UUIDFilter("cloud_project_membership__cloud")
+    template = UUIDFilter("template")
+    state = django_filters.MultipleChoiceFilter(
+        choices=InstanceState.choices, help_text="State key, e.g. online; repeat for several."
+    )
+
+    class Meta:
+        model = Instance
+        fields = ("hostname", "description", "project", "customer", "cloud", "template", "state")
+
+
+def _scheduled(action):
+    """The 202 body of a scheduled action."""
+    return response.Response({"status": f"{action} was scheduled"}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List instances", description="Instances of the projects the requester sees."),
+    retrieve=extend_schema(summary="Show an instance"),
+    create=extend_schema(
+        summary="Create an instance",
+        description="Project administrators and staff. Reserves quota and schedules provisioning (201; the "
+        "instance starts in Provisioning Scheduled). Sizes are MiB.",
+        request=InstanceCreateSerializer,
+        responses={201: InstanceSerializer},
+    ),
+    destroy=extend_schema(
+        summary="Delete an instance",
+        description="Offline or Erred only: schedules deletion of the server and both volumes (202).",
+        responses={202: accepted("deletion was scheduled"), 409: conflict("The instance is not Offline or Erred.")},
+    ),
+)
+class InstanceViewSet(
+    UuidViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """VMs of the requester's projects; administrators operate them, managers and owners read."""
+
+    queryset = Instance.objects.all()
+    serializer_class = InstanceSerializer
+    permission_classes = (CanManageObject,)
+    filterset_class = InstanceFilter
+    ordering_fields = ("hostname", "created", "state", "start_time")
+
+    def get_queryset(self):
+        """Visible instances with everything the serializer shows fetched in constant queries."""
+        return (
+            super()
+            .get_queryset()
+            .select_related(
+                "cloud_project_membership__project__customer",
+                "cloud_project_membership__cloud",
+                "template",
+                "flavor",
+                "ssh_public_key",
+            )
+        )
+
+    def can_manage(self, user, instance):
+        """Administrators of the instance's project and staff."""
+        return can_operate(user, instance.cloud_project_membership.project)
+
+    def create(self, request, *args, **kwargs):
+        """Validate, check the requester administers the project, reserve quota and schedule provisioning."""
+        serializer = InstanceCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        deny_unless(can_operate(request.user, data["project"]), NOT_ADMIN)
+        instance = services.instance_create(
+            user=request.user,
+            membership=data["membership"],
+            template=data["template"],
+            flavor=data["flavor"],
+            hostname=data["hostname"],
+            description=data["description"],
+            ssh_public_key=data.get("ssh_public_key"),
+            system_volume_size=data["system_volume_size"],
+            data_volume_size=data["data_volume_size"],
+        )
+        instance = self.get_queryset().get(pk=instance.pk)
+        body = InstanceSerializer(instance, context=self.get_serializer_context()).data
+        return response.Response(body, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        """Schedule deletion (202) instead of deleting the row: the worker removes it when the cloud is clean."""
+        services.instance_delete(self.get_object(), request.user)
+        return _scheduled("deletion")
+
+    @extend_schema(
+        summary="Start a stopped instance",
+        request=None,
+        responses={202: accepted("start was scheduled"), 409: conflict("The instance is not Offline.")},
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def start(self, request, uuid=None):
+        """Schedule a start."""
+        services.instance_start(self.get_object(), request.user)
+        return _scheduled("start")
+
+    @extend_schema(
+        summary="Stop a running instance",
+        request=None,
+        responses={202: accepted("stop was scheduled"), 409: conflict("The instance is not Online.")},
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def stop(self, request, uuid=None):
+        """Schedule a stop."""
+        services.instance_stop(self.get_object(), request.user)
+        return _scheduled("stop")
+
+    @extend_schema(
+        summary="Restart a running instance",
+        request=None,
+        responses={202: accepted("restart was scheduled"), 409: conflict("The instance is not Online.")},
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def restart(self, request, uuid=None):
+        """Schedule a reboot."""
+        services.instance_restart(self.get_object(), request.user)
+        return _scheduled("restart")
+
+    @extend_schema(
+        summary="Resize a stopped instance",
+        description='Exactly one of {"flavor": url} (same cloud; changes cores and RAM, disks untouched) or '
+        '{"disk_size": MiB} (grows the data volume: detach, extend, re-attach). Offline only.',
+        request=InstanceResizeSerializer,
+        responses={202: accepted("resize was scheduled"), 409: conflict("The instance is not Offline (stopped).")},
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def resize(self, request, uuid=None):
+        """Schedule a flavor or data disk resize."""
+        instance = self.get_object()
+        serializer = InstanceResizeSerializer(
+            data=request.data, context={**self.get_serializer_context(), "instance": instance}
+        )
+        serializer.is_valid(raise_exception=True)
+        if "flavor" in serializer.validated_data:
+            services.instance_resize_flavor(instance, serializer.validated_data["flavor"], request.user)
+        else:
+            services.instance_resize_disk(instance, serializer.validated_data["disk_size"], request.user)
+        return _scheduled("resize")
+
+    @extend_schema(summary="Events of an instance", responses={200: EventSerializer(many=True)})
+    @decorators.action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def events(self, request, uuid=None):
+        """The instance's event history, newest first, paginated like every list."""
+        instance = self.get_object()
+        queryset = EventViewSet.base_queryset(request.user).filter(resource_uuid=instance.uuid)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(EventSerializer(page, many=True, context={"request": request}).data)
 
 
 def register_in(router):
-    """Register this module's viewsets."""
+    """Register the instance endpoints."""
+    router.register("instances", InstanceViewSet, basename="instance")
+    router.register("events", EventViewSet, basename="event")
+
+

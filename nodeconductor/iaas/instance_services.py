@@ -1,0 +1,182 @@
+"""Cross-model rules of instances: quota reservation, transitions, events, and enqueueing on commit.
+
+Quota usage is never stored: it is derived from the instances that hold resources, so it cannot leak.
+Creating an instance row under a lock on its membership *is* the reservation; a failed provision that
+cleaned up after itself stops counting, and a deleted instance is gone.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
+from django_fsm import TransitionNotAllowed
+from rest_framework.exceptions import ValidationError
+
+from nodeconductor.core.exceptions import Conflict
+
+from . import events, tasks
+from .models import CloudProjectMembership, Instance, InstanceState
+
+S = InstanceState
+
+
+def membership_usage(membership):
+    """What the membership's instances hold now: vcpu, ram and storage in MiB, and instance count."""
+    totals = Instance.objects.filter(cloud_project_membership=membership).holding_quota().aggregate(
+        vcpu=Coalesce(Sum("cores"), 0),
+        ram=Coalesce(Sum("ram"), 0),
+        system=Coalesce(Sum("system_volume_size"), 0),
+        data=Coalesce(Sum("data_volume_size"), 0),
+        instances=Count("id"),
+    )
+    return {
+        "vcpu": totals["vcpu"],
+        "ram": totals["ram"],
+        "storage": totals["system"] + totals["data"],
+        "max_instances": totals["instances"],
+    }
+
+
+QUOTA_LABELS = {
+    "vcpu": ("quota_vcpu", "cores"),
+    "ram": ("quota_ram", "MiB of RAM"),
+    "storage": ("quota_storage", "MiB of storage"),
+    "max_instances": ("quota_max_instances", "instances"),
+}
+
+
+def check_quota(membership, extra):
+    """Refuse (400) when adding `extra` (same keys as membership_usage) would exceed a limit of the tenant."""
+    usage = membership_usage(membership)
+    problems = []
+    for key, amount in extra.items():
+        field, label = QUOTA_LABELS[key]
+        limit = getattr(membership, field)
+        if amount > 0 and limit >= 0 and usage[key] + amount > limit:
+            problems.append(f"{label}: {usage[key]} in use + {amount} requested > limit {limit}")
+    if problems:
+        raise ValidationError({"non_field_errors": ["Quota exceeded in the project's tenant: " + "; ".join(problems)]})
+
+
+def _locked_membership(membership):
+    """Lock the membership row so concurrent requests reserve quota one after another."""
+    return CloudProjectMembership.objects.select_for_update().get(pk=membership.pk)
+
+
+def _enqueue(task, instance, params):
+    """Send the operation's task once the transaction commits."""
+    transaction.on_commit(lambda: task.delay(str(instance.uuid), params=params))
+
+
+def instance_create(*, user, membership, template, flavor, hostname, system_volume_size, data_volume_size,
+                    description="", ssh_public_key=None):  # fmt: skip
+    """Reserve quota and create the instance in Provisioning Scheduled; the worker builds it."""
+    with transaction.atomic():
+        membership = _locked_membership(membership)
+        check_quota(
+            membership,
+            {
+                "vcpu": flavor.cores,
+                "ram": flavor.ram,
+                "storage": system_volume_size + data_volume_size,
+                "max_instances": 1,
+            },
+        )
+        instance = Instance(
+            hostname=hostname,
+            description=description,
+            template=template,
+            cloud_project_membership=membership,
+            flavor=flavor,
+            agreed_sla=template.sla_level,
+            cores=flavor.cores,
+            ram=flavor.ram,
+            system_volume_size=system_volume_size,
+            data_volume_size=data_volume_size,
+            ssh_public_key=ssh_public_key,
+            key_name=ssh_public_key.name if ssh_public_key else "",
+            key_fingerprint=ssh_public_key.fingerprint if ssh_public_key else "",
+            created_by=user,
+        )
+        instance.full_clean()
+        instance.save()
+        events.instance_event(instance, "provision", "scheduled", user=user)
+        _enqueue(tasks.provision_instance, instance, {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)})
+    return instance
+
+
+def _uuid(user):
+    """The user's uuid as a string for task params, or None."""
+    return str(user.uuid) if user is not None and user.is_authenticated else None
+
+
+def _schedule(instance, user, transition, action, needed, task, params=None):
+    """Lock, run a scheduling transition (409 saying which state is needed), log and enqueue."""
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        try:
+            getattr(locked, transition)()
+        except TransitionNotAllowed:
+            raise Conflict(f"{needed}; the instance is {locked.get_state_display()}.") from None
+        locked.save()
+        events.instance_event(locked, action, "scheduled", user=user)
+        _enqueue(task, locked, {**(params or {}), "user_uuid": _uuid(user)})
+    return locked
+
+
+def instance_start(instance, user=None):
+    """Schedule a start of a stopped instance."""
+    return _schedule(instance, user, "schedule_starting", "start", "Only an Offline instance can be started",
+                     tasks.start_instance)  # fmt: skip
+
+
+def instance_stop(instance, user=None):
+    """Schedule a stop of a running instance."""
+    return _schedule(instance, user, "schedule_stopping", "stop", "Only an Online instance can be stopped",
+                     tasks.stop_instance)  # fmt: skip
+
+
+def instance_restart(instance, user=None):
+    """Schedule a reboot of a running instance."""
+    return _schedule(instance, user, "schedule_restarting", "restart", "Only an Online instance can be restarted",
+                     tasks.restart_instance)  # fmt: skip
+
+
+RESIZE_NEEDS = "The instance must be stopped (Offline) to be resized"
+
+
+def instance_resize_flavor(instance, flavor, user=None):
+    """Schedule a flavor change of a stopped instance, after checking the extra cores and RAM fit the quota."""
+    if instance.state != S.OFFLINE:
+        raise Conflict(f"{RESIZE_NEEDS}; the instance is {instance.get_state_display()}.")
+    with transaction.atomic():
+        membership = _locked_membership(instance.cloud_project_membership)
+        check_quota(membership, {"vcpu": flavor.cores - instance.cores, "ram": flavor.ram - instance.ram})
+        return _schedule(
+            instance, user, "schedule_resizing", "resize_flavor", RESIZE_NEEDS, tasks.resize_instance_flavor,
+            {"backend_flavor_id": flavor.backend_id, "flavor_uuid": str(flavor.uuid)},
+        )  # fmt: skip
+
+
+def instance_resize_disk(instance, new_size, user=None):
+    """Schedule growing the data volume of a stopped instance to new_size MiB."""
+    if instance.state != S.OFFLINE:
+        raise Conflict(f"{RESIZE_NEEDS}; the instance is {instance.get_state_display()}.")
+    with transaction.atomic():
+        membership = _locked_membership(instance.cloud_project_membership)
+        check_quota(membership, {"storage": new_size - instance.data_volume_size})
+        return _schedule(
+            instance, user, "schedule_resizing", "resize_disk", RESIZE_NEEDS, tasks.resize_instance_disk,
+            {"new_size_mib": new_size},
+        )  # fmt: skip
+
+
+def instance_delete(instance, user=None):
+    """Schedule deletion of a stopped or erred instance with both its volumes."""
+    return _schedule(instance, user, "schedule_deletion", "delete", "Only an Offline or Erred instance can be deleted",
+                     tasks.delete_instance)  # fmt: skip
+
+
+def min_data_volume_size():
+    """Smallest data volume (MiB) the API accepts."""
+    return int(settings.NODECONDUCTOR.get("MIN_DATA_VOLUME_SIZE", 1024))

@@ -1,0 +1,153 @@
+"""Serializers of instances: the read shape, the create request, and the resize request."""
+
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+from nodeconductor.core.models import SshPublicKey
+from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
+from nodeconductor.structure.models import Project
+
+from ..instance_services import min_data_volume_size
+from ..models import CloudProjectMembership, Flavor, Instance, SyncState, Template
+
+# RFC 1123 host name: labels of letters, digits and hyphens, dot-separated.
+HOSTNAME_VALIDATOR = RegexValidator(
+    r"^(?=.{1,80}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+    "Use a host name: letters, digits and hyphens in dot-separated labels, e.g. web-1.example.com.",
+)
+# 16 TiB: larger than any volume a Cinder backend of ours offers, and far from integer overflow.
+MAX_VOLUME_SIZE = 16 * 1024 * 1024
+
+
+class InstanceSerializer(HyperlinkedModelSerializer):
+    """An instance as the portal shows it: states as display strings, sizes in MiB."""
+
+    state = serializers.CharField(source="get_state_display", read_only=True)
+    template = UuidHyperlinkedRelatedField(view_name="template-detail", read_only=True)
+    template_name = serializers.CharField(source="template.name", read_only=True)
+    flavor = UuidHyperlinkedRelatedField(view_name="flavor-detail", read_only=True)
+    flavor_name = serializers.SerializerMethodField()
+    project = serializers.SerializerMethodField()
+    project_name = serializers.CharField(source="cloud_project_membership.project.name", read_only=True)
+    customer = serializers.SerializerMethodField()
+    customer_name = serializers.CharField(source="cloud_project_membership.project.customer.name", read_only=True)
+    cloud = serializers.SerializerMethodField()
+    cloud_name = serializers.CharField(source="cloud_project_membership.cloud.name", read_only=True)
+    cloud_project_membership = UuidHyperlinkedRelatedField(view_name="cloudprojectmembership-detail", read_only=True)
+    ssh_public_key = UuidHyperlinkedRelatedField(view_name="sshpublickey-detail", read_only=True)
+
+    class Meta:
+        model = Instance
+        fields = (
+            "url", "uuid", "hostname", "description", "state", "error_message",
+            "template", "template_name", "flavor", "flavor_name", "cores", "ram",
+            "system_volume_size", "data_volume_size", "agreed_sla",
+            "project", "project_name", "customer", "customer_name", "cloud", "cloud_name", "cloud_project_membership",
+            "ssh_public_key", "key_name", "key_fingerprint",
+            "backend_id", "system_volume_id", "data_volume_id", "internal_ips", "external_ips",
+            "start_time", "created", "modified",
+        )  # fmt: skip
+        read_only_fields = fields
+        extra_kwargs = {
+            "ram": {"help_text": "MiB"},
+            "system_volume_size": {"help_text": "MiB"},
+            "data_volume_size": {"help_text": "MiB"},
+        }
+
+    def get_flavor_name(self, instance) -> str:
+        """The flavor's name, empty for instances created without one (the seed's shell path)."""
+        return instance.flavor.name if instance.flavor else ""
+
+    def get_project(self, instance) -> str:
+        """URL of the instance's project."""
+        return detail_url("project-detail", instance.cloud_project_membership.project, self.context["request"])
+
+    def get_customer(self, instance) -> str:
+        """URL of the customer owning the project."""
+        customer = instance.cloud_project_membership.project.customer
+        return detail_url("customer-detail", customer, self.context["request"])
+
+    def get_cloud(self, instance) -> str:
+        """URL of the cloud the instance lives in."""
+        return detail_url("cloud-detail", instance.cloud_project_membership.cloud, self.context["request"])
+
+
+class InstanceCreateSerializer(serializers.Serializer):
+    """What a user asks for; validated against the project's membership, the template's image and quotas."""
+
+    hostname = serializers.CharField(max_length=80, validators=[HOSTNAME_VALIDATOR])
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    template = UuidHyperlinkedRelatedField(view_name="template-detail", queryset=Template.objects.all())
+    flavor = UuidHyperlinkedRelatedField(view_name="flavor-detail", queryset=Flavor.objects.filter(is_active=True))
+    project = UuidHyperlinkedRelatedField(view_name="project-detail", queryset=Project.objects.all())
+    ssh_public_key = UuidHyperlinkedRelatedField(
+        view_name="sshpublickey-detail", queryset=SshPublicKey.objects.all(), required=False, allow_null=True
+    )
+    system_volume_size = serializers.IntegerField(
+        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default: the flavor's disk size."
+    )
+    data_volume_size = serializers.IntegerField(
+        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default from settings."
+    )
+
+    def validate_ssh_public_key(self, key):
+        """Only one's own keys may be pushed (staff may use anybody's)."""
+        user = self.context["request"].user
+        if key is not None and key.user_id != user.pk and not user.is_staff:
+            raise serializers.ValidationError("Use one of your own SSH keys.")
+        return key
+
+    def validate(self, attrs):
+        """The project needs an In Sync membership in the flavor's cloud, the template an image there."""
+        from django.conf import settings
+
+        project, flavor, template = attrs["project"], attrs["flavor"], attrs["template"]
+        membership = CloudProjectMembership.objects.filter(project=project, cloud=flavor.cloud_id).first()
+        if membership is None:
+            raise serializers.ValidationError({"flavor": "The project has no membership in this flavor's cloud."})
+        if membership.state != SyncState.IN_SYNC:
+            raise serializers.ValidationError(
+                {"flavor": f"The project's membership in this cloud is {membership.get_state_display()}, "
+                           "not In Sync; sync it first."}
+            )  # fmt: skip
+        image = template.images.filter(cloud=flavor.cloud_id).first()
+        if image is None or not template.is_active:
+            raise serializers.ValidationError({"template": "The template has no active image in the flavor's cloud."})
+        system = attrs.setdefault("system_volume_size", max(flavor.disk, image.min_disk))
+        if system < image.min_disk:
+            raise serializers.ValidationError(
+                {"system_volume_size": f"Must be at least the image's min_disk: {image.min_disk} MiB."}
+            )
+        data = attrs.setdefault("data_volume_size", settings.NODECONDUCTOR.get("DEFAULT_DATA_VOLUME_SIZE", 20480))
+        if data < min_data_volume_size():
+            raise serializers.ValidationError({"data_volume_size": f"Must be at least {min_data_volume_size()} MiB."})
+        attrs["membership"] = membership
+        return attrs
+
+
+class InstanceResizeSerializer(serializers.Serializer):
+    """Exactly one of a new flavor (same cloud) or a larger data volume size in MiB."""
+
+    flavor = UuidHyperlinkedRelatedField(
+        view_name="flavor-detail", queryset=Flavor.objects.filter(is_active=True), required=False
+    )
+    disk_size = serializers.IntegerField(
+        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="New data volume size, MiB."
+    )
+
+    def validate(self, attrs):
+        """Exactly one change; a flavor of the instance's cloud, different from the current one; a larger disk."""
+        instance = self.context["instance"]
+        if ("flavor" in attrs) == ("disk_size" in attrs):
+            raise serializers.ValidationError({"non_field_errors": ["Give exactly one of flavor or disk_size."]})
+        flavor = attrs.get("flavor")
+        if flavor is not None:
+            if flavor.cloud_id != instance.cloud_project_membership.cloud_id:
+                raise serializers.ValidationError({"flavor": "The flavor belongs to another cloud than the instance."})
+            if flavor.pk == instance.flavor_id:
+                raise serializers.ValidationError({"flavor": "The instance already has this flavor."})
+        if "disk_size" in attrs and attrs["disk_size"] <= instance.data_volume_size:
+            raise serializers.ValidationError(
+                {"disk_size": f"Must be larger than the current data volume: {instance.data_volume_size} MiB."}
+            )
+        return attrs
