@@ -39,12 +39,13 @@ def conflict(description):
     return OpenApiResponse(ERROR_DETAIL, description=description)
 
 
+# One component per name: a serializer built per call would be a new identity each time (a warning).
+ACCEPTED = inline_serializer("Accepted", {"status": serializers.CharField(help_text='e.g. "stop was scheduled".')})
+
+
 def accepted(description):
     """A 202 response: the action was scheduled and a worker will carry it out."""
-    return OpenApiResponse(
-        inline_serializer("Accepted", {"status": serializers.CharField(help_text='e.g. "stop was scheduled".')}),
-        description=description,
-    )
+    return OpenApiResponse(ACCEPTED, description=description)
 
 
 class AutoSchema(openapi.AutoSchema):
