@@ -14,9 +14,13 @@ def _enqueue(task, *args, **kwargs):
 
 def cloud_create(customer, name, auth_url):
     """Create a cloud account and schedule its first pull."""
+    return cloud_save_new(Cloud(customer=customer, name=name, auth_url=auth_url))
+
+
+def cloud_save_new(cloud):
+    """Validate and save a new cloud built elsewhere (e.g. by the admin form) and schedule its first pull."""
     from . import tasks
 
-    cloud = Cloud(customer=customer, name=name, auth_url=auth_url)
     cloud.full_clean()
     with transaction.atomic():
         cloud.save()
@@ -47,9 +51,13 @@ def cloud_delete(cloud):
 
 def membership_create(project, cloud, tenant_id=""):
     """Bind a project to a cloud and schedule the tenant's verification or creation."""
+    return membership_save_new(CloudProjectMembership(project=project, cloud=cloud, tenant_id=tenant_id or ""))
+
+
+def membership_save_new(membership):
+    """Validate and save a new membership built elsewhere (e.g. by the admin form) and schedule its sync."""
     from . import tasks
 
-    membership = CloudProjectMembership(project=project, cloud=cloud, tenant_id=tenant_id or "")
     membership.full_clean()
     with transaction.atomic():
         membership.save()

@@ -1,5 +1,246 @@
-"""IaaS cloud endpoints."""
+"""IaaS cloud endpoints: cloud accounts (with their pull) and project memberships (with their quotas).
+
+Visibility comes from each model's `for_user()` (invisible is 404); `can_manage()` decides the 403s.
+A customer or project named in a create body that the requester cannot see is a 400 on its field;
+one he sees but does not own is a 403.
+"""
+
+import django_filters
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Subquery, Sum
+from django.db.models.functions import Coalesce
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import decorators, mixins, response, status, viewsets
+
+from nodeconductor.core import filters
+from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
+from nodeconductor.core.schema import accepted, conflict
+from nodeconductor.core.views import UuidViewSetMixin
+from nodeconductor.iaas import services
+from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, SyncState
+from nodeconductor.iaas.serializers.cloud import (
+    QUOTA_FIELDS,
+    CloudProjectMembershipSerializer,
+    CloudSerializer,
+    MembershipQuotasSerializer,
+)
+from nodeconductor.structure.models import CustomerPermission, CustomerRole
+
+NOT_OWNER = "Only staff and owners of the customer may do this."
+
+
+class _CreateListRetrieveDestroyViewSet(
+    UuidViewSetMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Clouds and memberships are created and deleted, never edited: their identity is their binding."""
+
+    permission_classes = (CanManageObject,)
+
+
+class CloudFilter(filters.NameFilterSet):
+    """Filters of `/api/clouds/`: `?customer=<uuid>`, `?name=`, `?state=`."""
+
+    customer = filters.UUIDFilter("customer")
+    state = django_filters.ChoiceFilter(choices=SyncState.choices)
+
+    class Meta:
+        model = Cloud
+        fields = ("name", "customer", "state")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List clouds",
+        description="Clouds of owned customers and clouds linked to the requester's projects; staff all. "
+        "auth_url is shown to owners and staff only.",
+    ),
+    retrieve=extend_schema(summary="Show a cloud"),
+    create=extend_schema(
+        summary="Create a cloud (owners, staff)",
+        description="auth_url must have credentials in settings; a pull of the catalogue is scheduled.",
+    ),
+    destroy=extend_schema(
+        summary="Delete a cloud (owners, staff)",
+        responses={204: None, 409: conflict("The cloud still has project memberships; delete them first.")},
+    ),
+)
+class CloudViewSet(_CreateListRetrieveDestroyViewSet):
+    """Owners and staff register a customer's OpenStack accounts; members of linked projects read them."""
+
+    queryset = Cloud.objects.all()
+    serializer_class = CloudSerializer
+    filterset_class = CloudFilter
+    ordering_fields = ("name", "created", "customer__name", "state", "last_pulled")
+
+    def get_queryset(self):
+        """Visible clouds with the customer, the offered flavors and whether the requester owns the customer."""
+        user = self.request.user
+        queryset = (
+            super()
+            .get_queryset()
+            .select_related("customer")
+            .prefetch_related(
+                Prefetch("flavors", queryset=Flavor.objects.filter(is_active=True), to_attr="active_flavors")
+            )
+        )
+        if user.is_authenticated:
+            owner = CustomerPermission.objects.filter(customer=OuterRef("customer"), user=user, role=CustomerRole.OWNER)
+            queryset = queryset.annotate(user_is_owner=Exists(owner))
+        return queryset
+
+    def can_manage(self, user, cloud):
+        """Staff and owners of the cloud's customer."""
+        return is_staff(user) or bool(getattr(cloud, "user_is_owner", False)) or cloud.customer.can_manage(user)
+
+    def perform_create(self, serializer):
+        """Owners create clouds only for their customer (an invisible customer was a 400 already)."""
+        deny_unless(serializer.validated_data["customer"].can_manage(self.request.user), NOT_OWNER)
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        """Delete through the service so remaining memberships give a 409."""
+        services.cloud_delete(instance)
+
+    @extend_schema(
+        summary="Pull the cloud's catalogue now (owners, staff)",
+        request=None,
+        responses={
+            202: accepted('{"status": "sync was scheduled"}; the cloud is Sync Scheduled until a worker pulls it.'),
+            409: conflict("A pull is already scheduled or running."),
+        },
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def sync(self, request, uuid=None):
+        """Schedule a pull of flavors, images and quotas; 409 while one is queued or running."""
+        cloud = self.get_object()
+        services.cloud_schedule_pull(cloud)
+        return response.Response({"status": "sync was scheduled"}, status=status.HTTP_202_ACCEPTED)
+
+
+class CloudProjectMembershipFilter(django_filters.FilterSet):
+    """Filters of `/api/project-cloud-memberships/`: `?project=<uuid>`, `?cloud=<uuid>`, `?state=`."""
+
+    project = filters.UUIDFilter("project")
+    cloud = filters.UUIDFilter("cloud")
+    state = django_filters.ChoiceFilter(choices=SyncState.choices)
+
+    class Meta:
+        model = CloudProjectMembership
+        fields = ("project", "cloud", "state")
+
+
+def _usage_sum(expression):
+    """A subquery summing `expression` over the membership's instances that hold quota (0 when none)."""
+    instances = (
+        Instance.objects.holding_quota()
+        .filter(cloud_project_membership=OuterRef("pk"))
+        .order_by()
+        .values("cloud_project_membership")
+    )
+    aggregate = Count("pk") if expression is None else Sum(expression)
+    return Coalesce(Subquery(instances.annotate(total=aggregate).values("total")[:1]), 0, output_field=IntegerField())
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List project-cloud memberships",
+        description="Memberships of projects the requester sees, with quotas and the usage of their instances.",
+    ),
+    retrieve=extend_schema(summary="Show a membership"),
+    create=extend_schema(
+        summary="Bind a project to a cloud (owners, staff)",
+        description="With tenant_id the tenant is verified (and the admin user granted a role there); "
+        "without one a Keystone project named after the project's uuid is created. Both happen in a worker: "
+        "the membership is Sync Scheduled, then In Sync or Erred with the cloud's message.",
+    ),
+    destroy=extend_schema(
+        summary="Unbind a project from a cloud (owners, staff)",
+        description="The tenant itself stays in the cloud.",
+        responses={204: None, 409: conflict("The membership still has instances; delete them first.")},
+    ),
+)
+class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
+    """Owners and staff bind their projects to their clouds; whoever sees the project reads its memberships."""
+
+    queryset = CloudProjectMembership.objects.all()
+    serializer_class = CloudProjectMembershipSerializer
+    filterset_class = CloudProjectMembershipFilter
+    ordering_fields = ("project__name", "cloud__name", "state", "created")
+
+    def get_queryset(self):
+        """Visible memberships with project, cloud and the usage of their instances in the one query."""
+        return (
+            super()
+            .get_queryset()
+            .select_related("project__customer", "cloud")
+            .annotate(
+                usage_vcpu=_usage_sum("cores"),
+                usage_ram=_usage_sum("ram"),
+                usage_system=_usage_sum("system_volume_size"),
+                usage_data=_usage_sum("data_volume_size"),
+                usage_count=_usage_sum(None),
+            )
+        )
+
+    def can_manage(self, user, membership):
+        """Staff and owners of the project's customer; set_quotas is for staff alone."""
+        if self.action == "set_quotas":
+            return is_staff(user)
+        return membership.project.customer.can_manage(user)
+
+    def perform_create(self, serializer):
+        """Owners bind only their customer's projects (invisible projects and clouds were a 400 already)."""
+        deny_unless(serializer.validated_data["project"].customer.can_manage(self.request.user), NOT_OWNER)
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        """Delete through the service so instances still in the tenant give a 409."""
+        services.membership_delete(instance)
+
+    @extend_schema(
+        summary="Verify the tenant and pull its quotas again (owners, staff)",
+        request=None,
+        responses={
+            202: accepted('{"status": "sync was scheduled"}.'),
+            409: conflict("A sync of the membership is already scheduled or running."),
+        },
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def sync(self, request, uuid=None):
+        """Re-run the tenant's verification or creation, e.g. to recover an Erred membership."""
+        services.membership_schedule_sync(self.get_object())
+        return response.Response({"status": "sync was scheduled"}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Set the tenant's quotas (staff)",
+        request=MembershipQuotasSerializer,
+        responses={
+            202: OpenApiResponse(
+                description='{"status": "quota update was scheduled", "quotas": {...}}: a worker pushes the given '
+                "limits to Nova and Cinder, then pulls them back into the membership."
+            ),
+            409: conflict("A sync of the membership is already scheduled or running."),
+        },
+    )
+    @decorators.action(detail=True, methods=["post"], serializer_class=MembershipQuotasSerializer)
+    def set_quotas(self, request, uuid=None):
+        """Push new limits to the cloud through the membership's sync task."""
+        membership = self.get_object()
+        serializer = MembershipQuotasSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        quotas = {QUOTA_FIELDS[key]: value for key, value in serializer.validated_data.items()}
+        services.membership_schedule_sync(membership, quotas=quotas)
+        return response.Response(
+            {"status": "quota update was scheduled", "quotas": serializer.validated_data},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 def register_in(router):
     """Register this module's viewsets."""
+    router.register("clouds", CloudViewSet, basename="cloud")
+    router.register("project-cloud-memberships", CloudProjectMembershipViewSet, basename="cloudprojectmembership")

@@ -1,0 +1,1 @@
+"""Commands: pull_cloud_accounts."""

@@ -1,0 +1,216 @@
+"""Serializers of cloud accounts and the memberships that bind projects to them."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, Sum
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField
+from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance
+from nodeconductor.structure.models import Customer, Project
+
+# API name -> model field of a membership's limits; -1 means unlimited, sizes are MiB.
+QUOTA_FIELDS = {
+    "vcpu": "quota_vcpu",
+    "ram": "quota_ram",
+    "storage": "quota_storage",
+    "max_instances": "quota_max_instances",
+}
+
+
+def _django_errors(exc):
+    """Django's ValidationError as DRF's field-keyed dict."""
+    if hasattr(exc, "error_dict"):
+        return {("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+    return {"non_field_errors": exc.messages}
+
+
+class CloudFlavorSerializer(HyperlinkedModelSerializer):
+    """A flavor as listed inside its cloud: what a user picks an instance size from."""
+
+    class Meta:
+        model = Flavor
+        fields = ("url", "name", "cores", "ram", "disk")
+
+
+class CloudSerializer(HyperlinkedModelSerializer):
+    """A cloud account; auth_url is shown to the customer's owners and staff only."""
+
+    customer = UuidHyperlinkedRelatedField(
+        view_name="customer-detail", queryset=Customer.objects.all(), help_text="Set on creation only."
+    )
+    customer_name = serializers.CharField(source="customer.name", read_only=True)
+    auth_url = serializers.CharField(
+        max_length=200,
+        help_text="Keystone URL; must have credentials in settings. Shown to owners and staff only.",
+    )
+    state = serializers.CharField(source="get_state_display", read_only=True, help_text='e.g. "In Sync".')
+    flavors = CloudFlavorSerializer(
+        source="active_flavors", many=True, read_only=True, help_text="Flavors currently offered by the cloud."
+    )
+
+    class Meta:
+        model = Cloud
+        fields = (
+            "url",
+            "uuid",
+            "name",
+            "customer",
+            "customer_name",
+            "auth_url",
+            "state",
+            "error_message",
+            "flavors",
+            "last_pulled",
+        )
+        read_only_fields = ("uuid", "error_message", "last_pulled")
+        # (customer, name) uniqueness is checked in validate() with a message naming the field.
+        validators = []
+
+    def _may_see_auth_url(self, cloud):
+        """Owners of the cloud's customer and staff; uses the view's annotation when there is one."""
+        user = self.context["request"].user
+        if user.is_staff:
+            return True
+        annotated = getattr(cloud, "user_is_owner", None)
+        return annotated if annotated is not None else cloud.customer.has_owner(user)
+
+    def to_representation(self, cloud):
+        """Leave auth_url out for users who are not the customer's owners or staff."""
+        data = super().to_representation(cloud)
+        if not self._may_see_auth_url(cloud):
+            data.pop("auth_url", None)
+        return data
+
+    def validate(self, attrs):
+        """Apply the model's rules (credentials configured for auth_url) and name uniqueness per customer."""
+        cloud = Cloud(**attrs)
+        try:
+            cloud.clean_fields()
+            cloud.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_django_errors(exc))
+        if Cloud.objects.filter(customer=attrs["customer"], name=attrs["name"]).exists():
+            raise serializers.ValidationError({"name": ["The customer already has a cloud with this name."]})
+        return attrs
+
+    def create(self, validated_data):
+        """Create through the service, which schedules the first pull."""
+        from nodeconductor.iaas import services
+
+        cloud = services.cloud_create(**validated_data)
+        cloud.active_flavors = []
+        return cloud
+
+
+class MembershipQuotasSerializer(serializers.Serializer):
+    """Limits of a membership's tenant (-1 = unlimited; ram and storage in MiB)."""
+
+    vcpu = serializers.IntegerField(min_value=-1, required=False)
+    ram = serializers.IntegerField(min_value=-1, required=False, help_text="MiB")
+    storage = serializers.IntegerField(min_value=-1, required=False, help_text="MiB")
+    max_instances = serializers.IntegerField(min_value=-1, required=False)
+
+    def validate(self, attrs):
+        """An empty request would schedule a sync that changes nothing; refuse it."""
+        if not attrs:
+            raise serializers.ValidationError(f"Give at least one of: {', '.join(QUOTA_FIELDS)}.")
+        return attrs
+
+
+class MembershipUsageSerializer(serializers.Serializer):
+    """What the project's instances in the cloud hold against the quotas (same keys as quotas)."""
+
+    vcpu = serializers.IntegerField(help_text="Cores of the instances.")
+    ram = serializers.IntegerField(help_text="RAM of the instances, MiB.")
+    storage = serializers.IntegerField(help_text="System and data volumes of the instances, MiB.")
+    max_instances = serializers.IntegerField(help_text="Number of instances.")
+
+
+def membership_usage(membership):
+    """Usage of a membership from the view's annotations, or (just created) from one aggregate query."""
+    if hasattr(membership, "usage_vcpu"):
+        return {
+            "vcpu": membership.usage_vcpu or 0,
+            "ram": membership.usage_ram or 0,
+            "storage": (membership.usage_system or 0) + (membership.usage_data or 0),
+            "max_instances": membership.usage_count or 0,
+        }
+    totals = (
+        Instance.objects.holding_quota()
+        .filter(cloud_project_membership=membership)
+        .aggregate(
+            vcpu=Sum("cores"), ram=Sum("ram"), system=Sum("system_volume_size"), data=Sum("data_volume_size"),
+            count=Count("pk"),
+        )
+    )
+    return {
+        "vcpu": totals["vcpu"] or 0,
+        "ram": totals["ram"] or 0,
+        "storage": (totals["system"] or 0) + (totals["data"] or 0),
+        "max_instances": totals["count"] or 0,
+    }
+
+
+class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
+    """A project's tenant in a cloud with its quotas and the usage of its instances."""
+
+    project = UuidHyperlinkedRelatedField(view_name="project-detail", queryset=Project.objects.all())
+    project_name = serializers.CharField(source="project.name", read_only=True)
+    cloud = UuidHyperlinkedRelatedField(view_name="cloud-detail", queryset=Cloud.objects.all())
+    cloud_name = serializers.CharField(source="cloud.name", read_only=True)
+    tenant_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="Existing Keystone project id to use; leave out to have a tenant created for the project.",
+    )
+    state = serializers.CharField(source="get_state_display", read_only=True, help_text='e.g. "In Sync".')
+    quotas = serializers.SerializerMethodField()
+    usage = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CloudProjectMembership
+        fields = (
+            "url",
+            "uuid",
+            "project",
+            "project_name",
+            "cloud",
+            "cloud_name",
+            "tenant_id",
+            "state",
+            "error_message",
+            "quotas",
+            "usage",
+        )
+        read_only_fields = ("uuid", "error_message")
+        # (project, cloud) uniqueness is checked in validate() with a message.
+        validators = []
+
+    @extend_schema_field(MembershipQuotasSerializer)
+    def get_quotas(self, membership):
+        """The tenant's limits as last pulled or set."""
+        return {key: getattr(membership, field) for key, field in QUOTA_FIELDS.items()}
+
+    @extend_schema_field(MembershipUsageSerializer)
+    def get_usage(self, membership):
+        """Totals of the instances that hold quota in this tenant."""
+        return membership_usage(membership)
+
+    def validate(self, attrs):
+        """Project and cloud of the same customer, and one membership per pair."""
+        membership = CloudProjectMembership(**attrs)
+        try:
+            membership.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_django_errors(exc))
+        if CloudProjectMembership.objects.filter(project=attrs["project"], cloud=attrs["cloud"]).exists():
+            raise serializers.ValidationError({"non_field_errors": ["The project is already a member of this cloud."]})
+        return attrs
+
+    def create(self, validated_data):
+        """Create through the service, which schedules the tenant's verification or creation."""
+        from nodeconductor.iaas import services
+
+        return services.membership_create(**validated_data)
