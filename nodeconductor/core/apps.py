@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class CoreConfig(AppConfig):
-    """Loads the Celery app with Django so shared tasks bind to it (kept out of the package root so the simulator imports no Celery)."""
+    """Loads the Celery app with Django so shared tasks bind to it (not in the package root: cloudsim needs no Celery)."""
 
     name = "nodeconductor.core"
     label = "core"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then pytest. Creates .venv and installs requirements-test.txt when needed.
+# Runs on SQLite by default; set DATABASE_URL=postgres://... to run on PostgreSQL (CI does).
+# With OS_AUTH_URL and the usual OS_* admin variables set, the real-cloud tests run against that OpenStack too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "Installing python3-venv (Debian) ..."
+      rm -rf .venv
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      "$PYTHON" -m venv .venv
+    else
+      echo "Cannot create a virtualenv: install python3-venv (apt-get install python3-venv) and retry." >&2
+      exit 1
+    fi
+  fi
+fi
+mkdir -p var
+stamp=var/.requirements-test.sha
+want=$(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "Installing test requirements into .venv ..."
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements-test.txt
+  echo "$want" > "$stamp"
+fi
+
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== migrations are up to date"
+DJANGO_SETTINGS_MODULE=settings.test .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
+  || { echo "Model changes without a migration: run manage.py makemigrations" >&2; exit 1; }
+db=SQLite; [ -n "${DATABASE_URL:-}" ] && db=PostgreSQL
+echo "== pytest (database: $db; real cloud: ${OS_AUTH_URL:-none})"
+exec .venv/bin/pytest "$@"
