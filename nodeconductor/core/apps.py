@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class CoreConfig(AppConfig):
-    """Loads the Celery app with Django so shared tasks bind to it (not in the package root: cloudsim needs no Celery)."""
+    """Loads the Celery app with Django so shared tasks bind to it; cloudsim, outside Django, needs no Celery."""
 
     name = "nodeconductor.core"
     label = "core"
