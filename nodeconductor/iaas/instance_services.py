@@ -98,7 +98,8 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
             key_fingerprint=ssh_public_key.fingerprint if ssh_public_key else "",
             created_by=user,
         )
-        instance.full_clean()
+        # The state is a protected FSM field: full_clean would assign it and fail; it is the default anyway.
+        instance.full_clean(exclude=["state"])
         instance.save()
         events.instance_event(instance, "provision", "scheduled", user=user)
         _enqueue(tasks.provision_instance, instance, {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)})
