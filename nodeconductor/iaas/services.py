@@ -21,7 +21,8 @@ def cloud_save_new(cloud):
     """Validate and save a new cloud built elsewhere (e.g. by the admin form) and schedule its first pull."""
     from . import tasks
 
-    cloud.full_clean()
+    # The protected FSM field refuses the re-assignment clean_fields() makes; states are not input anyway.
+    cloud.full_clean(exclude=("state",))
     with transaction.atomic():
         cloud.save()
         _enqueue(tasks.pull_cloud_account, str(cloud.uuid))
@@ -58,7 +59,7 @@ def membership_save_new(membership):
     """Validate and save a new membership built elsewhere (e.g. by the admin form) and schedule its sync."""
     from . import tasks
 
-    membership.full_clean()
+    membership.full_clean(exclude=("state",))
     with transaction.atomic():
         membership.save()
         _enqueue(tasks.sync_cloud_membership, str(membership.uuid))

@@ -86,7 +86,6 @@ class CloudSerializer(HyperlinkedModelSerializer):
         """Apply the model's rules (credentials configured for auth_url) and name uniqueness per customer."""
         cloud = Cloud(**attrs)
         try:
-            cloud.clean_fields()
             cloud.clean()
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_errors(exc))
