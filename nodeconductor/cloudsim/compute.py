@@ -292,13 +292,20 @@ class Compute(ServersMixin, ServerActionsMixin, Service):
             raise ApiError(403, "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.")
         pid = req.match["p"]
         spec = (req.body or {}).get("quota_set") or {}
-        overrides = self.state.nova_quotas.setdefault(pid, {})
+        used = self.state.nova_usage(pid)
+        force = str(spec.get("force", "false")).lower() == "true"
         for key, value in spec.items():
             if key in ("force", "id"):
                 continue
             if key not in self.state.nova_quota(pid):
                 raise ApiError(400, f"Invalid input for field/attribute quota_set. Value: {spec}. Additional "
                                     f"properties are not allowed ('{key}' was unexpected)")
-            overrides[key] = int(value)
+            if not force and 0 <= int(value) < used.get(key, 0):
+                raise ApiError(400, f"Quota limit {int(value)} for {key} must be greater than or equal to already "
+                                    f"used and reserved {used[key]}.")
+        overrides = self.state.nova_quotas.setdefault(pid, {})
+        for key, value in spec.items():
+            if key not in ("force", "id"):
+                overrides[key] = int(value)
         return Response(200, {"quota_set": {k: v for k, v in self._quota_view(req, self.state.nova_quota(pid), pid)
                                             .items() if k != "id"}})

@@ -149,6 +149,8 @@ class ServersMixin:
                 if vol["status"] != "available":
                     raise ApiError(400, f"Invalid volume: Volume {vol['id']} status must be available or downloading "
                                         f"to reserve, but the current status is {vol['status']}.")
+                if boot_index == 0 and not vol["bootable"]:
+                    raise ApiError(400, f"Block Device {vol['id']} is not bootable.")
                 bdms.append({"volume_id": vol["id"], "boot_index": boot_index, "delete_on_termination": dot,
                              "new": None})
             elif src == "image" and dest == "volume":

@@ -40,5 +40,5 @@ def fresh(cloud):
 
 def pytest_report_header(config):
     """Say which targets the contract suite runs against."""
-    return "contract targets: simulator" + (f" + real cloud {os.environ['OS_AUTH_URL']}"
-                                           if os.environ.get("OS_AUTH_URL") else " (real cloud skipped: no OS_AUTH_URL)")
+    url = os.environ.get("OS_AUTH_URL")
+    return "contract targets: simulator" + (f" + real cloud {url}" if url else " (real cloud skipped: no OS_AUTH_URL)")
