@@ -1,0 +1,179 @@
+"""The settings modules, each imported in a fresh interpreter with exactly the environment a test gives it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "SECRET_KEY": "test-secret",
+    "DATABASE_URL": "postgres://nc:pw@db.example:5432/nodeconductor",
+    "CELERY_BROKER_URL": "redis://redis.example:6379/0",
+}
+CREDENTIALS = [
+    {
+        "auth_url": "http://keystone.example:5000/v3",
+        "username": "admin",
+        "password": "s3cret",
+        "tenant_name": "admin",
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+    }
+]
+# Prints what the tests look at; runs in the child interpreter.
+PROBE = """
+import json, sys
+import settings.{module} as s
+db = s.DATABASES["default"]
+print(json.dumps({{
+    "secret_key": s.SECRET_KEY,
+    "debug": s.DEBUG,
+    "db_engine": db["ENGINE"],
+    "db_name": str(db["NAME"]),
+    "db_host": db.get("HOST", ""),
+    "broker": s.CELERY_BROKER_URL,
+    "credentials": list(s.NODECONDUCTOR["OPENSTACK_CREDENTIALS"]),
+}}))
+"""
+
+
+def load(module, **env):
+    """Import settings.<module> in a subprocess whose environment is only `env`."""
+    return subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module)],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def loaded(module, **env):
+    result = load(module, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def refused(module, **env):
+    result = load(module, **env)
+    assert result.returncode != 0, result.stdout
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"])
+def test_production_refuses_to_start_without(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    message = refused("production", **env)
+    assert "ImproperlyConfigured" in message
+    assert missing in message
+
+
+def test_production_refuses_an_empty_secret_key():
+    assert "SECRET_KEY" in refused("production", **{**PRODUCTION, "SECRET_KEY": ""})
+
+
+def test_production_with_nothing_set_names_the_first_missing_variable():
+    assert "Set the SECRET_KEY environment variable" in refused("production")
+
+
+def test_production_reads_database_broker_and_key_from_the_environment():
+    values = loaded("production", **PRODUCTION)
+    assert values["secret_key"] == "test-secret"
+    assert values["debug"] is False
+    assert values["db_engine"] == "django.db.backends.postgresql"
+    assert values["db_host"] == "db.example" and values["db_name"] == "nodeconductor"
+    assert values["broker"] == PRODUCTION["CELERY_BROKER_URL"]
+    assert values["credentials"] == []
+
+
+def test_production_reads_openstack_credentials_from_the_environment():
+    values = loaded("production", **PRODUCTION, NODECONDUCTOR_OPENSTACK_CREDENTIALS=json.dumps(CREDENTIALS))
+    assert values["credentials"] == CREDENTIALS
+
+
+def test_production_reads_openstack_credentials_from_a_file(tmp_path):
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps(CREDENTIALS, indent=2))
+    values = loaded("production", **PRODUCTION, NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE=str(path))
+    assert values["credentials"] == CREDENTIALS
+
+
+def test_the_file_wins_over_the_environment_variable(tmp_path):
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps(CREDENTIALS))
+    values = loaded(
+        "production",
+        **PRODUCTION,
+        NODECONDUCTOR_OPENSTACK_CREDENTIALS="[]",
+        NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE=str(path),
+    )
+    assert values["credentials"] == CREDENTIALS
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ('[{"auth_url": "http://x/v3",}]', "not valid JSON"),
+        ("{not json", "not valid JSON"),
+        ('{"auth_url": "http://x/v3"}', "must be a JSON list"),
+        ('[{"username": "admin"}]', "each with an auth_url"),
+        ('["http://x/v3"]', "must be a JSON list"),
+    ],
+)
+def test_production_rejects_malformed_credentials(raw, expected):
+    message = refused("production", **PRODUCTION, NODECONDUCTOR_OPENSTACK_CREDENTIALS=raw)
+    assert "ImproperlyConfigured" in message and expected in message
+
+
+def test_malformed_credentials_file_is_rejected(tmp_path):
+    path = tmp_path / "credentials.json"
+    path.write_text("[{'auth_url': 'single quotes'}]")
+    message = refused("production", **PRODUCTION, NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE=str(path))
+    assert "not valid JSON" in message
+
+
+def test_a_missing_credentials_file_is_named(tmp_path):
+    path = tmp_path / "nowhere.json"
+    message = refused("production", **PRODUCTION, NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE=str(path))
+    assert str(path) in message
+
+
+def test_credentials_never_appear_in_the_error(tmp_path):
+    raw = json.dumps(CREDENTIALS)[:-1]  # truncated: invalid JSON that contains the password
+    result = load("production", **PRODUCTION, NODECONDUCTOR_OPENSTACK_CREDENTIALS=raw)
+    assert result.returncode != 0
+    assert "s3cret" not in result.stderr
+
+
+def test_development_needs_no_environment():
+    values = loaded("development")
+    assert values["debug"] is True
+    assert values["secret_key"]
+    assert values["db_engine"] == "django.db.backends.sqlite3"
+    assert values["db_name"] == str(ROOT / "var" / "db.sqlite3")
+    assert values["broker"] == "filesystem://"
+    assert [c["auth_url"] for c in values["credentials"]] == ["http://127.0.0.1:5100/v3"]
+    assert values["credentials"][0]["username"] == "admin" and values["credentials"][0]["password"] == "admin"
+
+
+def test_development_follows_the_simulator_port_and_var_dir(tmp_path):
+    values = loaded("development", NODECONDUCTOR_CLOUDSIM_PORT="5999", NODECONDUCTOR_VAR_DIR=str(tmp_path))
+    assert values["credentials"][0]["auth_url"] == "http://127.0.0.1:5999/v3"
+    assert values["db_name"] == str(tmp_path / "db.sqlite3")
+
+
+def test_development_passes_django_checks_with_an_empty_environment():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "settings.development"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
