@@ -154,7 +154,7 @@ def test_create_with_missing_tenant_ends_erred_with_the_clouds_message(
     body = roles.client_as("owner").get(response.json()["url"]).json()
     assert body["state"] == "Erred"
     assert f"get tenant {'f' * 32} failed" in body["error_message"]
-    print(body["error_message"])
+    assert "Could not find project" in body["error_message"]
 
 
 def test_retried_sync_does_not_create_a_second_tenant(roles, sim_cloud, cloudsim, django_capture_on_commit_callbacks):
