@@ -13,11 +13,20 @@ from django_fsm import TransitionNotAllowed
 from rest_framework.exceptions import ValidationError
 
 from nodeconductor.core.exceptions import Conflict
+from nodeconductor.structure.models import ProjectRole
 
 from . import events, tasks
 from .models import CloudProjectMembership, Instance, InstanceState
 
 S = InstanceState
+NOT_ADMIN = "Only project administrators and staff operate instances."
+
+
+def can_operate(user, project):
+    """Project administrators and staff may create and operate instances; managers and owners only read."""
+    if user.is_staff:
+        return True
+    return project.permissions.filter(user=user, role=ProjectRole.ADMINISTRATOR).exists()
 
 
 def membership_usage(membership):

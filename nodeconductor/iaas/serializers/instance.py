@@ -4,10 +4,11 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from nodeconductor.core.models import SshPublicKey
+from nodeconductor.core.permissions import deny_unless
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 from nodeconductor.structure.models import Project
 
-from ..instance_services import min_data_volume_size
+from ..instance_services import NOT_ADMIN, can_operate, min_data_volume_size
 from ..models import CloudProjectMembership, Flavor, Instance, SyncState, Template
 
 # RFC 1123 host name: labels of letters, digits and hyphens, dot-separated.
@@ -90,12 +91,21 @@ class InstanceCreateSerializer(serializers.Serializer):
         min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default from settings."
     )
 
-    def validate_ssh_public_key(self, key):
-        """Only one's own keys may be pushed (staff may use anybody's)."""
+    def __init__(self, *args, **kwargs):
+        """Offer only what the requester sees, so invisible objects are 400 "does not exist", never 403."""
+        super().__init__(*args, **kwargs)
         user = self.context["request"].user
-        if key is not None and key.user_id != user.pk and not user.is_staff:
-            raise serializers.ValidationError("Use one of your own SSH keys.")
-        return key
+        self.fields["project"].queryset = Project.objects.for_user(user)
+        self.fields["flavor"].queryset = Flavor.objects.for_user(user).filter(is_active=True)
+        self.fields["template"].queryset = Template.objects.for_user(user)
+        # Only one's own keys may be pushed into a VM (staff may use anybody's).
+        keys = SshPublicKey.objects.all()
+        self.fields["ssh_public_key"].queryset = keys if user.is_staff else keys.filter(user=user)
+
+    def validate_project(self, project):
+        """A visible project the requester may only read is 403, whatever else the request gets wrong."""
+        deny_unless(can_operate(self.context["request"].user, project), NOT_ADMIN)
+        return project
 
     def validate(self, attrs):
         """The project needs an In Sync membership in the flavor's cloud, the template an image there."""

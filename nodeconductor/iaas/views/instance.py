@@ -5,25 +5,21 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import decorators, mixins, response, status, viewsets
 
 from nodeconductor.core.filters import UUIDFilter
-from nodeconductor.core.permissions import CanManageObject, deny_unless
+from nodeconductor.core.permissions import CanManageObject
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin
 from nodeconductor.events.serializers import EventSerializer
 from nodeconductor.events.views import EventViewSet
-from nodeconductor.structure.models import ProjectRole
 
 from .. import instance_services as services
 from ..models import Instance, InstanceState
 from ..serializers.instance import InstanceCreateSerializer, InstanceResizeSerializer, InstanceSerializer
 
-NOT_ADMIN = "Only project administrators and staff operate instances."
 
+class CanOperateInstance(CanManageObject):
+    """CanManageObject whose 403 tells managers and owners who may operate instances."""
 
-def can_operate(user, project):
-    """Project administrators and staff may create and operate instances; managers and owners only read."""
-    if user.is_staff:
-        return True
-    return project.permissions.filter(user=user, role=ProjectRole.ADMINISTRATOR).exists()
+    message = services.NOT_ADMIN
 
 
 class InstanceFilter(django_filters.FilterSet):
@@ -77,7 +73,7 @@ class InstanceViewSet(
 
     queryset = Instance.objects.all()
     serializer_class = InstanceSerializer
-    permission_classes = (CanManageObject,)
+    permission_classes = (CanOperateInstance,)
     filterset_class = InstanceFilter
     ordering_fields = ("hostname", "created", "state", "start_time")
 
@@ -97,14 +93,13 @@ class InstanceViewSet(
 
     def can_manage(self, user, instance):
         """Administrators of the instance's project and staff."""
-        return can_operate(user, instance.cloud_project_membership.project)
+        return services.can_operate(user, instance.cloud_project_membership.project)
 
     def create(self, request, *args, **kwargs):
-        """Validate, check the requester administers the project, reserve quota and schedule provisioning."""
+        """Validate (the serializer refuses non-administrators with 403), reserve quota and schedule provisioning."""
         serializer = InstanceCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        deny_unless(can_operate(request.user, data["project"]), NOT_ADMIN)
         instance = services.instance_create(
             user=request.user,
             membership=data["membership"],
