@@ -77,12 +77,13 @@ class TemplateSerializer(HyperlinkedModelSerializer):
             images = template.images.filter(cloud__in=Cloud.objects.for_user(user)).select_related("cloud")
         return TemplateImageSerializer(images, many=True, context=self.context).data
 
-    def to_representation(self, template):
+    def get_fields(self):
         """Leave the mappings out for everyone but staff: image ids are operators' business."""
-        data = super().to_representation(template)
-        if not self.context["request"].user.is_staff:
-            data.pop("mappings", None)
-        return data
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None and not request.user.is_staff:
+            fields.pop("mappings")
+        return fields
 
     def validate_mappings(self, mappings):
         """One mapping per image id."""
