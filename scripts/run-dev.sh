@@ -186,8 +186,8 @@ stop_all() {
     STOPPING=1
     trap '' INT TERM # a second Ctrl-C must not interrupt the clean-up halfway
     [ "${#PIDS[@]}" -gt 0 ] || return 0
-    say "stopping ${NAMES[*]}"
-    local i pid deadline
+    say "stopping ${NAMES[*]} (the worker first finishes the tasks it is running)"
+    local i pid deadline started=$SECONDS
     # Newest first: the API stops taking requests before the worker and the simulator behind it go away.
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         kill -TERM "${PIDS[i]}" 2>/dev/null || true
@@ -207,7 +207,7 @@ stop_all() {
         fi
         wait "$pid" 2>/dev/null || true
     done
-    say "all stopped."
+    say "all stopped ($((SECONDS - started)) s)."
 }
 
 on_signal() {
@@ -281,7 +281,7 @@ EOF
 else
     cat <<EOF
     Staff user      $DEV_USER (its password was shown on the first run; to reset it:
-                    DJANGO_SETTINGS_MODULE=settings.development .venv/bin/python manage.py changepassword $DEV_USER)
+                    .venv/bin/python manage.py changepassword $DEV_USER)
 EOF
 fi
 unset dev_password
