@@ -78,6 +78,11 @@ check_port() {
     fi
 }
 
+for port in "$API_PORT" "$SIM_PORT"; do
+    if ! [[ "$port" =~ ^[0-9]{1,5}$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+        die "'$port' is not a TCP port number (check NODECONDUCTOR_API_PORT and NODECONDUCTOR_CLOUDSIM_PORT)."
+    fi
+done
 if [ "$SETUP_ONLY" = 0 ]; then
     [ "$API_PORT" != "$SIM_PORT" ] || die "the API and the simulated OpenStack cannot share port $API_PORT."
     check_port "$API_PORT" "the API" NODECONDUCTOR_API_PORT
@@ -186,8 +191,9 @@ stop_all() {
     STOPPING=1
     trap '' INT TERM # a second Ctrl-C must not interrupt the clean-up halfway
     [ "${#PIDS[@]}" -gt 0 ] || return 0
-    say "stopping ${NAMES[*]} (the worker first finishes the tasks it is running)"
-    local i pid deadline started=$SECONDS
+    local i pid deadline started=$SECONDS note=""
+    if [[ " ${NAMES[*]} " == *" worker "* ]]; then note=" (the worker first finishes the tasks it is running)"; fi
+    say "stopping ${NAMES[*]}$note"
     # Newest first: the API stops taking requests before the worker and the simulator behind it go away.
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         kill -TERM "${PIDS[i]}" 2>/dev/null || true
