@@ -119,7 +119,7 @@ def advance(op, instance_uuid, phase="", params=None, started=None):
     backend = None
     try:
         backend = instance.cloud.get_backend()
-        step = getattr(backend, op.step)(instance, phase=phase, **_backend_args(params))
+        step = backend.run_step(op.step, instance, phase=phase, **_backend_args(params))
         if not step.done and time.time() - started > _wait_timeout():
             raise CloudBackendError(
                 f"Timed out after {int(time.time() - started)} s waiting for {step.waiting_for or 'the cloud'}."

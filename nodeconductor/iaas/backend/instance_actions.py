@@ -133,6 +133,12 @@ class InstanceActionsMixin:
             volume = self._data_volume(instance)
             if volume.status == "extending":
                 return Step(phase="extended", waiting_for="data volume extended")
+            if volume.status == "error_extending":
+                # Only an admin can leave error_extending; without it the volume could never be re-attached.
+                with self._call(f"reset status of volume {volume_id} after a failed extend"):
+                    self.cinder().volumes.reset_state(volume_id, "available")
+                error = f"The cloud failed to extend volume {volume_id} (error_extending); its size is unchanged."
+                return Step(phase="attach", carry={"extend_error": error})
             if volume.status != "available" or int(volume.size) < mib_to_gib(new_size_mib):
                 error = f"The cloud failed to extend volume {volume_id}: status {volume.status}, size {volume.size} GiB"
                 return Step(phase="attach", carry={"extend_error": error})

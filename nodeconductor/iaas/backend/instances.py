@@ -15,7 +15,8 @@ from django.utils import timezone
 from .errors import CloudBackendError, CloudResourceNotFound
 
 META_KEY = "nodeconductor_instance"
-VOLUME_ERROR_STATES = {"error", "error_extending", "error_deleting", "error_restoring"}
+VOLUME_ERROR_STATES = {"error", "error_extending", "error_deleting", "error_restoring", "error_detaching",
+                       "error_attaching", "error_managing"}
 
 
 @dataclasses.dataclass
@@ -63,6 +64,11 @@ def _ips(server):
 
 class InstanceOperationsMixin:
     """Provision, power, resize and delete steps; mixed into OpenStackBackend."""
+
+    def run_step(self, step, instance, **kwargs):
+        """Run one step with every client error translated, even one raised by a lazily loaded attribute."""
+        with self._call(step.removesuffix("_step").replace("_", " ")):
+            return getattr(self, step)(instance, **kwargs)
 
     # Lookups ---------------------------------------------------------------------------------------
     def _tenant(self, instance):
@@ -169,6 +175,9 @@ class InstanceOperationsMixin:
                     return Step(phase="volumes", changes=changes, waiting_for="volumes to become available")
                 key_name = self._ensure_keypair(instance)
                 server = self._boot(instance, backend_flavor_id, root.id, data.id, key_name)
+                # The create answer holds only the id; look at the server on the next step.
+                changes["backend_id"] = server.id
+                return Step(phase="server", changes=changes, waiting_for="server build")
             changes["backend_id"] = server.id
         else:
             server = self.get_server(instance)
