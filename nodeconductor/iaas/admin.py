@@ -1,7 +1,8 @@
 """Admin of clouds, memberships, the catalogue and instances: staff inspect and repair here without the API.
 
 States are never edited by hand (they move only through transitions); the actions run the same services
-and pulls as the API and the management command.
+and pulls as the API and the management command. Deleting a cloud with memberships or a membership with
+instances is refused by Django's own protected-objects page (the foreign keys are PROTECT).
 """
 
 from django.contrib import admin, messages
@@ -47,10 +48,6 @@ class CloudAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
         else:
             services.cloud_save_new(obj)
-
-    def delete_model(self, request, obj):
-        """Refuse, as the API does, while projects are bound to the cloud."""
-        services.cloud_delete(obj)
 
     @admin.action(description="Pull selected clouds")
     def pull_selected(self, request, queryset):
@@ -116,10 +113,6 @@ class CloudProjectMembershipAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
         else:
             services.membership_save_new(obj)
-
-    def delete_model(self, request, obj):
-        """Refuse, as the API does, while instances live in the tenant."""
-        services.membership_delete(obj)
 
     @admin.action(description="Sync")
     def sync_selected(self, request, queryset):
