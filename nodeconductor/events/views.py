@@ -19,12 +19,13 @@ class EventFilter(django_filters.FilterSet):
     project = UUIDFilter("project")
     customer = UUIDFilter("customer")
     event_type = django_filters.CharFilter(lookup_expr="startswith", help_text="Prefix, e.g. instance_stop")
+    level = django_filters.CharFilter(help_text="info or error")
     created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Event
-        fields = ("resource_uuid", "resource_type", "project", "customer", "event_type")
+        fields = ("resource_uuid", "resource_type", "project", "customer", "event_type", "level")
 
 
 @extend_schema_view(

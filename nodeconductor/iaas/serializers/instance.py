@@ -1,6 +1,7 @@
 """Serializers of instances: the read shape, the create request, and the resize request."""
 
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from nodeconductor.core.models import SshPublicKey
@@ -9,7 +10,7 @@ from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyper
 from nodeconductor.structure.models import Project
 
 from ..instance_services import NOT_ADMIN, can_operate, min_data_volume_size
-from ..models import CloudProjectMembership, Flavor, Instance, SyncState, Template
+from ..models import CloudProjectMembership, Flavor, Instance, InstanceState, SyncState, Template
 
 # RFC 1123 host name: labels of letters, digits and hyphens, dot-separated.
 HOSTNAME_VALIDATOR = RegexValidator(
@@ -20,10 +21,15 @@ HOSTNAME_VALIDATOR = RegexValidator(
 MAX_VOLUME_SIZE = 16 * 1024 * 1024
 
 
+@extend_schema_field({"type": "string", "enum": [label for _, label in InstanceState.choices]})
+class StateDisplayField(serializers.CharField):
+    """The state's display string; typed as their enum so clients see every state the API can show."""
+
+
 class InstanceSerializer(HyperlinkedModelSerializer):
     """An instance as the portal shows it: states as display strings, sizes in MiB."""
 
-    state = serializers.CharField(source="get_state_display", read_only=True)
+    state = StateDisplayField(source="get_state_display", read_only=True)
     template = UuidHyperlinkedRelatedField(view_name="template-detail", read_only=True)
     template_name = serializers.CharField(source="template.name", read_only=True)
     flavor = UuidHyperlinkedRelatedField(view_name="flavor-detail", read_only=True)
@@ -94,7 +100,10 @@ class InstanceCreateSerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs):
         """Offer only what the requester sees, so invisible objects are 400 "does not exist", never 403."""
         super().__init__(*args, **kwargs)
-        user = self.context["request"].user
+        request = self.context.get("request")
+        if request is None:  # the schema generator builds serializers without a request
+            return
+        user = request.user
         self.fields["project"].queryset = Project.objects.for_user(user)
         self.fields["flavor"].queryset = Flavor.objects.for_user(user).filter(is_active=True)
         self.fields["template"].queryset = Template.objects.for_user(user)
@@ -144,6 +153,13 @@ class InstanceResizeSerializer(serializers.Serializer):
     disk_size = serializers.IntegerField(
         min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="New data volume size, MiB."
     )
+
+    def __init__(self, *args, **kwargs):
+        """Offer only flavors of clouds the requester sees, so others' clouds are "does not exist"."""
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["flavor"].queryset = Flavor.objects.for_user(request.user).filter(is_active=True)
 
     def validate(self, attrs):
         """Exactly one change; a flavor of the instance's cloud, different from the current one; a larger disk."""

@@ -1,15 +1,16 @@
 """Instance endpoints: list, create (201), actions (202), delete (202), and the instance's events."""
 
 import django_filters
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import decorators, mixins, response, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import decorators, exceptions, filters, mixins, response, status, viewsets
 
 from nodeconductor.core.filters import UUIDFilter
 from nodeconductor.core.permissions import CanManageObject
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin
 from nodeconductor.events.serializers import EventSerializer
-from nodeconductor.events.views import EventViewSet
+from nodeconductor.events.views import EventFilter, EventViewSet
 
 from .. import instance_services as services
 from ..models import Instance, InstanceState
@@ -174,12 +175,27 @@ class InstanceViewSet(
             services.instance_resize_disk(instance, serializer.validated_data["disk_size"], request.user)
         return _scheduled("resize")
 
-    @extend_schema(summary="Events of an instance", responses={200: EventSerializer(many=True)})
-    @decorators.action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    @extend_schema(
+        summary="Events of an instance",
+        description="Newest first; filters and ordering as /api/events/.",
+        parameters=[
+            OpenApiParameter("event_type", str, description="Prefix, e.g. instance_stop"),
+            OpenApiParameter("level", str, description="info or error"),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="ISO 8601, inclusive."),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="ISO 8601, exclusive."),
+        ],
+        responses={200: EventSerializer(many=True)},
+    )
+    @decorators.action(detail=True, methods=["get"], filterset_class=None, ordering_fields=EventViewSet.ordering_fields)
     def events(self, request, uuid=None):
-        """The instance's event history, newest first, paginated like every list."""
+        """The instance's event history, newest first, paginated, filtered and ordered like /api/events/."""
         instance = self.get_object()
         queryset = EventViewSet.base_queryset(request.user).filter(resource_uuid=instance.uuid)
+        # Not self.filter_queryset: the view's filters are about instances, these are events.
+        events = EventFilter(request.query_params, queryset=queryset, request=request)
+        if not events.is_valid():
+            raise exceptions.ValidationError(events.errors)
+        queryset = filters.OrderingFilter().filter_queryset(request, events.qs, self)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(EventSerializer(page, many=True, context={"request": request}).data)
 
