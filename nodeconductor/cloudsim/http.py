@@ -90,7 +90,7 @@ class Service:
     def error(self, status, message):
         """Render an error body the way the real service does (Nova/Cinder style by default)."""
         kinds = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
-                 405: "badMethod", 406: "notAcceptable", 409: "conflictingRequest", 413: "overLimit",
+                 405: "badMethod", 409: "conflictingRequest", 413: "overLimit", 415: "badMediaType",
                  429: "overLimit", 501: "notImplemented", 503: "serviceUnavailable"}
         return {kinds.get(status, "computeFault"): {"code": status, "message": message}}
 
@@ -167,6 +167,8 @@ class Dispatcher:
         except ApiError as e:
             resp = Response(e.status, service.error(e.status, e.message), e.headers)
             if e.status == 401:
+                # keystonemiddleware, not the service, refuses the token: its body shape for every service.
+                resp.body = {"error": {"code": 401, "title": "Unauthorized", "message": e.message}}
                 resp.headers["WWW-Authenticate"] = f'Keystone uri="{self.state.base_url}/v3"'
         except Exception as e:  # a simulator bug must answer 500, like a real service, not drop the socket
             import traceback

@@ -83,5 +83,6 @@ def test_unknown_token_is_401(cloud):
     compute = cloud.session.get_endpoint(service_type="compute", interface="public")
     resp = requests.get(compute + "/servers", headers={"X-Auth-Token": "gAAAAAbogus"}, timeout=30)
     assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == 401, "keystonemiddleware's body, whatever the service"
     volume = cloud.session.get_endpoint(service_type="volumev3", interface="public")
     assert requests.get(volume + "/volumes", headers={"X-Auth-Token": "bogus"}, timeout=30).status_code == 401
