@@ -75,8 +75,8 @@ class AutoSchema(openapi.AutoSchema):
             errors["400"] = OpenApiResponse(VALIDATION_ERROR, description="Invalid input or filter values.")
         if self._requires_auth():
             errors["401"] = OpenApiResponse(ERROR_DETAIL, description="No or invalid credentials.")
-            if not safe:
-                errors["403"] = OpenApiResponse(ERROR_DETAIL, description="Visible, but the requester may not do this.")
+            # Reads too: some collections are staff-only, and session auth can fail CSRF checks.
+            errors["403"] = OpenApiResponse(ERROR_DETAIL, description="Visible, but the requester may not do this.")
             errors["404"] = OpenApiResponse(
                 ERROR_DETAIL, description="Not found or not visible to the requester (or no such page)."
             )
