@@ -93,6 +93,8 @@ def test_delete_matrix_with_projects_left(roles):
     responses = check_matrix(roles, expected, lambda c, r: c.delete(url))
     assert responses["staff"].json() == {"detail": "The customer still has 1 project; delete them first."}
     assert Customer.objects.filter(pk=roles.customer.pk).exists()
+    # the groups deleted along the way came back with the rollback
+    assert list(roles.customer.project_groups.all()) == [roles.project_group]
 
 
 def test_delete_empty_customer_takes_its_empty_groups(roles):
