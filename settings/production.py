@@ -23,8 +23,11 @@ def _openstack_credentials():
     path = os.environ.get("NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE")
     raw = os.environ.get("NODECONDUCTOR_OPENSTACK_CREDENTIALS")
     if path:
-        with open(path, encoding="utf-8") as fh:
-            raw = fh.read()
+        try:
+            with open(path, encoding="utf-8") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"Cannot read the OpenStack credentials file {path}: {exc.strerror}") from None
     if not raw:
         return ()
     try:
