@@ -11,7 +11,9 @@ identity ``/v3`` (also ``/`` discovery and legacy ``/v2.0/tokens``), compute ``/
 volumev3 and block-storage ``/volume/v3/<project_id>``, image ``/image``; test knobs under ``/_sim/``.
 Initial state is mini-openstack's: domain Default, projects admin/service/demo, users admin (admin on admin) and
 demo (member+reader on demo), flavors m1.tiny/m1.small/m1.medium (ids 1/2/3), public image tiny-qcow2
-(id ``7c5e8a0e-3f3b-4d8b-9a51-2b0f6a1c9d11``, min_disk 1).
+(id ``d15dc2c4-25d6-4150-93fe-a412499298d8``, min_disk 1); the demo project's id is
+``593af1f7b67b4d63b691fcabd2dad126``: both are the seed guide's, so its example runs here unchanged but for
+the auth_url.
 
 Operation names (for ``fail_next`` and ``call_counts``):
 

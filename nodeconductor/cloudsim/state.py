@@ -5,7 +5,10 @@ import threading
 
 from .core import DELAY_PROFILES, CallLog, FaultRegistry, Scheduler, isotime, new_hex_id, new_id
 
-TINY_IMAGE_ID = "7c5e8a0e-3f3b-4d8b-9a51-2b0f6a1c9d11"
+# The seed guide's own tenant and image ids, so its example runs against the simulator with only the
+# auth_url changed (a real cloud has its own ids; the guide says where to find them).
+TINY_IMAGE_ID = "d15dc2c4-25d6-4150-93fe-a412499298d8"
+DEMO_PROJECT_ID = "593af1f7b67b4d63b691fcabd2dad126"
 DEFAULT_DOMAIN_ID = "default"
 
 NOVA_DEFAULT_QUOTAS = {
@@ -58,7 +61,7 @@ class State:
             self.assignments = set()  # (user_id, project_id, role_id)
             admin_p = self.add_project("admin", description="Bootstrap project for initializing the cloud.")
             self.add_project("service", description="Service project")
-            demo_p = self.add_project("demo", description="Demo project")
+            demo_p = self.add_project("demo", description="Demo project", project_id=DEMO_PROJECT_ID)
             admin_u = self.add_user("admin", self.admin_password)
             demo_u = self.add_user("demo", self.demo_password)
             self.grant(admin_u["id"], admin_p["id"], self.role_named("admin")["id"])

@@ -1,7 +1,8 @@
 """The seed guide's example (shared/seed/openstack-services.rst) runs as written against the simulated cloud.
 
-Only the three values a reader takes from his own cloud are substituted: the auth_url (listed in
-OPENSTACK_CREDENTIALS), the tenant id and the Glance image id.
+Only the values a reader takes from his own cloud are substituted: the auth_url (listed in
+OPENSTACK_CREDENTIALS) and, on a real cloud, the tenant id and the Glance image id (the simulator uses the
+guide's own ids, so against it only the auth_url changes).
 """
 
 import pytest
@@ -80,6 +81,11 @@ def seed_for(env):
         .replace("593af1f7b67b4d63b691fcabd2dad126", env.tenant_id)
         .replace("d15dc2c4-25d6-4150-93fe-a412499298d8", env.image_id)
     )
+
+
+def test_simulator_has_the_guides_tenant_and_image(sim_env):
+    assert sim_env.tenant_id == "593af1f7b67b4d63b691fcabd2dad126"
+    assert sim_env.image_id == "d15dc2c4-25d6-4150-93fe-a412499298d8"
 
 
 def test_seed_example_ends_with_an_online_instance_with_two_volumes(cloud_env):
