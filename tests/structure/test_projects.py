@@ -155,3 +155,19 @@ def test_ordering(roles):
     assert names == sorted(names, reverse=True)
     names = [p["name"] for p in roles.client_as("owner").get("/api/projects/?o=name").json()]
     assert names == sorted(names)
+
+
+def test_hyperlinks_accept_uuid_hex_without_dashes(roles):
+    response = roles.client_as("owner").post(
+        "/api/projects/", {"name": "hex", "customer": f"http://testserver/api/customers/{roles.customer.uuid.hex}/"}
+    )
+    assert response.status_code == 201
+    assert response.json()["customer"] == f"http://testserver/api/customers/{roles.customer.uuid}/"
+
+
+def test_hyperlink_to_the_wrong_collection_is_400(roles):
+    response = roles.client_as("owner").post(
+        "/api/projects/", {"name": "x", "customer": f"http://testserver/api/users/{roles.users['owner'].uuid}/"}
+    )
+    assert response.status_code == 400
+    assert "customer" in response.json()
