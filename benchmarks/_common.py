@@ -1,0 +1,401 @@
+"""Shared plumbing of the benchmarks: a throwaway PostgreSQL database, the simulator, server and worker processes.
+
+Everything a benchmark starts is registered here and torn down at exit (normal exit, exception, SIGINT/SIGTERM
+or the script's own time limit): child processes are killed by process group, the database is dropped and the
+Redis database used as broker (db 15 by default) is flushed.
+"""
+
+import atexit
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for _p in (str(ROOT), str(ROOT / "benchmarks")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+_cleanups = []
+
+
+def on_exit(fn):
+    """Run fn at exit, most recent first."""
+    _cleanups.append(fn)
+    return fn
+
+
+def _cleanup():
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - cleanup must go on
+            print(f"cleanup: {exc}", file=sys.stderr)
+
+
+atexit.register(_cleanup)
+
+
+def _on_signal(signum, frame):
+    raise SystemExit(f"interrupted by signal {signum}")
+
+
+def install_limits(seconds):
+    """Exit cleanly on SIGINT/SIGTERM and after `seconds` of wall time (SIGALRM)."""
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    def _alarm(signum, frame):
+        raise SystemExit(f"time limit of {seconds} s reached; cleaning up")
+
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(int(seconds))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------
+
+
+def create_database(prefix="nc_bench"):
+    """Create a throwaway database; return its URL. Dropped at exit."""
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        from django.db import connections
+
+        try:
+            connections.close_all()
+        except Exception:  # noqa: BLE001 - Django may not be set up
+            pass
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    on_exit(drop)
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def flush_redis():
+    """Empty the broker database (ours alone: db 15 unless BENCH_REDIS_URL says otherwise)."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+# -- settings --------------------------------------------------------------------------------------------
+
+
+def product_env(database_url, auth_url, **extra):
+    """Environment of settings.production pointed at the throwaway database, Redis db 15 and the simulator."""
+    creds = [{"auth_url": auth_url, "username": "admin", "password": "admin", "tenant_name": "admin",
+              "user_domain_name": "Default", "project_domain_name": "Default"}]
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bench_settings",
+        "SECRET_KEY": "benchmark-only-" + uuid.uuid4().hex,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "NODECONDUCTOR_OPENSTACK_CREDENTIALS": json.dumps(creds),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "SESSION_COOKIE_SECURE": "false",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}",
+    }
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def setup_django(env):
+    """Configure Django in this process with the same environment as the child processes."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def migrate():
+    """Create the schema in the throwaway database."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+# -- processes -------------------------------------------------------------------------------------------
+
+
+def start_process(argv, env, log_name):
+    """Start a child in its own process group with output to a temporary log; killed at exit."""
+    import tempfile
+
+    log = tempfile.NamedTemporaryFile(prefix=f"nc-bench-{log_name}-", suffix=".log", delete=False)
+    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    proc.log_path = log.name
+
+    def stop():
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+        if os.environ.get("BENCH_KEEP_LOGS"):
+            print(f"log of {log_name}: {log.name}", file=sys.stderr)
+        else:
+            os.unlink(log.name)
+
+    on_exit(stop)
+    proc.stop = stop
+    return proc
+
+
+def tail(proc, lines=30):
+    with open(proc.log_path, errors="replace") as fh:
+        return "".join(fh.readlines()[-lines:])
+
+
+def wait_http(url, proc=None, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited:\n{tail(proc)}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def start_gunicorn(env, workers=2):
+    """The API as production serves it (gunicorn, sync workers) on a free port; returns (proc, base_url)."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    proc = start_process([str(bin_dir / "gunicorn"), "nodeconductor.wsgi:application", "--bind",
+                          f"127.0.0.1:{port}", "--workers", str(workers)], env, "gunicorn")
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/api/", proc)
+    return proc, base
+
+
+def start_worker(env, extra_args=()):
+    """`celery -A nodeconductor worker` at default settings (concurrency = CPUs); waits until it is ready."""
+    bin_dir = Path(sys.executable).parent
+    proc = start_process([str(bin_dir / "celery"), "-A", "nodeconductor", "worker", "-l", "info",
+                          "--without-gossip", "--without-mingle", *extra_args], env, "worker")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("worker exited:\n" + tail(proc))
+        with open(proc.log_path, errors="replace") as fh:
+            if "ready." in fh.read():
+                return proc
+        time.sleep(0.2)
+    raise RuntimeError("worker not ready in 60 s:\n" + tail(proc))
+
+
+def tree_rss(pid):
+    """RSS in bytes of a process and all its descendants."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+# -- the simulator and a ready cloud ----------------------------------------------------------------------
+
+
+def start_sim(delays="realistic"):
+    """The simulated OpenStack in a thread of this process, demo tenant without quota limits."""
+    from nodeconductor.cloudsim import CloudSim
+
+    sim = CloudSim(port=0, delays=delays).start()
+    on_exit(sim.stop)
+    unlimited(sim)
+    return sim
+
+
+def unlimited(sim):
+    demo = sim.project_id("demo")
+    sim.set_quota(demo, compute={"instances": -1, "cores": -1, "ram": -1},
+                  volume={"volumes": -1, "gigabytes": -1})
+
+
+def seed_cloud(sim):
+    """Staff user with a token and an SSH key, a customer, project, cloud (pulled), template and membership."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from rest_framework.authtoken.models import Token
+
+    from nodeconductor.core.models import SshPublicKey, User
+    from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SyncState, Template
+    from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
+    from nodeconductor.structure.models import Customer, Project
+
+    staff = User.objects.create(username="bench-staff", is_staff=True)
+    token = Token.objects.create(user=staff)
+    pub = ed25519.Ed25519PrivateKey.generate().public_key()
+    line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    key = SshPublicKey(user=staff, name="bench", public_key=line + " bench@nodeconductor")
+    key.clean()
+    key.save()
+    customer = Customer.objects.create(name="Bench customer")
+    project = Project.objects.create(customer=customer, name="bench")
+    cloud = Cloud.objects.create(customer=customer, name="Sim", auth_url=sim.auth_url)
+    template = Template.objects.create(name="CentOS 6", os="CentOS 6.5", sla_level=99.9, is_active=True)
+    image = next(iter(sim.images()))
+    template.mappings.create(backend_image_id=image["id"])
+    membership = CloudProjectMembership.objects.create(project=project, cloud=cloud, tenant_id=sim.project_id("demo"))
+    sync_cloud_membership(str(membership.uuid))
+    membership.refresh_from_db()
+    assert membership.state == SyncState.IN_SYNC, membership.error_message
+    run_cloud_pull(cloud)
+    cloud.refresh_from_db()
+    assert cloud.state == SyncState.IN_SYNC, cloud.error_message
+    flavors = list(cloud.flavors.order_by("ram"))
+    return {"token": token.key, "staff": staff, "key": key, "project": project, "cloud": cloud,
+            "template": template, "membership": membership, "flavors": flavors, "image": image}
+
+
+# -- HTTP client of our API -------------------------------------------------------------------------------
+
+
+class Api:
+    """A tiny keep-alive JSON client of our API with token authentication."""
+
+    def __init__(self, base, token):
+        import requests
+
+        self.base = base
+        self.s = requests.Session()
+        self.s.headers["Authorization"] = f"Token {token}"
+
+    def url(self, path):
+        return path if path.startswith("http") else self.base + path
+
+    def get(self, path, **params):
+        r = self.s.get(self.url(path), params=params, timeout=30)
+        r.raise_for_status()
+        return r
+
+    def post(self, path, body=None, expect=(200, 201, 202)):
+        r = self.s.post(self.url(path), json=body or {}, timeout=60)
+        if r.status_code not in expect:
+            raise RuntimeError(f"POST {path}: {r.status_code} {r.text[:500]}")
+        return r.json()
+
+    def create_instance(self, seed, hostname, flavor=None, data_volume_size=1024):
+        flavor = flavor or seed["flavors"][0]
+        return self.post("/api/instances/", {
+            "hostname": hostname,
+            "template": f"{self.base}/api/iaas-templates/{seed['template'].uuid}/",
+            "flavor": f"{self.base}/api/flavors/{flavor.uuid}/",
+            "project": f"{self.base}/api/projects/{seed['project'].uuid}/",
+            "ssh_public_key": f"{self.base}/api/keys/{seed['key'].uuid}/",
+            "data_volume_size": data_volume_size,
+        })
+
+    def wait_state(self, uuid_, states, timeout=300, interval=0.05):
+        """Poll an instance until its display state is one of `states`; return (state, seconds, instance)."""
+        t0 = time.monotonic()
+        while True:
+            body = self.get(f"/api/instances/{uuid_}/").json()
+            if body["state"] in states:
+                return body["state"], time.monotonic() - t0, body
+            if body["state"] == "Erred":
+                raise RuntimeError(f"instance {uuid_} Erred: {body['error_message']}")
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError(f"instance {uuid_} still {body['state']} after {timeout} s")
+            time.sleep(interval)
+
+
+# -- reporting --------------------------------------------------------------------------------------------
+
+
+def machine():
+    """One line describing the machine, for the figures."""
+    import psutil
+
+    pg = "?"
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN) as conn:
+            pg = conn.execute("SHOW server_version").fetchone()[0]
+    except Exception:  # noqa: BLE001
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    return (f"{os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}, PostgreSQL {pg}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def p95(xs):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+
+
+def classify_calls(log):
+    """Split a cloudsim call log into writes (non-GET), reads (GET/HEAD) and identity calls."""
+    out = {"writes": 0, "reads": 0, "identity": 0, "total": 0}
+    for call in log:
+        op = call["operation"]
+        if op.startswith("sim."):
+            continue
+        out["total"] += 1
+        if op.startswith("identity.") or op.endswith(".versions") or op.endswith(".version"):
+            out["identity"] += 1
+        elif call["method"] in ("GET", "HEAD"):
+            out["reads"] += 1
+        else:
+            out["writes"] += 1
+    return out
+
+
+def ops_summary(log):
+    """Compact 'operation×count' string of a call log."""
+    from collections import Counter
+
+    c = Counter(call["operation"] for call in log if not call["operation"].startswith("sim."))
+    return ", ".join(f"{op}×{n}" for op, n in sorted(c.items()))
