@@ -326,6 +326,8 @@ class Volume(Service):
         spec = (req.body or {}).get("quota_set") or {}
         overrides = self.state.cinder_quotas.setdefault(target, {})
         for key, value in spec.items():
+            if key in ("tenant_id", "id"):
+                continue  # Cinder's NON_QUOTA_KEYS: cinderclient always sends tenant_id
             if key not in CINDER_DEFAULT_QUOTAS:
                 raise ApiError(400, f"Bad key(s) in quota set: {key}")
             overrides[key] = int(value)
