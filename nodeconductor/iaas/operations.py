@@ -33,6 +33,7 @@ class Operation:
 
     def on_success(self, instance, params):
         """Apply the success transition (delete removes the row instead)."""
+        instance.pending_cores = instance.pending_ram = instance.pending_data_volume_size = None
         if self.name == "delete":
             instance.delete()
             return
@@ -49,6 +50,7 @@ class Operation:
     def on_failure(self, backend, instance, error):
         """End Erred with the cloud's message; a failed provision first removes what it made."""
         message = str(error)
+        instance.pending_cores = instance.pending_ram = instance.pending_data_volume_size = None
         if self.name == "provision":
             left = backend.cleanup_provision(instance) if backend is not None else []
             if left:

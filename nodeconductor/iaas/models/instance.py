@@ -103,6 +103,10 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
     internal_ips = models.CharField(max_length=255, blank=True)
     external_ips = models.CharField(max_length=255, blank=True)
     start_time = models.DateTimeField(null=True, blank=True)
+    # What a scheduled resize will grow to: counted against quota until the resize ends, then cleared.
+    pending_cores = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    pending_ram = models.PositiveIntegerField(null=True, blank=True, editable=False, help_text="MiB")
+    pending_data_volume_size = models.PositiveIntegerField(null=True, blank=True, editable=False, help_text="MiB")
 
     state = FSMField(default=S.PROVISIONING_SCHEDULED, choices=S.choices, protected=True, max_length=30)
     error_message = models.TextField(blank=True)
