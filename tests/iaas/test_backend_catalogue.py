@@ -59,8 +59,6 @@ def test_set_compute_quotas_round_trip(backend, cloud_env):
 
 
 def test_set_storage_quota_round_trip(backend, cloud_env):
-    if cloud_env.kind == "sim":
-        pytest.xfail("cloudsim's Cinder quota_update rejects the tenant_id key that real Cinder accepts")
     before = backend.get_quotas(cloud_env.tenant_id)
     try:
         backend.set_quotas(cloud_env.tenant_id, {"quota_storage": 123 * 1024})

@@ -229,7 +229,7 @@ def test_set_quotas_matrix_pushes_to_the_cloud(roles, sim_cloud, sim_env, clouds
                                                django_capture_on_commit_callbacks):
     membership = sim_cloud.memberships.get()
     url = roles.url("cloudprojectmembership", membership) + "set_quotas/"
-    quotas = {"vcpu": 8, "ram": 16384, "max_instances": 4}
+    quotas = {"vcpu": 8, "ram": 16384, "storage": 100 * 1024, "max_instances": 4}
 
     def set_quotas(client, role):
         with django_capture_on_commit_callbacks(execute=True):
@@ -240,14 +240,12 @@ def test_set_quotas_matrix_pushes_to_the_cloud(roles, sim_cloud, sim_env, clouds
     assert responses["staff"].json() == {"status": "quota update was scheduled", "quotas": quotas}
     body = roles.client_as("owner").get(roles.url("cloudprojectmembership", membership)).json()
     assert body["state"] == "In Sync", body["error_message"]
-    assert body["quotas"] == {**quotas, "storage": body["quotas"]["storage"]}
-    # pushed to the simulator's Nova, then pulled back
+    assert body["quotas"] == quotas
+    # pushed to the simulator's Nova and Cinder (GiB), then pulled back
     assert cloudsim.state.nova_quotas[sim_env.tenant_id] == {"cores": 8, "ram": 16384, "instances": 4}
+    assert cloudsim.state.cinder_quotas[sim_env.tenant_id] == {"gigabytes": 100}
 
 
-# cinderclient sends tenant_id inside quota_set; real Cinder ignores it (checked on mini-openstack), the
-# simulator answers 400 "Bad key(s) in quota set: tenant_id".
-@pytest.mark.xfail(reason="cloudsim's Cinder quota_update rejects the tenant_id key cinderclient sends", strict=False)
 def test_set_storage_quota_pushes_to_cinder(roles, sim_cloud, sim_env, cloudsim, django_capture_on_commit_callbacks):
     membership = sim_cloud.memberships.get()
     url = roles.url("cloudprojectmembership", membership) + "set_quotas/"
