@@ -15,6 +15,40 @@ sys.path.insert(0, str(DOCS / "_ext"))
 import role_matrix  # noqa: E402
 
 
+# ------------------------------------------------------------------------------------------ the build
+def test_docs_build_without_warnings(tmp_path):
+    """`sphinx-build -W` of docs/, as `make -C docs html` does: any warning (a broken reference, a bad table,
+    a schema the reference cannot render) fails. It also writes the OpenAPI schema beside the pages."""
+    import json
+    import os
+    import subprocess
+
+    if importlib.util.find_spec("sphinx") is None:
+        pytest.skip("Sphinx is not installed: pip install -r docs/requirements.txt (requirements-test.txt has it)")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-5000:]
+    schema = json.loads((tmp_path / "openapi.json").read_text())
+    assert "/api/instances/{uuid}/resize/" in schema["paths"]
+    html = (tmp_path / "guide" / "structure.html").read_text()
+    assert "Stop an instance" in html  # the role table was rendered
+
+
+def test_state_diagrams_are_fresh():
+    """The committed docs/states/*.dot are what graph_transitions draws from the models now, and each .svg was
+    rendered from its .dot; regenerate both with `make -C docs states`."""
+    import fsm_graphs
+
+    if importlib.util.find_spec("graphviz") is None:
+        pytest.skip("the graphviz package is not installed: pip install -r docs/requirements.txt")
+    assert not fsm_graphs.stale_files(), (
+        f"{fsm_graphs.stale_files()}: run `make -C docs states` and commit docs/states/"
+    )
+
+
 def test_role_matrix(roles, iaas):
     """Every cell of the role table of docs/guide/structure.rst, sent as a request against the API."""
     from tests.docs.roles_runner import MatrixRunner
@@ -49,16 +83,17 @@ def test_every_nodeconductor_setting_is_documented_with_its_default():
     assert not problems, problems
 
 
-def credentials_from_docs(block_name, sim):
+def credentials_from_docs(block_name, sim, monkeypatch):
     """Run a credentials example of configuration.rst, pointed at the simulator, and return its one entry."""
     import urllib.parse
 
     from django.conf import settings
+
     from tests.docs.blocks import read_blocks
 
     (block,) = [b for b in read_blocks(DOCS / "guide" / "configuration.rst") if b.name == block_name]
     namespace = {"NODECONDUCTOR": settings.NODECONDUCTOR}
-    pytest.MonkeyPatch().setenv("OPENSTACK_ADMIN_PASSWORD", "admin")
+    monkeypatch.setenv("OPENSTACK_ADMIN_PASSWORD", "admin")
     exec(block.code, namespace)  # noqa: S102
     (credentials,) = namespace["NODECONDUCTOR"]["OPENSTACK_CREDENTIALS"]
     url = urllib.parse.urlsplit(credentials["auth_url"])
@@ -71,6 +106,7 @@ WALKTHROUGH = DOCS / "guide" / "openstack.rst"
 
 
 def _walkthrough_blocks():
+    """The walkthrough's blocks, refusing any the runners would have to skip."""
     from tests.docs.blocks import read_blocks
 
     blocks = read_blocks(WALKTHROUGH)
@@ -82,7 +118,7 @@ def _walkthrough_blocks():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("keystone", ["config-keystone-v3", "config-keystone-v2"])
-def test_walkthrough_shell_part(cloudsim, settings, keystone):
+def test_walkthrough_shell_part(cloudsim, settings, monkeypatch, keystone):
     """Every python and pycon block of the walkthrough, in order, in one namespace, against the simulator.
 
     The settings come from the credentials example of configuration.rst (v3, then v2.0), pointed at the
@@ -92,7 +128,7 @@ def test_walkthrough_shell_part(cloudsim, settings, keystone):
     from nodeconductor.iaas.backend.session import clear_sessions
     from tests.docs.blocks import run_python
 
-    settings.NODECONDUCTOR, credentials = credentials_from_docs(keystone, cloudsim)
+    settings.NODECONDUCTOR, credentials = credentials_from_docs(keystone, cloudsim, monkeypatch)
     clear_sessions()
     values = {
         "auth_url": credentials["auth_url"],

@@ -21,10 +21,12 @@ class Block:
 
     @property
     def name(self):
+        """The block's :name:, or its line when it has none, for messages."""
         return self.options.get("name", f"line {self.lineno}")
 
     @property
     def is_output(self):
+        """True for blocks that show what the block before them prints."""
         return "output" in self.options.get("class", "").split()
 
 

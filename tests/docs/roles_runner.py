@@ -24,16 +24,19 @@ class MatrixRunner:
     """Builds the objects a row names and sends its request as one role."""
 
     def __init__(self, roles, iaas):
+        """Work on the customer of `roles` and the cloud of `iaas`."""
         self.roles, self.iaas = roles, iaas
         self.counter = itertools.count(1)
 
     def _fresh_project(self):
+        """A new project of the customer where admin and manager hold their roles (so they see it)."""
         project = factories.ProjectFactory(customer=self.roles.customer)
         factories.ProjectPermissionFactory(project=project, user=self.roles.users["admin"], role="admin")
         factories.ProjectPermissionFactory(project=project, user=self.roles.users["manager"], role="manager")
         return project
 
     def _fresh_cloud(self):
+        """A new In Sync cloud of the customer with an In Sync membership of the project."""
         n = next(self.counter)
         cloud = Cloud.objects.create(customer=self.roles.customer, name=f"Fresh {n}", auth_url=self.iaas.cloud.auth_url)
         membership = CloudProjectMembership.objects.create(project=self.roles.project, cloud=cloud, tenant_id="t")
@@ -42,6 +45,7 @@ class MatrixRunner:
         return cloud, membership
 
     def _fresh_instance(self, state):
+        """A new instance row of the project in `state`, nothing in the cloud (no task runs in these tests)."""
         iaas = self.iaas
         instance = Instance.objects.create(
             hostname=f"row-{next(self.counter)}", template=iaas.template, cloud_project_membership=iaas.membership,
