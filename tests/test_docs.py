@@ -170,8 +170,7 @@ def test_walkthrough_curl_part(live_server, cloudsim, settings, transactional_db
     User.objects.create_staffuser("staff", password="staff-Secret-1")
     image_id = next(iter(cloudsim.images()))["id"]
     values = (
-        f"API={live_server.url}\nSTAFF_PASSWORD='staff-Secret-1'\n"
-        f"AUTH_URL={cloudsim.auth_url}\nIMAGE_ID={image_id}\n"
+        f"API={live_server.url}\nSTAFF_PASSWORD='staff-Secret-1'\nAUTH_URL={cloudsim.auth_url}\nIMAGE_ID={image_id}\n"
     )
     blocks = _walkthrough_blocks()
     bash = [b for b in blocks if b.lang == "bash"]

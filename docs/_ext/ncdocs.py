@@ -124,8 +124,7 @@ def _operation_lines(path, method, op):
     params = [p for p in op.get("parameters", ()) if p.get("in") in ("query", "path")]
     if params:
         rows = [
-            [f"``{p['name']}``", p["in"], _type(p.get("schema")), _one_line(p.get("description", ""))]
-            for p in params
+            [f"``{p['name']}``", p["in"], _type(p.get("schema")), _one_line(p.get("description", ""))] for p in params
         ]
         lines += _table(["Parameter", "In", "Type", "Description"], rows, [20, 8, 22, 50])
     body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
