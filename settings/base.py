@@ -29,8 +29,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Serves the admin's and the browsable API's static files from gunicorn, no proxy needed.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,7 +85,8 @@ REST_FRAMEWORK = {
     ),
     "ORDERING_PARAM": "o",
     "EXCEPTION_HANDLER": "nodeconductor.core.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Documents the error answers (400/401/403/404/409/429) and list headers every endpoint can give.
+    "DEFAULT_SCHEMA_CLASS": "nodeconductor.core.schema.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"password_login": "10/min"},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -41,6 +41,8 @@ def _openstack_credentials():
 
 DEBUG = False
 SECRET_KEY = _required("SECRET_KEY")
+# Serves the admin's and the browsable API's collected static files from gunicorn, no proxy needed.
+MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]  # noqa: F405
 DATABASES = {"default": dj_database_url.parse(_required("DATABASE_URL"), conn_max_age=600)}
 CELERY_BROKER_URL = _required("CELERY_BROKER_URL")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}}
