@@ -231,3 +231,17 @@ def test_expired_tokens_are_renewed_mid_flow(iaas):
     operations.run_blocking(operations.PROVISION, instance.uuid, params)
     instance.refresh_from_db()
     assert instance.state == S.ONLINE, instance.error_message
+
+
+def test_a_hanging_cloud_times_out_with_a_readable_message(iaas, settings):
+    from nodeconductor.iaas.backend.session import clear_sessions
+
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_READ_TIMEOUT": 0.3}
+    clear_sessions()
+    iaas.env.sim.fail_next("volume.create", mode="hang", seconds=1.5)
+    instance = provision(iaas)
+    assert instance.state == S.ERRED
+    assert instance.error_message.startswith("create system volume")
+    assert "timed out" in instance.error_message.lower()
+    # The hung create still happened in the cloud after we gave up (as on a real cloud): cleanup found it.
+    assert_nothing_in_cloud(iaas.env.sim)
