@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django_fsm import TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict
-from nodeconductor.iaas import services
+from nodeconductor.iaas import instance_services, services
 from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.models import (
     Cloud,
@@ -189,6 +189,60 @@ class TemplateLicenseAdmin(admin.ModelAdmin):
     readonly_fields = ("uuid",)
 
 
+def _schedule_each(modeladmin, request, queryset, service, verb):
+    """Run an instance service on each selected instance; report what was scheduled and what was refused."""
+    from rest_framework.exceptions import APIException
+
+    done = 0
+    for instance in queryset:
+        try:
+            service(instance, request.user)
+            done += 1
+        except APIException as exc:
+            modeladmin.message_user(request, f"{instance.hostname}: {exc.detail}", level=messages.WARNING)
+    if done:
+        modeladmin.message_user(request, f"{verb} was scheduled for {done} instance(s).", level=messages.SUCCESS)
+
+
+@admin.action(description="Start selected instances")
+def start_instances(modeladmin, request, queryset):
+    """Schedule a start through the same service as the API."""
+    _schedule_each(modeladmin, request, queryset, instance_services.instance_start, "Start")
+
+
+@admin.action(description="Stop selected instances")
+def stop_instances(modeladmin, request, queryset):
+    """Schedule a stop through the same service as the API."""
+    _schedule_each(modeladmin, request, queryset, instance_services.instance_stop, "Stop")
+
+
+@admin.action(description="Restart selected instances")
+def restart_instances(modeladmin, request, queryset):
+    """Schedule a reboot through the same service as the API."""
+    _schedule_each(modeladmin, request, queryset, instance_services.instance_restart, "Restart")
+
+
+@admin.action(description="Delete selected instances from the cloud (Offline or Erred)")
+def delete_instances(modeladmin, request, queryset):
+    """Schedule deletion of server and volumes through the same service as the API."""
+    _schedule_each(modeladmin, request, queryset, instance_services.instance_delete, "Deletion")
+
+
+@admin.action(description="Reconcile selected instances with the cloud (recovers healthy Erred VMs)")
+def reconcile_instances(modeladmin, request, queryset):
+    """Look the selected VMs up in the cloud now and move them through the pull's transitions."""
+    from .instance_pull import pull_instances
+
+    for membership in CloudProjectMembership.objects.filter(instances__in=queryset).distinct():
+        try:
+            changes = pull_instances(membership.cloud.get_backend(), membership, only=queryset)
+        except CloudBackendError as exc:
+            modeladmin.message_user(request, f"{membership}: {exc}", level=messages.ERROR)
+            continue
+        for line in changes or [f"{membership}: nothing to change"]:
+            modeladmin.message_user(request, line, level=messages.INFO)
+
+
 @admin.register(Instance)
 class InstanceAdmin(admin.ModelAdmin):
     """Instances for inspection; their state moves only through the API's actions and the workers."""
@@ -207,6 +261,20 @@ class InstanceAdmin(admin.ModelAdmin):
         "created",
     )
     raw_id_fields = ("cloud_project_membership", "template", "flavor", "ssh_public_key", "created_by")
+    actions = (start_instances, stop_instances, restart_instances, delete_instances, reconcile_instances)
+
+    def get_readonly_fields(self, request, obj=None):
+        """Everything but the description: sizes, ids and state change only through the cloud's workers."""
+        editable = {"hostname", "description"}
+        return [f.name for f in Instance._meta.concrete_fields if f.name not in editable and f.name != "id"]
+
+    def has_add_permission(self, request):
+        """Instances are created through the API (quota, validation, provisioning), not by a bare admin row."""
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        """A row deleted here would orphan the VM; use the delete action, which cleans the cloud first."""
+        return False
 
     @admin.display(description="project", ordering="cloud_project_membership__project__name")
     def project_name(self, instance):

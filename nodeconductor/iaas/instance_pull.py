@@ -45,13 +45,12 @@ def reconcile_instance(instance, server):
     return None
 
 
-def pull_instances(backend, membership):
-    """Reconcile every stable instance of a membership that has a server; return the transitions made."""
-    instances = list(
-        Instance.objects.filter(
-            cloud_project_membership=membership, state__in=[S.ONLINE, S.OFFLINE, S.ERRED]
-        ).exclude(backend_id="")
-    )
+def pull_instances(backend, membership, only=None):
+    """Reconcile the stable instances of a membership (or those of `only`) that have a server."""
+    queryset = Instance.objects.filter(cloud_project_membership=membership, state__in=[S.ONLINE, S.OFFLINE, S.ERRED])
+    if only is not None:
+        queryset = queryset.filter(pk__in=only.values("pk"))
+    instances = list(queryset.exclude(backend_id=""))
     if not instances:
         return []
     servers = backend.list_servers(membership.tenant_id)
