@@ -66,13 +66,38 @@ def pull_cloud_account(cloud_uuid):
         logger.warning("Pull of cloud %s failed: %s", cloud.name, exc)
 
 
+def _stale_before():
+    """Clouds and memberships unchanged in their transient state since this moment have lost their task."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    return timezone.now() - timedelta(seconds=float(settings.NODECONDUCTOR["CLOUD_ACCOUNT_PULL_INTERVAL"]))
+
+
 @shared_task(name="nodeconductor.iaas.pull_cloud_accounts")
 def pull_cloud_accounts():
-    """Periodic: schedule a pull of every cloud that is not already being pulled."""
-    from .services import cloud_schedule_pull
+    """Periodic: pull every cloud, and pick up clouds and memberships whose task was lost.
 
+    A row made in the shell (as the seed guide does) or whose message was lost stays Sync Scheduled with
+    nothing queued, and one whose worker died stays Syncing: after a pull interval both are taken up again,
+    so no sync state is a dead end.
+    """
+    from .services import cloud_schedule_pull, membership_schedule_sync
+
+    stale = _stale_before()
+    for model in (Cloud, CloudProjectMembership):
+        for obj in model.objects.filter(state=SyncState.SYNCING, modified__lt=stale):
+            _save_transition(obj, "set_erred", "The sync was interrupted (its worker was lost); it is retried.")
     for cloud in Cloud.objects.filter(state__in=[SyncState.IN_SYNC, SyncState.ERRED]):
         cloud_schedule_pull(cloud)
+    for cloud in Cloud.objects.filter(state=SyncState.SYNC_SCHEDULED, modified__lt=stale):
+        pull_cloud_account.delay(str(cloud.uuid))
+    memberships = CloudProjectMembership.objects.filter(modified__lt=stale)
+    for membership in memberships.filter(state=SyncState.SYNC_SCHEDULED):
+        sync_cloud_membership.delay(str(membership.uuid))
+    for membership in memberships.filter(state=SyncState.ERRED):
+        membership_schedule_sync(membership)
 
 
 @shared_task(name="nodeconductor.iaas.sync_cloud_membership")

@@ -27,12 +27,15 @@ def get_session(credentials, tenant_id=None):
         sess = _sessions.get(key)
         if sess is None:
             scope = {"project_id": tenant_id} if tenant_id else {"project_name": credentials.get("tenant_name")}
+            # Keystone v2.0 knows no domains and keystoneauth refuses them there; elsewhere "Default" is the default.
+            v2 = credentials["auth_url"].rstrip("/").endswith("/v2.0")
+            default_domain = None if v2 else "Default"
             auth = generic.Password(
                 auth_url=credentials["auth_url"],
                 username=credentials["username"],
                 password=credentials["password"],
-                user_domain_name=credentials.get("user_domain_name", "Default"),
-                project_domain_name=None if tenant_id else credentials.get("project_domain_name", "Default"),
+                user_domain_name=credentials.get("user_domain_name", default_domain),
+                project_domain_name=None if tenant_id else credentials.get("project_domain_name", default_domain),
                 **scope,
             )
             sess = ks_session.Session(auth=auth)
