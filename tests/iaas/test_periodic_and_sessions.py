@@ -76,7 +76,8 @@ def test_one_session_per_tenant_is_reused_across_calls(roles, sim_env):
 def test_wrong_password_is_a_readable_error_without_the_password(roles, cloudsim, settings):
     from nodeconductor.iaas.backend import CloudBackendError
 
-    credentials = {"auth_url": cloudsim.auth_url, "username": "admin", "password": "s3cret-Wrong", "tenant_name": "admin"}
+    credentials = {"auth_url": cloudsim.auth_url, "username": "admin", "password": "s3cret-Wrong"}
+    credentials["tenant_name"] = "admin"
     settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_CREDENTIALS": (credentials,)}
     clear_sessions()
     cloud = Cloud.objects.create(customer=roles.customer, name="c", auth_url=cloudsim.auth_url)
