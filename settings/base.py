@@ -117,7 +117,7 @@ NODECONDUCTOR = {
     # Admin credentials of each OpenStack, looked up by the Cloud's auth_url; never stored in the database.
     "OPENSTACK_CREDENTIALS": (),
     # Seconds between periodic pulls of every cloud account (flavors, images, quotas, instances).
-    "CLOUD_ACCOUNT_PULL_INTERVAL": 3600,
+    "CLOUD_ACCOUNT_PULL_INTERVAL": int(os.environ.get("NODECONDUCTOR_CLOUD_ACCOUNT_PULL_INTERVAL", "3600")),
     # Connect and read timeouts (seconds) of every OpenStack API call.
     "OPENSTACK_CONNECT_TIMEOUT": 10,
     "OPENSTACK_READ_TIMEOUT": 60,
