@@ -362,7 +362,7 @@ def machine():
         pass
     mem = psutil.virtual_memory().total / 2**30
     return (f"{os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}, PostgreSQL {pg}, "
-            f"{platform.system()} {platform.release()}")
+            f"{platform.system()} {platform.release()}; load average now {os.getloadavg()[0]:.1f} (other users)")
 
 
 def median(xs):

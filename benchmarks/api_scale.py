@@ -1,0 +1,207 @@
+"""Figure 3: GET /api/instances/ at scale, against a floor of the same rows read with .values() and dumped to JSON.
+
+Rows are bulk-created in a throwaway PostgreSQL database (production settings): per customer one cloud with 3
+flavors, 10 projects, each with a membership and 10 instances in mixed states. The default grows the data from
+1,000 instances (10 customers) to 10,000 (100 customers, 1,000 projects); --sizes 1000 10000 100000 goes further.
+
+Requests go through Django's test Client in this process (full middleware, token authentication, DRF, the
+serializer and pagination; no HTTP socket), so the floor, also in this process, compares like with like.
+The floor: the same visible rows of the same page with the same filter, fields and joined names, read with
+`.values()` and dumped with json.dumps (no count query, no URLs built).
+
+    python benchmarks/api_scale.py [--sizes 1000 10000] [--repeat 30]
+"""
+
+import argparse
+import json
+import sys
+import time
+import uuid
+
+import _common as c
+
+STATES = ["online"] * 6 + ["offline"] * 2 + ["erred", "provisioning"]
+FIELDS = (
+    "uuid", "hostname", "description", "state", "error_message", "cores", "ram", "system_volume_size",
+    "data_volume_size", "agreed_sla", "key_name", "key_fingerprint", "backend_id", "system_volume_id",
+    "data_volume_id", "internal_ips", "external_ips", "start_time", "created", "modified",
+    "template__uuid", "template__name", "flavor__uuid", "flavor__name", "cloud_project_membership__uuid",
+    "cloud_project_membership__project__uuid", "cloud_project_membership__project__name",
+    "cloud_project_membership__project__customer__uuid", "cloud_project_membership__project__customer__name",
+    "cloud_project_membership__cloud__uuid", "cloud_project_membership__cloud__name", "ssh_public_key__uuid",
+)  # fmt: skip
+
+
+def build(first_customer, customers, templates):
+    """Bulk-create `customers` customers from index first_customer, each with 10 projects of 10 instances."""
+    from django.utils import timezone
+
+    from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance
+    from nodeconductor.structure.models import Customer, Project
+
+    idx = range(first_customer, first_customer + customers)
+    custs = Customer.objects.bulk_create([Customer(name=f"Customer {i:04d}") for i in idx])
+    clouds = Cloud.objects.bulk_create([Cloud(customer=cu, name="Cloud", auth_url="http://keystone.invalid/v3")
+                                        for cu in custs])
+    flavors = Flavor.objects.bulk_create([
+        Flavor(cloud=cl, name=f"m1.{s}", backend_id=str(k), cores=k, ram=512 * k, disk=10240 * k)
+        for cl in clouds for k, s in ((1, "small"), (2, "medium"), (4, "large"))])
+    projects = Project.objects.bulk_create([Project(customer=cu, name=f"project-{i:04d}-{p}")
+                                            for i, cu in zip(idx, custs) for p in range(10)])
+    by_customer = {cl.customer_id: cl for cl in clouds}
+    memberships = CloudProjectMembership.objects.bulk_create([
+        CloudProjectMembership(project=p, cloud=by_customer[p.customer_id], tenant_id=uuid.uuid4().hex,
+                               state="in_sync") for p in projects])
+    flavors_of = {}
+    for f in flavors:
+        flavors_of.setdefault(f.cloud_id, []).append(f)
+    now = timezone.now()
+    rows, n = [], first_customer * 100
+    for m in memberships:
+        for k in range(10):
+            fl = flavors_of[m.cloud_id][n % 3]
+            rows.append(Instance(
+                hostname=f"vm-{n}.example.com", template=templates[n % len(templates)], cloud_project_membership=m,
+                flavor=fl, cores=fl.cores, ram=fl.ram, system_volume_size=10240, data_volume_size=20480,
+                agreed_sla=99.9, state=STATES[n % len(STATES)], backend_id=str(uuid.uuid4()),
+                system_volume_id=str(uuid.uuid4()), data_volume_id=str(uuid.uuid4()), internal_ips="10.0.0.5",
+                start_time=now))
+            n += 1
+    Instance.objects.bulk_create(rows, batch_size=2000)
+    return custs
+
+
+def floor_queryset(user, params):
+    """The same rows the API returns, as a plain ORM query."""
+    from nodeconductor.iaas.models import Instance
+
+    qs = Instance.objects.for_user(user)
+    if "project" in params:
+        qs = qs.filter(cloud_project_membership__project__uuid=params["project"])
+    if "state" in params:
+        qs = qs.filter(state=params["state"])
+    if "hostname" in params:
+        qs = qs.filter(hostname__icontains=params["hostname"])
+    return qs.order_by("-created")
+
+
+def floor(user, params):
+    size = int(params.get("page_size", 10))
+    rows = list(floor_queryset(user, params).values(*FIELDS)[:size])
+    return json.dumps(rows, default=str).encode()
+
+
+def timed(fn, repeat):
+    for _ in range(3):
+        fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def measure(client, who, token, user, params, repeat):
+    from django.db import connection
+
+    def api():
+        r = client.get("/api/instances/", params, HTTP_AUTHORIZATION=f"Token {token}")
+        assert r.status_code == 200, r.content[:300]
+        return r
+
+    # Count with an execute wrapper: CaptureQueriesContext loses them (request_started resets queries_log).
+    queries = []
+    with connection.execute_wrapper(lambda execute, sql, *a: (queries.append(sql), execute(sql, *a))[1]):
+        r = api()
+    n_rows = len(json.loads(r.content))
+    assert n_rows == len(json.loads(floor(user, params))), "floor and API disagree on the rows"
+    t_api = timed(api, repeat)
+    t_floor = timed(lambda: floor(user, params), repeat)
+    return {"who": who, "params": params, "rows": n_rows, "total": r.headers["X-Result-Count"],
+            "queries": len(queries), "api_med": c.median(t_api), "api_p95": c.p95(t_api),
+            "floor_med": c.median(t_floor), "floor_p95": c.p95(t_floor),
+            "ratio": c.median(t_api) / c.median(t_floor)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="instance counts (x1000)")
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument tree of staff page_size=100")
+    parser.add_argument("--time-limit", type=int, default=900)
+    args = parser.parse_args(argv)
+    c.install_limits(args.time_limit)
+
+    db = c.create_database()
+    env = c.product_env(db, "http://keystone.invalid/v3")
+    c.setup_django(env)
+    c.migrate()
+    c.on_exit(c.flush_redis)  # the production cache lives in the same Redis database
+    from django.db import connection
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from nodeconductor.core.models import User
+    from nodeconductor.iaas.models import Template
+    from nodeconductor.structure.models import CustomerPermission
+
+    templates = Template.objects.bulk_create([Template(name=f"Template {i}", os="Linux", is_active=True)
+                                              for i in range(5)])
+    staff = User.objects.create(username="staff", is_staff=True)
+    owner = User.objects.create(username="owner")
+    tokens = {"staff": Token.objects.create(user=staff).key, "owner": Token.objects.create(user=owner).key}
+    users = {"staff": staff, "owner": owner}
+    client = Client()
+    print(f"machine: {c.machine()}")
+    print("in-process: django.test.Client (full middleware, TokenAuthentication) vs .values() + json.dumps")
+    built, first, results = 0, None, {}
+    for size in sorted(args.sizes):
+        customers = size // 100 - built
+        t0 = time.monotonic()
+        custs = build(built, customers, templates)
+        built += customers
+        if first is None:
+            first = custs[0]
+            CustomerPermission.objects.create(customer=first, user=owner, role="owner")
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+        print(f"\n== {size} instances, {size // 10} projects, {size // 100} customers (built in "
+              f"{time.monotonic() - t0:.1f} s)")
+        project = first.projects.order_by("name").first()
+        cases = [
+            ("staff", {"page_size": 100}), ("staff", {"page_size": 10}),
+            ("owner", {"page_size": 100}), ("owner", {"page_size": 10}),
+            ("staff", {"page_size": 100, "project": str(project.uuid)}),
+            ("staff", {"page_size": 100, "state": "offline"}),
+            ("staff", {"page_size": 100, "hostname": "vm-12"}),
+            ("owner", {"page_size": 100, "state": "offline"}),
+            ("owner", {"page_size": 100, "hostname": "vm-1"}),
+        ]
+        print(f"{'who':6} {'query':40} {'rows':>5} {'total':>6} {'queries':>7} {'median ms':>9} {'p95 ms':>7} "
+              f"{'floor ms':>8} {'ratio':>6}")
+        for who, params in cases:
+            r = measure(client, who, tokens[who], users[who], params, args.repeat)
+            results[(size, who, tuple(params))] = r
+            q = "&".join(f"{k}={v[:8] if k == 'project' else v}" for k, v in params.items())
+            print(f"{who:6} {q:40} {r['rows']:5d} {r['total']:>6} {r['queries']:7d} {r['api_med'] * 1e3:9.1f} "
+                  f"{r['api_p95'] * 1e3:7.1f} {r['floor_med'] * 1e3:8.1f} {r['ratio']:6.2f}", flush=True)
+    if args.profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(10):
+            client.get("/api/instances/", {"page_size": 100}, HTTP_AUTHORIZATION=f"Token {tokens['staff']}")
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+    worst = max(results.values(), key=lambda r: r["ratio"])
+    print(f"\nworst ratio API/floor: {worst['ratio']:.2f} ({worst['who']} {worst['params']}) (target <= 2) "
+          f"{'OK' if worst['ratio'] <= 2 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
