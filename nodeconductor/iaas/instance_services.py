@@ -7,8 +7,6 @@ cleaned up after itself stops counting, and a deleted instance is gone.
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce
 from django_fsm import TransitionNotAllowed
 from rest_framework.exceptions import ValidationError
 
@@ -30,20 +28,8 @@ def can_operate(user, project):
 
 
 def membership_usage(membership):
-    """What the membership's instances hold now: vcpu, ram and storage in MiB, and instance count."""
-    totals = Instance.objects.filter(cloud_project_membership=membership).holding_quota().aggregate(
-        vcpu=Coalesce(Sum("cores"), 0),
-        ram=Coalesce(Sum("ram"), 0),
-        system=Coalesce(Sum("system_volume_size"), 0),
-        data=Coalesce(Sum("data_volume_size"), 0),
-        instances=Count("id"),
-    )
-    return {
-        "vcpu": totals["vcpu"],
-        "ram": totals["ram"],
-        "storage": totals["system"] + totals["data"],
-        "max_instances": totals["instances"],
-    }
+    """What the membership's instances hold now (scheduled resizes at their target), keyed like its quotas."""
+    return Instance.objects.filter(cloud_project_membership=membership).quota_usage()
 
 
 QUOTA_LABELS = {
@@ -162,6 +148,7 @@ def instance_resize_flavor(instance, flavor, user=None):
     with transaction.atomic():
         membership = _locked_membership(instance.cloud_project_membership)
         check_quota(membership, {"vcpu": flavor.cores - instance.cores, "ram": flavor.ram - instance.ram})
+        Instance.objects.filter(pk=instance.pk).update(pending_cores=flavor.cores, pending_ram=flavor.ram)
         return _schedule(
             instance, user, "schedule_resizing", "resize_flavor", RESIZE_NEEDS, tasks.resize_instance_flavor,
             {"backend_flavor_id": flavor.backend_id, "flavor_uuid": str(flavor.uuid)},
@@ -175,6 +162,7 @@ def instance_resize_disk(instance, new_size, user=None):
     with transaction.atomic():
         membership = _locked_membership(instance.cloud_project_membership)
         check_quota(membership, {"storage": new_size - instance.data_volume_size})
+        Instance.objects.filter(pk=instance.pk).update(pending_data_volume_size=new_size)
         return _schedule(
             instance, user, "schedule_resizing", "resize_disk", RESIZE_NEEDS, tasks.resize_instance_disk,
             {"new_size_mib": new_size},

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Count, F, Sum
+from django.db.models.functions import Coalesce, Greatest
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from nodeconductor.core.models import TimeStampedMixin, UuidMixin
@@ -68,6 +70,24 @@ class InstanceQuerySet(models.QuerySet):
     def holding_quota(self):
         """Instances that count against quotas: all but erred ones that left nothing in the cloud."""
         return self.exclude(state=S.ERRED, backend_id="", system_volume_id="", data_volume_id="")
+
+    def quota_usage(self):
+        """What these instances hold against quotas: vcpu, ram, storage (MiB) and max_instances."""
+        totals = self.holding_quota().aggregate(
+            **{key: Coalesce(Sum(expression), 0) for key, expression in quota_expressions().items()},
+            max_instances=Count("pk"),
+        )
+        return {key: int(value) for key, value in totals.items()}
+
+
+def quota_expressions():
+    """Per-instance quota use; a scheduled resize counts at its target until it ends, so it is reserved."""
+    return {
+        "vcpu": Greatest("cores", Coalesce("pending_cores", "cores")),
+        "ram": Greatest("ram", Coalesce("pending_ram", "ram")),
+        "storage": F("system_volume_size")
+        + Greatest("data_volume_size", Coalesce("pending_data_volume_size", "data_volume_size")),
+    }
 
 
 class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Model):

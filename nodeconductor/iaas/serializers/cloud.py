@@ -1,7 +1,6 @@
 """Serializers of cloud accounts and the memberships that bind projects to them."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, Sum
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -130,25 +129,12 @@ def membership_usage(membership):
     """Usage of a membership from the view's annotations, or (just created) from one aggregate query."""
     if hasattr(membership, "usage_vcpu"):
         return {
-            "vcpu": membership.usage_vcpu or 0,
-            "ram": membership.usage_ram or 0,
-            "storage": (membership.usage_system or 0) + (membership.usage_data or 0),
-            "max_instances": membership.usage_count or 0,
+            "vcpu": membership.usage_vcpu,
+            "ram": membership.usage_ram,
+            "storage": membership.usage_storage,
+            "max_instances": membership.usage_count,
         }
-    totals = (
-        Instance.objects.holding_quota()
-        .filter(cloud_project_membership=membership)
-        .aggregate(
-            vcpu=Sum("cores"), ram=Sum("ram"), system=Sum("system_volume_size"), data=Sum("data_volume_size"),
-            count=Count("pk"),
-        )
-    )
-    return {
-        "vcpu": totals["vcpu"] or 0,
-        "ram": totals["ram"] or 0,
-        "storage": (totals["system"] or 0) + (totals["data"] or 0),
-        "max_instances": totals["count"] or 0,
-    }
+    return Instance.objects.filter(cloud_project_membership=membership).quota_usage()
 
 
 class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):

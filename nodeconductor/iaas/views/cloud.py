@@ -17,6 +17,7 @@ from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin
 from nodeconductor.iaas import services
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, SyncState
+from nodeconductor.iaas.models.instance import quota_expressions
 from nodeconductor.iaas.serializers.cloud import (
     QUOTA_FIELDS,
     CloudProjectMembershipSerializer,
@@ -173,15 +174,15 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
 
     def get_queryset(self):
         """Visible memberships with project, cloud and the usage of their instances in the one query."""
+        usage = quota_expressions()
         return (
             super()
             .get_queryset()
             .select_related("project__customer", "cloud")
             .annotate(
-                usage_vcpu=_usage_sum("cores"),
-                usage_ram=_usage_sum("ram"),
-                usage_system=_usage_sum("system_volume_size"),
-                usage_data=_usage_sum("data_volume_size"),
+                usage_vcpu=_usage_sum(usage["vcpu"]),
+                usage_ram=_usage_sum(usage["ram"]),
+                usage_storage=_usage_sum(usage["storage"]),
                 usage_count=_usage_sum(None),
             )
         )
