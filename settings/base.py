@@ -121,8 +121,10 @@ NODECONDUCTOR = {
     # Connect and read timeouts (seconds) of every OpenStack API call.
     "OPENSTACK_CONNECT_TIMEOUT": 10,
     "OPENSTACK_READ_TIMEOUT": 60,
-    # Seconds between polls of a cloud resource's status while a worker waits for it.
+    # Longest and shortest pause (seconds) between two looks at a cloud resource while a worker waits for it;
+    # in between, the pause is a tenth of the time already waited.
     "OPENSTACK_POLL_INTERVAL": 2,
+    "OPENSTACK_MIN_POLL_INTERVAL": 0.25,
     # Seconds after which a wait for a cloud resource gives up and the resource goes Erred.
     "OPENSTACK_WAIT_TIMEOUT": 900,
     # What servers are booted with: "auto" (Nova allocates a network), "none", or a list of {"net-id": ...}.

@@ -21,6 +21,12 @@ class UuidHyperlinkedRelatedField(serializers.HyperlinkedRelatedField):
         self.visible_only = visible_only
         super().__init__(*args, **kwargs)
 
+    def get_url(self, obj, view_name, request, format):
+        """The target's URL by uuid, without a `reverse()` per row."""
+        if format or self.lookup_field != "uuid":
+            return super().get_url(obj, view_name, request, format)
+        return detail_url(view_name, obj, request)
+
     def get_queryset(self):
         """Restrict the accepted targets to what the requester sees, when the queryset knows how."""
         queryset = super().get_queryset()
@@ -38,6 +44,12 @@ class UuidHyperlinkedIdentityField(serializers.HyperlinkedIdentityField):
         kwargs.setdefault("lookup_field", "uuid")
         super().__init__(*args, **kwargs)
 
+    def get_url(self, obj, view_name, request, format):
+        """The object's URL by uuid, without a `reverse()` per row."""
+        if format or self.lookup_field != "uuid":
+            return super().get_url(obj, view_name, request, format)
+        return detail_url(view_name, obj, request)
+
 
 class HyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
     """Base of every API serializer: `url` and `uuid`, and references as URLs by uuid."""
@@ -46,9 +58,26 @@ class HyperlinkedModelSerializer(serializers.HyperlinkedModelSerializer):
     serializer_related_field = UuidHyperlinkedRelatedField
 
 
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
+def _url_parts(view_name, request):
+    """The URL of `view_name`'s detail route around the uuid, resolved once per request and view name."""
+    cache = getattr(request, "_detail_url_parts", None)
+    if cache is None:
+        cache = {}
+        if request is not None:
+            request._detail_url_parts = cache
+    if view_name not in cache:
+        head, tail = reverse(view_name, kwargs={"uuid": _PLACEHOLDER}, request=request).split(_PLACEHOLDER)
+        cache[view_name] = (head, tail)
+    return cache[view_name]
+
+
 def detail_url(view_name, obj, request):
-    """Absolute URL of an object by uuid, for method fields that list related objects without a query each."""
-    return reverse(view_name, kwargs={"uuid": obj.uuid}, request=request)
+    """Absolute URL of an object by uuid; resolving the route once per request keeps long lists cheap."""
+    head, tail = _url_parts(view_name, request)
+    return f"{head}{obj.uuid}{tail}"
 
 
 class UserSerializer(HyperlinkedModelSerializer):

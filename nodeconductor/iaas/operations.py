@@ -80,6 +80,7 @@ class Outcome:
     finished: bool
     phase: str = ""
     params: dict = dataclasses.field(default_factory=dict)
+    retry_after: float = 0.0
 
 
 def _wait_timeout():
@@ -89,7 +90,7 @@ def _wait_timeout():
 
 def _backend_args(params):
     """The step's keyword arguments from the task params (uuids of ours are not the step's business)."""
-    return {k: v for k, v in params.items() if k not in ("flavor_uuid", "user_uuid")}
+    return {k: v for k, v in params.items() if k not in ("flavor_uuid", "user_uuid", "phase_started")}
 
 
 def _user(params):
@@ -138,12 +139,29 @@ def advance(op, instance_uuid, phase="", params=None, started=None):
         events.instance_event(instance, op.name, "succeeded", user=_user(params))
         op.on_success(instance, params)
         return Outcome(finished=True)
-    return Outcome(finished=False, phase=step.phase, params={**params, **step.carry})
+    now = time.time()
+    phase_started = params.get("phase_started", started) if step.phase == phase else now
+    return Outcome(
+        finished=False,
+        phase=step.phase,
+        params={**params, **step.carry, "phase_started": phase_started},
+        retry_after=next_poll(now - phase_started),
+    )
 
 
 def poll_interval():
-    """Seconds between steps while the cloud works."""
+    """Longest pause between two looks at the cloud while it works."""
     return float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2))
+
+
+def next_poll(waited):
+    """Pause before the next look: a tenth of the time already waited in this phase, within the bounds.
+
+    A fixed interval makes every wait end up to one interval late; looking again after a tenth of the time
+    waited keeps the lateness near 10% of each wait (or the minimum) with a few more calls per wait.
+    """
+    shortest = float(settings.NODECONDUCTOR.get("OPENSTACK_MIN_POLL_INTERVAL", 0.25))
+    return min(max(0.1 * waited, shortest), poll_interval())
 
 
 def run_blocking(op, instance_uuid, params=None):
@@ -154,4 +172,4 @@ def run_blocking(op, instance_uuid, params=None):
         if outcome.finished:
             return
         phase, params = outcome.phase, outcome.params
-        time.sleep(poll_interval())
+        time.sleep(outcome.retry_after)

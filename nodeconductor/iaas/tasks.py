@@ -140,10 +140,10 @@ def _drive(task, op, instance_uuid, params, phase, started):
             task.apply_async(
                 args=(instance_uuid,),
                 kwargs={"params": params, "phase": phase, "started": started},
-                countdown=operations.poll_interval(),
+                countdown=outcome.retry_after,
             )
             return
-        time.sleep(operations.poll_interval())
+        time.sleep(outcome.retry_after)
 
 
 @shared_task(bind=True, name="nodeconductor.iaas.provision_instance")

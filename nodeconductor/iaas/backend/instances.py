@@ -162,13 +162,17 @@ class InstanceOperationsMixin:
         """Advance provisioning by one look: volumes, then the server, then wait for ACTIVE."""
         changes = {}
         if not instance.backend_id:
-            if not instance.system_volume_id and not instance.data_volume_id:
+            first_look = not instance.system_volume_id and not instance.data_volume_id
+            if first_look and instance.cloud_project_membership.state != "in_sync":
                 # The seed binds tenants without a sync: make sure the admin may work there.
                 self.ensure_tenant_access(self._tenant(instance))
             image_id, min_disk = self._image_backend_id(instance)
             root = self._ensure_volume(instance, "system", max(instance.system_volume_size, min_disk), image_id)
             data = self._ensure_volume(instance, "data", instance.data_volume_size)
             changes.update(system_volume_id=root.id, data_volume_id=data.id)
+            if {root.status, data.status} & {"creating", "downloading"}:
+                # No server can exist before both volumes were available: skip looking for one.
+                return Step(phase="volumes", changes=changes, waiting_for="volumes to become available")
             server = self.get_server(instance)
             if server is None:
                 if root.status != "available" or data.status != "available":

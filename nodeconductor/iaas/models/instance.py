@@ -135,7 +135,12 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
 
     class Meta:
         ordering = ("-created",)
-        indexes = [models.Index(fields=("state",)), models.Index(fields=("hostname",))]
+        # "-created" backs the default order of every list; state and hostname back the portal's filters.
+        indexes = [
+            models.Index(fields=("-created",), name="iaas_instance_created_idx"),
+            models.Index(fields=("state",)),
+            models.Index(fields=("hostname",)),
+        ]
 
     def __str__(self):
         return self.hostname

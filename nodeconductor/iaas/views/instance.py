@@ -90,6 +90,13 @@ class InstanceViewSet(
                 "flavor",
                 "ssh_public_key",
             )
+            # Long texts of related rows that the instance view never shows.
+            .defer(
+                "ssh_public_key__public_key",
+                "cloud_project_membership__project__description",
+                "cloud_project_membership__project__customer__contact_details",
+                "template__description",
+            )
         )
 
     def can_manage(self, user, instance):
