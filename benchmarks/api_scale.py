@@ -47,7 +47,7 @@ def build(first_customer, customers, templates):
         Flavor(cloud=cl, name=f"m1.{s}", backend_id=str(k), cores=k, ram=512 * k, disk=10240 * k)
         for cl in clouds for k, s in ((1, "small"), (2, "medium"), (4, "large"))])
     projects = Project.objects.bulk_create([Project(customer=cu, name=f"project-{i:04d}-{p}")
-                                            for i, cu in zip(idx, custs) for p in range(10)])
+                                            for i, cu in zip(idx, custs, strict=True) for p in range(10)])
     by_customer = {cl.customer_id: cl for cl in clouds}
     memberships = CloudProjectMembership.objects.bulk_create([
         CloudProjectMembership(project=p, cloud=by_customer[p.customer_id], tenant_id=uuid.uuid4().hex,
@@ -58,7 +58,7 @@ def build(first_customer, customers, templates):
     now = timezone.now()
     rows, n = [], first_customer * 100
     for m in memberships:
-        for k in range(10):
+        for _ in range(10):
             fl = flavors_of[m.cloud_id][n % 3]
             rows.append(Instance(
                 hostname=f"vm-{n}.example.com", template=templates[n % len(templates)], cloud_project_membership=m,

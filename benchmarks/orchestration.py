@@ -4,7 +4,8 @@ Ours: POST /api/instances/ to gunicorn, one `celery -A nodeconductor worker` on 
 PostgreSQL database, production settings; polled via GET /api/instances/<uuid>/ until Online.
 Raw: keystoneauth session + cinderclient + novaclient: create root (from image) and data volumes, wait until both
 are available, boot from the root volume with the data volume attached, wait for ACTIVE.
-Both against the simulator with two delay profiles in the issue's range (1-2 s per volume, 3-5 s per boot): one\nwhose delays are multiples of the 2 s poll interval, one just past them. Resizes run with the second one.
+Both against the simulator with two delay profiles in the issue's range (1-2 s per volume, 3-5 s per boot):
+one whose delays are multiples of the 2 s poll interval, one just past them. Resizes run with the second one.
 
     python benchmarks/orchestration.py [--runs 3] [--raw-poll 0.05]
 """
@@ -98,7 +99,7 @@ def main(argv=None):
 
     poll_interval = settings.NODECONDUCTOR["OPENSTACK_POLL_INTERVAL"]
     gunicorn, base = c.start_gunicorn(env)
-    worker = c.start_worker(env)
+    c.start_worker(env)
     api = c.Api(base, seed["token"])
     flavor = seed["flavors"][0]
     from nodeconductor.iaas.backend.instances import keypair_name
@@ -118,7 +119,7 @@ def main(argv=None):
             sim.set_delay(name, seconds)
         ours, raw, logs_ours, logs_raw, inst = [], [], [], [], None
         for i in range(args.runs):
-            (t, inst), log = counted(sim, lambda i=i: ours_provision(api, seed, f"bench-p{p}-{i}"))
+            (t, inst), log = counted(sim, lambda i=i, p=p: ours_provision(api, seed, f"bench-p{p}-{i}"))
             ours.append(t)
             logs_ours.append(log)
             t, log = counted(sim, lambda: raw_provision(sim, seed["image"]["id"], flavor.backend_id, key_name,

@@ -118,7 +118,7 @@ def main(argv=None):
               f"peak worker RSS {peak / 2**20:6.0f} MiB, task runs {runs} ({runs / n:.1f}/VM), "
               f"cloud calls {calls['total']} ({calls['total'] / n:.1f}/VM)", flush=True)
     print("\n   N    wall   ratio  wall/N  peak RSS")
-    for n, wall, posted, ratio, peak, runs, calls in rows:
+    for n, wall, _posted, ratio, peak, _runs, _calls in rows:
         print(f"{n:4d} {wall:7.2f} {ratio:7.2f} {wall / n:7.3f} {peak / 2**20:6.0f} MiB")
     at50 = [r for r in rows if r[0] == 50]
     if at50 and base_wall:

@@ -6,7 +6,8 @@ from nodeconductor.iaas.operations import next_poll
 
 
 def test_next_poll_is_a_tenth_of_the_wait_within_bounds(settings):
-    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_POLL_INTERVAL": 2, "OPENSTACK_MIN_POLL_INTERVAL": 0.25}
+    bounds = {"OPENSTACK_POLL_INTERVAL": 2, "OPENSTACK_MIN_POLL_INTERVAL": 0.25}
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, **bounds}
     assert next_poll(0) == 0.25
     assert next_poll(5) == 0.5
     assert next_poll(12) == pytest.approx(1.2)
