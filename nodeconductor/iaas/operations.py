@@ -131,10 +131,11 @@ def advance(op, instance_uuid, phase="", params=None, started=None):
         op.on_failure(backend, instance, exc)
         events.instance_event(instance, op.name, "failed", user=_user(params), error=str(exc))
         return Outcome(finished=True)
-    if step.changes:
-        for field, value in step.changes.items():
-            setattr(instance, field, value)
-        instance.save(update_fields=[*step.changes, "modified"])
+    changed = [field for field, value in step.changes.items() if getattr(instance, field) != value]
+    if changed:
+        for field in changed:
+            setattr(instance, field, step.changes[field])
+        instance.save(update_fields=[*changed, "modified"])
     if step.done:
         events.instance_event(instance, op.name, "succeeded", user=_user(params))
         op.on_success(instance, params)

@@ -48,13 +48,21 @@ class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin):
             raise CloudBackendError("The membership has no tenant_id yet; sync it first.")
         return get_session(self.credentials, tenant_id)
 
+    def _client(self, kind, factory, tenant_id):
+        """One client per kind and scope for this backend's life: building one costs more than a call."""
+        cache = self.__dict__.setdefault("_clients", {})
+        key = (kind, tenant_id or "")
+        if key not in cache:
+            cache[key] = factory(self.tenant_session(tenant_id) if tenant_id else self.admin_session())
+        return cache[key]
+
     def nova(self, tenant_id=None):
         """Nova client in the admin's or a tenant's scope."""
-        return clients.nova(self.tenant_session(tenant_id) if tenant_id else self.admin_session())
+        return self._client("nova", clients.nova, tenant_id)
 
     def cinder(self, tenant_id=None):
         """Cinder client in the admin's or a tenant's scope."""
-        return clients.cinder(self.tenant_session(tenant_id) if tenant_id else self.admin_session())
+        return self._client("cinder", clients.cinder, tenant_id)
 
     def glance(self):
         """Glance client in the admin's scope."""
@@ -160,6 +168,8 @@ class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin):
             keystone.roles.grant(roles[0], user=user_id, project=tenant_id)
         # The cached tenant session may hold a token issued before the grant.
         forget_session(self.credentials, tenant_id)
+        for key in [k for k in self.__dict__.get("_clients", {}) if k[1] == tenant_id]:
+            del self._clients[key]
         return True
 
     def verify_tenant(self, tenant_id):
