@@ -55,7 +55,11 @@ def check_quota(membership, extra):
 
 def _locked_membership(membership):
     """Lock the membership row so concurrent requests reserve quota one after another."""
-    return CloudProjectMembership.objects.select_for_update().get(pk=membership.pk)
+    return (
+        CloudProjectMembership.objects.select_for_update(of=("self",))
+        .select_related("project__customer", "cloud")
+        .get(pk=membership.pk)
+    )
 
 
 def _enqueue(task, instance, params):
@@ -94,7 +98,10 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
             created_by=user,
         )
         # The state is a protected FSM field: full_clean would assign it and fail; it is the default anyway.
-        instance.full_clean(exclude=["state"])
+        # No unique checks: the only unique field is the fresh uuid, and each check is a query on this hot path.
+        # References were resolved by the caller already: checking them again costs a query each.
+        references = ["template", "cloud_project_membership", "flavor", "ssh_public_key", "created_by"]
+        instance.full_clean(exclude=["state", *references], validate_unique=False, validate_constraints=False)
         instance.save()
         events.instance_event(instance, "provision", "scheduled", user=user)
         _enqueue(tasks.provision_instance, instance, {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)})
