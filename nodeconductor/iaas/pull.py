@@ -81,7 +81,8 @@ def _apply_images(cloud, pulled, diff, dry_run):
     """Keep one Image per template that has a mapped image in this cloud, with its min_disk and min_ram."""
     pulled_by_id = {i["backend_id"]: i for i in pulled}
     wanted = {}
-    mappings = TemplateMapping.objects.filter(backend_image_id__in=pulled_by_id).select_related("template")
+    # Mappings are few (one or two per template) while images may be thousands: match them here, not in SQL.
+    mappings = [m for m in TemplateMapping.objects.select_related("template") if m.backend_image_id in pulled_by_id]
     for mapping in sorted(mappings, key=lambda m: (m.template_id, m.backend_image_id)):
         if mapping.template_id not in wanted:
             image = pulled_by_id[mapping.backend_image_id]

@@ -84,9 +84,16 @@ class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin):
 
     def list_images(self):
         """Active images visible to the admin, as plain dicts in MiB."""
+        images = []
+        # glanceclient's images.list() wraps every image in a schema-validated model, which costs more than
+        # the HTTP calls; its HTTP client gives the same pages as plain JSON. Large pages: few calls.
+        url = "/v2/images?limit=1000"
         with self._call("list images"):
-            # Large pages: a catalogue of thousands of images costs a few calls, not one per 20 images.
-            images = list(self.glance().images.list(page_size=1000))
+            http = self.glance().http_client
+            while url:
+                _, body = http.get(url)
+                images.extend(body.get("images", ()))
+                url = body.get("next")
         return [
             {
                 "backend_id": img["id"],
