@@ -39,6 +39,24 @@ except LoaderError as exc:  # a broken schema view must fail a test, not the col
     schema, LOAD_ERROR = None, exc
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Keep Django from closing the test's database connection after each request.
+
+    Schemathesis calls the WSGI app directly, whose request signals close "old" connections: inside the test's
+    transaction that closes it (PostgreSQL then answers "the connection is closed"). Django's own test client
+    disconnects the same handlers around its requests.
+    """
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture(params=["staff", "owner"])
 def token_header(request, db):
     """`Authorization: Token ...` of a staff user or of a plain user (owner of a customer with a project)."""

@@ -4,7 +4,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from django_fsm import TransitionNotAllowed
@@ -42,6 +42,9 @@ def exception_handler(exc, context):
         exc = Conflict(str(exc))
     elif isinstance(exc, (ProtectedError, RestrictedError)):
         exc = Conflict("The object still holds resources; remove them first.")
+    elif isinstance(exc, DataError):
+        logger.info("Data error answered as 400: %s", exc)
+        exc = exceptions.ValidationError({"detail": "A value is out of the range the database accepts."})
     elif isinstance(exc, IntegrityError):
         logger.info("Integrity error answered as 409: %s", exc)
         exc = Conflict("The request conflicts with existing data (a duplicate or a missing reference).")

@@ -1,8 +1,11 @@
 """`/api/events/`: the event log, visible by the same roles as what it concerns."""
 
+import datetime
+
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 
 from nodeconductor.core.filters import UUIDFilter
 from nodeconductor.core.views import UuidViewSetMixin
@@ -20,8 +23,24 @@ class EventFilter(django_filters.FilterSet):
     customer = UUIDFilter("customer")
     event_type = django_filters.CharFilter(lookup_expr="startswith", help_text="Prefix, e.g. instance_stop")
     level = django_filters.CharFilter(help_text="info or error")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = django_filters.IsoDateTimeFilter(method="filter_created_after")
+    created_before = django_filters.IsoDateTimeFilter(method="filter_created_before")
+
+    @staticmethod
+    def _utc(name, value):
+        """The value in UTC: PostgreSQL refuses offsets beyond 15:59 that ISO 8601 (and Python) allow."""
+        try:
+            return value.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValidationError({name: "The date is out of range."}) from None
+
+    def filter_created_after(self, queryset, name, value):
+        """Events created at or after the moment."""
+        return queryset.filter(created__gte=self._utc("created_after", value))
+
+    def filter_created_before(self, queryset, name, value):
+        """Events created before the moment."""
+        return queryset.filter(created__lt=self._utc("created_before", value))
 
     class Meta:
         model = Event

@@ -201,3 +201,14 @@ def test_events_query_counts_are_constant(iaas, roles):
             expected[role, "events", size] = 2
             expected[role, "instances", size] = 3
     assert counts == expected, counts
+
+
+@pytest.mark.parametrize("value", ["0998-07-18T09:23:52+18:02", "2026-01-01T00:00:00-15:00"])
+def test_time_filters_accept_any_iso_offset(roles, value):
+    response = roles.client_as("staff").get("/api/events/", {"created_after": value, "created_before": value})
+    assert response.status_code == 200 and response.data == []
+
+
+def test_a_date_that_overflows_in_utc_is_a_400(roles):
+    response = roles.client_as("staff").get("/api/events/", {"created_after": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 400 and "created_after" in response.data
