@@ -32,7 +32,7 @@ fi
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== migrations are up to date"
-DJANGO_SETTINGS_MODULE=settings.test .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
+env -u DATABASE_URL DJANGO_SETTINGS_MODULE=settings.test .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Model changes without a migration: run manage.py makemigrations" >&2; exit 1; }
 db=SQLite; [ -n "${DATABASE_URL:-}" ] && db=PostgreSQL
 echo "== pytest (database: $db; real cloud: ${OS_AUTH_URL:-none})"
