@@ -6,6 +6,7 @@ instances is refused by Django's own protected-objects page (the foreign keys ar
 """
 
 from django.contrib import admin, messages
+from django.db import models
 from django_fsm import TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict
@@ -156,6 +157,8 @@ class TemplateMappingInline(admin.TabularInline):
 class TemplateAdmin(admin.ModelAdmin):
     """Templates with their image mappings inline."""
 
+    # An icon URL typed without a scheme is taken as https (Django 6's default; silences its deprecation).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "os", "os_type", "is_active", "sla_level", "setup_fee", "monthly_fee")
     list_filter = ("is_active", "os_type")
     search_fields = ("name", "os", "uuid")
