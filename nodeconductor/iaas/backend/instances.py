@@ -215,46 +215,23 @@ class InstanceOperationsMixin:
             )
 
     def cleanup_provision(self, instance, timeout=None):
-        """Delete what a failed provision made (server, then volumes); return a list of what is left."""
+        """Delete what a failed provision made with the delete steps, waiting in place; return what is left."""
         timeout = timeout if timeout is not None else float(settings.NODECONDUCTOR["OPENSTACK_WAIT_TIMEOUT"])
         deadline = time.monotonic() + timeout
-        left = []
+        phase = ""
         try:
-            server = self.get_server(instance)
-            if server is not None:
-                with self._call(f"delete server {server.id}"):
-                    server.delete()
-                while self.get_server(instance) is not None:
-                    if time.monotonic() > deadline:
-                        raise CloudBackendError(f"server {server.id} is still being deleted")
-                    time.sleep(self.poll_interval())
+            while True:
+                step = self.delete_step(instance, phase=phase)
+                if step.done:
+                    return []
+                if time.monotonic() > deadline:
+                    raise CloudBackendError(f"still waiting for {step.waiting_for}")
+                phase = step.phase
+                time.sleep(float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2)))
         except CloudBackendError as exc:
-            return [f"server {instance.backend_id or instance.hostname} in tenant {self._tenant(instance)} ({exc})"]
-        for role in ("system", "data"):
-            try:
-                self._delete_volume_when_settled(instance, role, deadline)
-            except CloudBackendError as exc:
-                left.append(f"{role} volume {volume_name(instance, role)} in tenant {self._tenant(instance)} ({exc})")
-        return left
-
-    def _delete_volume_when_settled(self, instance, role, deadline):
-        """Delete our volume once it can be deleted (not creating or attached) and wait until it is gone."""
-        volume_id = instance.system_volume_id if role == "system" else instance.data_volume_id
-        while True:
-            volume = self.get_volume(instance, volume_id) if volume_id else self._find_volume(instance, role)
-            if volume is None:
-                return
-            volume_id = volume.id
-            if volume.status in ({"available"} | VOLUME_ERROR_STATES):
-                with self._call(f"delete volume {volume.id}"):
-                    self.cinder(self._tenant(instance)).volumes.delete(volume.id)
-            if time.monotonic() > deadline:
-                raise CloudBackendError(f"still {volume.status}")
-            time.sleep(self.poll_interval())
-
-    def poll_interval(self):
-        """Seconds between polls."""
-        return float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2))
+            ids = [x for x in (instance.backend_id, instance.system_volume_id, instance.data_volume_id) if x]
+            what = ", ".join(ids) or f"the resources of {instance.hostname}"
+            return [f"{what} in tenant {self._tenant(instance)} ({exc})"]
 
     def list_servers(self, tenant_id):
         """Servers of a tenant as plain dicts keyed by id: status, task_state and the fault message."""
@@ -268,6 +245,32 @@ class InstanceOperationsMixin:
             }
             for s in servers
         }
+
+    def delete_untracked(self, tenant_id, tracked_uuids):
+        """Delete servers and volumes carrying our metadata for no tracked instance; return what was deleted.
+
+        A create that timed out on our side may still land in the cloud after the provision gave up and
+        cleaned up: nothing would track it. The periodic pull sweeps such leftovers.
+        """
+        deleted = []
+        nova, cinder = self.nova(tenant_id), self.cinder(tenant_id)
+        with self._call(f"list servers of tenant {tenant_id}"):
+            servers = nova.servers.list()
+        for server in servers:
+            owner = (getattr(server, "metadata", None) or {}).get(META_KEY)
+            if owner and owner not in tracked_uuids:
+                with self._call(f"delete untracked server {server.id}"):
+                    server.delete()
+                deleted.append(f"server {server.id} of instance {owner}")
+        with self._call(f"list volumes of tenant {tenant_id}"):
+            volumes = cinder.volumes.list()
+        for volume in volumes:
+            owner = (volume.metadata or {}).get(META_KEY)
+            if owner and owner not in tracked_uuids and volume.status in ({"available"} | VOLUME_ERROR_STATES):
+                with self._call(f"delete untracked volume {volume.id}"):
+                    cinder.volumes.delete(volume.id)
+                deleted.append(f"volume {volume.id} of instance {owner}")
+        return deleted
 
     def provision_instance(self, instance, backend_flavor_id):
         """Provision synchronously, as the seed's shell example does: the worker's steps, waiting in place."""

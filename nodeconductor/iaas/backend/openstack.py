@@ -2,8 +2,6 @@
 
 import math
 
-from django.conf import settings
-
 from . import clients
 from .errors import CloudBackendError, translate_errors
 from .instance_actions import InstanceActionsMixin
@@ -205,7 +203,3 @@ class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin):
         """Make a tenant usable for provisioning: the admin needs a role there (the seed never syncs)."""
         self._ensure_admin_role(tenant_id)
 
-
-def poll_interval():
-    """Seconds between polls of the cloud while a worker waits."""
-    return float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2))
