@@ -60,3 +60,17 @@ def pull_instances(backend, membership, only=None):
         if made:
             changes.append(f"instance {instance.hostname}: {made}")
     return changes
+
+
+def sweep_untracked(backend, membership):
+    """Delete what carries our metadata in the tenant but belongs to no instance that still tracks it.
+
+    Tracked: every instance of the membership but Erred ones that hold nothing (their provision cleaned up);
+    an instance being provisioned counts even before its ids are saved, so its resources are never swept.
+    """
+    # Several projects may share a tenant: whatever any of them tracks there is kept.
+    holding = Instance.objects.filter(
+        cloud_project_membership__cloud=membership.cloud_id, cloud_project_membership__tenant_id=membership.tenant_id
+    ).holding_quota()
+    tracked = {str(uuid) for uuid in holding.values_list("uuid", flat=True)}
+    return [f"deleted untracked {line}" for line in backend.delete_untracked(membership.tenant_id, tracked)]

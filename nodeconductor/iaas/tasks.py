@@ -41,12 +41,12 @@ def run_cloud_pull(cloud, dry_run=False):
 
 def pull_cloud_instances(cloud, diff=None):
     """Reconcile the instances of every In Sync membership; a failing tenant is logged, the others go on."""
-    from .instance_pull import pull_instances
+    from .instance_pull import pull_instances, sweep_untracked
 
     backend = cloud.get_backend()
     for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id=""):
         try:
-            changes = pull_instances(backend, membership)
+            changes = pull_instances(backend, membership) + sweep_untracked(backend, membership)
         except CloudBackendError as exc:
             logger.warning("Pull of instances in %s failed: %s", membership, exc)
             continue

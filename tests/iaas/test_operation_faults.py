@@ -1,11 +1,14 @@
 """A fault injected at every backend step ends in a defined state, with the cloud's message, nothing orphaned."""
 
+import time
+
 import pytest
 
 from nodeconductor.iaas import operations
 from nodeconductor.iaas.backend.instances import InstanceOperationsMixin
 from nodeconductor.iaas.instance_services import membership_usage
 from nodeconductor.iaas.models import Instance, InstanceState
+from nodeconductor.iaas.tasks import run_cloud_pull
 
 from .test_backend_instances import force_state, make_instance, run
 
@@ -243,5 +246,33 @@ def test_a_hanging_cloud_times_out_with_a_readable_message(iaas, settings):
     assert instance.state == S.ERRED
     assert instance.error_message.startswith("create system volume")
     assert "timed out" in instance.error_message.lower()
-    # The hung create still happened in the cloud after we gave up (as on a real cloud): cleanup found it.
-    assert_nothing_in_cloud(iaas.env.sim)
+    assert instance.system_volume_id == ""  # the provision never learned of the volume
+    # The hung create still happens in the cloud after we gave up, as on a real cloud: nothing tracks it ...
+    sim = iaas.env.sim
+    for _ in range(100):
+        if sim.volumes():
+            break
+        time.sleep(0.05)
+    assert [v["name"] for v in sim.volumes()] == [f"nc-{instance.uuid.hex}-system"]
+    # ... until the periodic pull sweeps what carries our metadata for no instance that tracks it.
+    while sim.volumes()[0]["status"] != "available":
+        time.sleep(0.05)
+    diff = run_cloud_pull(iaas.cloud)
+    assert any("deleted untracked volume" in line for line in diff.lines())
+    for _ in range(100):
+        if not sim.volumes():
+            break
+        time.sleep(0.05)
+    assert_nothing_in_cloud(sim)
+
+
+def test_the_sweep_keeps_what_instances_track(iaas):
+    sim = iaas.env.sim
+    kept = provision(iaas)
+    in_flight = make_instance(iaas, hostname="building")
+    operations.advance(operations.PROVISION, in_flight.uuid, "", {"backend_flavor_id": iaas.flavor.backend_id})
+    Instance.objects.filter(pk=in_flight.pk).update(system_volume_id="", data_volume_id="")  # ids not saved yet
+    diff = run_cloud_pull(iaas.cloud)
+    assert not any("untracked" in line for line in diff.lines())
+    assert len(sim.servers()) == 1 and len(sim.volumes()) == 4
+    assert kept.state == S.ONLINE
