@@ -23,6 +23,20 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class ServiceUnavailable(exceptions.APIException):
+    """A service the request needs (the task queue, the database) refused it for now; nothing was changed (503)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service NodeConductor depends on is unavailable; nothing was changed. Retry shortly."
+    default_code = "service_unavailable"
+    retry_after = 30
+
+    def __init__(self, detail=None, code=None, retry_after=None):
+        super().__init__(detail, code)
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
 class IncorrectStateException(Conflict):
     """Raised by services when a transition's source state does not match."""
 
@@ -52,7 +66,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if isinstance(exc, ServiceUnavailable) and response is not None:
+        response["Retry-After"] = str(int(exc.retry_after))
+    return response
 
 
 def error_response(detail, status_code):
