@@ -77,8 +77,9 @@ def main(argv=None):
     by_phase = defaultdict(list)
     calls_by_phase = defaultdict(int)
     prof = Profiler(interval=0.001)
+    from nodeconductor.iaas.models import Instance
+
     state = {u: ("", {"backend_flavor_id": seed["flavors"][0].backend_id}) for u in uuids}
-    started = time.time()
     rounds = 0
     while state and rounds < 50:
         rounds += 1
@@ -87,7 +88,7 @@ def main(argv=None):
             sim.clear_call_log()
             prof.start()
             t0 = time.perf_counter()
-            out = operations.advance(operations.PROVISION, u, phase, params, started)
+            out = operations.advance(operations.PROVISION, u, params)
             dt = time.perf_counter() - t0
             prof.stop()
             by_phase[phase or "first"].append(dt)
@@ -95,7 +96,7 @@ def main(argv=None):
             if out.finished:
                 del state[u]
             else:
-                state[u] = (out.phase, out.params)
+                state[u] = (Instance.objects.get(uuid=u).operation_phase, None)
     print("\nprovision steps (operations.advance = one task run), in-process:")
     for phase, ts in by_phase.items():
         print(f"  phase {phase:8}: {len(ts):4d} runs, median {c.median(ts) * 1e3:6.1f} ms, p95 {c.p95(ts) * 1e3:6.1f}"

@@ -108,6 +108,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A message a worker took but never acknowledged (the worker was killed) comes back after this many seconds
+# (Redis); it must outlast the longest step lease, or a slow step would be handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# A broker that is down answers the request with a 503 within about a second instead of holding it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -127,6 +133,15 @@ NODECONDUCTOR = {
     "OPENSTACK_MIN_POLL_INTERVAL": 0.25,
     # Seconds after which a wait for a cloud resource gives up and the resource goes Erred.
     "OPENSTACK_WAIT_TIMEOUT": 900,
+    # Seconds a worker may run one step of an instance operation before another worker may take it over: longer
+    # than any step (a few cloud calls). A step whose worker died on the same host is taken over at once.
+    "OPERATION_STEP_LEASE": float(os.environ.get("NODECONDUCTOR_OPERATION_STEP_LEASE", "180")),
+    # Seconds an operation may be overdue (its next message lost) before the sweeper sends its step again.
+    "OPERATION_SWEEP_GRACE": float(os.environ.get("NODECONDUCTOR_OPERATION_SWEEP_GRACE", "30")),
+    # Seconds between two sweeps for lost work (operations, and clouds and memberships made in the shell).
+    "OPERATION_SWEEP_INTERVAL": float(os.environ.get("NODECONDUCTOR_OPERATION_SWEEP_INTERVAL", "5")),
+    # Seconds a cloud or membership may wait in Sync Scheduled before the sweeper sends its task (again).
+    "SYNC_PICKUP_DELAY": float(os.environ.get("NODECONDUCTOR_SYNC_PICKUP_DELAY", "5")),
     # What servers are booted with: "auto" (Nova allocates a network), "none", or a list of {"net-id": ...}.
     "OPENSTACK_NETWORKS": "auto",
     # Smallest data volume an instance may be created with (MiB).
@@ -139,6 +154,12 @@ CELERY_BEAT_SCHEDULE = {
     "pull-cloud-accounts": {
         "task": "nodeconductor.iaas.pull_cloud_accounts",
         "schedule": float(NODECONDUCTOR["CLOUD_ACCOUNT_PULL_INTERVAL"]),
+    },
+    "resume-stalled-work": {
+        "task": "nodeconductor.iaas.resume_stalled_work",
+        "schedule": NODECONDUCTOR["OPERATION_SWEEP_INTERVAL"],
+        # A sweep that waited longer than its interval is superseded by the next one.
+        "options": {"expires": NODECONDUCTOR["OPERATION_SWEEP_INTERVAL"]},
     },
 }
 

@@ -19,7 +19,8 @@ DATABASES = {
 
 # kombu's filesystem transport: real Celery, no broker server.
 _QUEUE_DIR = VAR_DIR / "celery-queue"
-CELERY_BROKER_URL = "filesystem://"
+# CELERY_BROKER_URL in the environment (e.g. redis://...) replaces the serverless transport.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_in": str(_QUEUE_DIR),
     "data_folder_out": str(_QUEUE_DIR),

@@ -5,16 +5,20 @@ Creating an instance row under a lock on its membership *is* the reservation; a 
 cleaned up after itself stops counting, and a deleted instance is gone.
 """
 
+import logging
+
 from django.conf import settings
 from django.db import transaction
-from django_fsm import TransitionNotAllowed
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework.exceptions import ValidationError
 
-from nodeconductor.core.exceptions import Conflict
+from nodeconductor.core.exceptions import Conflict, ServiceUnavailable
 from nodeconductor.structure.models import ProjectRole
 
-from . import events, tasks
+from . import events, operations, tasks
 from .models import CloudProjectMembership, Instance, InstanceState
+
+logger = logging.getLogger(__name__)
 
 S = InstanceState
 NOT_ADMIN = "Only project administrators and staff operate instances."
@@ -62,9 +66,48 @@ def _locked_membership(membership):
     )
 
 
-def _enqueue(task, instance, params):
-    """Send the operation's task once the transaction commits."""
-    transaction.on_commit(lambda: task.delay(str(instance.uuid), params=params))
+QUEUE_DOWN = "The task queue is unavailable, so the {action} was not scheduled and nothing was changed; retry shortly."
+
+
+def _enqueue(instance, op, previous_state, user):
+    """Send the operation's first step once the transaction commits; if the queue refuses it, undo and 503.
+
+    The row is the record of the operation; a message that never left would leave it scheduled with no task,
+    and a 503 that still acted would make a client's retry schedule it twice. So the request is undone: a
+    new instance is removed, an action goes back to the state it was asked in.
+    """
+    token = instance.operation_token
+
+    def send():
+        try:
+            tasks.send_operation_step(instance.uuid, token, 0)
+        except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
+            logger.warning("The task queue refused the %s of instance %s: %s", op.name, instance.uuid,
+                           type(exc).__name__)  # fmt: skip
+            if _undo(instance, op, previous_state, token, user):
+                raise ServiceUnavailable(QUEUE_DOWN.format(action=op.name.replace("_", " "))) from None
+
+    transaction.on_commit(send)
+
+
+def _undo(instance, op, previous_state, token, user):
+    """Take back an operation that could not be queued; False when a worker already took it up."""
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update().filter(pk=instance.pk, operation_token=token).first()
+        if locked is None or locked.state != op.scheduled_state:
+            return False
+        events.instance_event(locked, op.name, "failed", user=user, error="the task queue is unavailable")
+        if previous_state is None:
+            locked.delete()
+            return True
+        for field, value in operations.CLEARED.items():
+            setattr(locked, field, value)
+        try:
+            locked.unschedule(previous_state)
+            locked.save()
+        except ConcurrentTransition:
+            return False
+    return True
 
 
 def instance_create(*, user, membership, template, flavor, hostname, system_volume_size, data_volume_size,
@@ -102,9 +145,11 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
         # References were resolved by the caller already: checking them again costs a query each.
         references = ["template", "cloud_project_membership", "flavor", "ssh_public_key", "created_by"]
         instance.full_clean(exclude=["state", *references], validate_unique=False, validate_constraints=False)
+        params = {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)}
+        operations.start(instance, operations.PROVISION, params)
         instance.save()
         events.instance_event(instance, "provision", "scheduled", user=user)
-        _enqueue(tasks.provision_instance, instance, {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)})
+        _enqueue(instance, operations.PROVISION, None, user)
     return instance
 
 
@@ -113,36 +158,38 @@ def _uuid(user):
     return str(user.uuid) if user is not None and user.is_authenticated else None
 
 
-def _schedule(instance, user, transition, action, needed, task, params=None):
-    """Lock, run a scheduling transition (409 saying which state is needed), log and enqueue."""
+def _schedule(instance, user, transition, op, needed, params=None):
+    """Lock, run a scheduling transition (409 saying which state is needed), record the operation, log, enqueue."""
     with transaction.atomic():
         locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        previous = locked.state
         try:
-            getattr(locked, transition)()
+            transition(locked)
         except TransitionNotAllowed:
             raise Conflict(f"{needed}; the instance is {locked.get_state_display()}.") from None
+        operations.start(locked, op, {**(params or {}), "user_uuid": _uuid(user)})
         locked.save()
-        events.instance_event(locked, action, "scheduled", user=user)
-        _enqueue(task, locked, {**(params or {}), "user_uuid": _uuid(user)})
+        events.instance_event(locked, op.name, "scheduled", user=user)
+        _enqueue(locked, op, previous, user)
     return locked
 
 
 def instance_start(instance, user=None):
     """Schedule a start of a stopped instance."""
-    return _schedule(instance, user, "schedule_starting", "start", "Only an Offline instance can be started",
-                     tasks.start_instance)  # fmt: skip
+    return _schedule(instance, user, Instance.schedule_starting, operations.START,
+                     "Only an Offline instance can be started")  # fmt: skip
 
 
 def instance_stop(instance, user=None):
     """Schedule a stop of a running instance."""
-    return _schedule(instance, user, "schedule_stopping", "stop", "Only an Online instance can be stopped",
-                     tasks.stop_instance)  # fmt: skip
+    return _schedule(instance, user, Instance.schedule_stopping, operations.STOP,
+                     "Only an Online instance can be stopped")  # fmt: skip
 
 
 def instance_restart(instance, user=None):
     """Schedule a reboot of a running instance."""
-    return _schedule(instance, user, "schedule_restarting", "restart", "Only an Online instance can be restarted",
-                     tasks.restart_instance)  # fmt: skip
+    return _schedule(instance, user, Instance.schedule_restarting, operations.RESTART,
+                     "Only an Online instance can be restarted")  # fmt: skip
 
 
 RESIZE_NEEDS = "The instance must be stopped (Offline) to be resized"
@@ -157,7 +204,7 @@ def instance_resize_flavor(instance, flavor, user=None):
         check_quota(membership, {"vcpu": flavor.cores - instance.cores, "ram": flavor.ram - instance.ram})
         Instance.objects.filter(pk=instance.pk).update(pending_cores=flavor.cores, pending_ram=flavor.ram)
         return _schedule(
-            instance, user, "schedule_resizing", "resize_flavor", RESIZE_NEEDS, tasks.resize_instance_flavor,
+            instance, user, Instance.schedule_resizing, operations.RESIZE_FLAVOR, RESIZE_NEEDS,
             {"backend_flavor_id": flavor.backend_id, "flavor_uuid": str(flavor.uuid)},
         )  # fmt: skip
 
@@ -171,15 +218,15 @@ def instance_resize_disk(instance, new_size, user=None):
         check_quota(membership, {"storage": new_size - instance.data_volume_size})
         Instance.objects.filter(pk=instance.pk).update(pending_data_volume_size=new_size)
         return _schedule(
-            instance, user, "schedule_resizing", "resize_disk", RESIZE_NEEDS, tasks.resize_instance_disk,
+            instance, user, Instance.schedule_resizing, operations.RESIZE_DISK, RESIZE_NEEDS,
             {"new_size_mib": new_size},
         )  # fmt: skip
 
 
 def instance_delete(instance, user=None):
     """Schedule deletion of a stopped or erred instance with both its volumes."""
-    return _schedule(instance, user, "schedule_deletion", "delete", "Only an Offline or Erred instance can be deleted",
-                     tasks.delete_instance)  # fmt: skip
+    return _schedule(instance, user, Instance.schedule_deletion, operations.DELETE,
+                     "Only an Offline or Erred instance can be deleted")  # fmt: skip
 
 
 def min_data_volume_size():

@@ -1,158 +1,124 @@
-"""Drive an instance operation through its backend steps and its state machine.
+"""Drive an instance operation through its backend steps and its state machine, losing nothing.
 
-An operation is: the transition a worker makes when it picks the job up, the backend step it advances,
-and what happens on success and on failure. `advance` runs one step; tasks re-enqueue themselves between
-steps (no worker slot held while the cloud works), and `run_blocking` loops with a sleep for the shell.
+An operation is one explicit definition: the transition a worker makes when it picks the job up, the backend
+step it advances, what it does on success, and the compensation it runs when the step fails. Its progress is
+recorded on the instance row (operation_* fields), not in the task message: a message only says "run step
+number `seq` of operation `token`". Exactly one message claims each step (an UPDATE that matches the token,
+the sequence number and a free lease), so a duplicate or redelivered message does nothing, and a message of an
+older operation is fenced off by its token. A lost message or a dead worker is found by `sweep` (run by beat),
+which sends the step again; the steps themselves find before they create, so a step run twice is harmless.
 """
 
 import dataclasses
 import logging
+import os
+import socket
 import time
+import uuid as uuidlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from . import events
 from .backend import CloudBackendError
+from .backend.instance_actions import InstanceActionsMixin as Actions
+from .backend.instances import InstanceOperationsMixin as Steps
 from .models import Flavor, Instance, InstanceState
+from .models.instance import WORKING_STATES
 
 logger = logging.getLogger(__name__)
 S = InstanceState
 
 
+def _finish_provision(instance, params):
+    """A provision learns its flavor row from the backend id when the shell created the instance without one."""
+    if instance.flavor_id is None:
+        instance.flavor = Flavor.objects.filter(
+            cloud=instance.cloud_project_membership.cloud_id, backend_id=params["backend_flavor_id"]
+        ).first()
+
+
+def _finish_resize_flavor(instance, params):
+    """The new flavor's cores and RAM are written only once the cloud applied them."""
+    flavor = Flavor.objects.get(uuid=params["flavor_uuid"])
+    instance.flavor, instance.cores, instance.ram = flavor, flavor.cores, flavor.ram
+
+
 @dataclasses.dataclass(frozen=True)
 class Operation:
-    """One kind of instance job: its states, its backend step and its end transitions."""
+    """One kind of instance job: its states and transitions, its backend step, and its compensation."""
 
     name: str
     scheduled_state: str
     working_state: str
-    begin: str
-    step: str
-    succeed: str
+    begin: object  # the Instance transition a worker makes when it picks the job up
+    step: object  # the backend step, called as step(backend, instance, phase=..., **params)
+    succeed: object = None  # the Instance transition on success; None removes the row (delete)
+    finish: object = None  # writes what the cloud applied, just before `succeed`
+    compensation: object = None  # a backend step that undoes a failed run before the instance goes Erred
 
-    def on_success(self, instance, params):
-        """Apply the success transition (delete removes the row instead)."""
-        instance.pending_cores = instance.pending_ram = instance.pending_data_volume_size = None
-        if self.name == "delete":
-            instance.delete()
-            return
-        if self.name == "resize_flavor":
-            flavor = Flavor.objects.get(uuid=params["flavor_uuid"])
-            instance.flavor, instance.cores, instance.ram = flavor, flavor.cores, flavor.ram
-        if self.name == "provision" and instance.flavor_id is None:
-            instance.flavor = Flavor.objects.filter(
-                cloud=instance.cloud_project_membership.cloud_id, backend_id=params["backend_flavor_id"]
-            ).first()
-        getattr(instance, self.succeed)()
-        instance.save()
-
-    def on_failure(self, backend, instance, error):
-        """End Erred with the cloud's message; a failed provision first removes what it made."""
-        message = str(error)
-        instance.pending_cores = instance.pending_ram = instance.pending_data_volume_size = None
-        if self.name == "provision":
-            left = backend.cleanup_provision(instance) if backend is not None else []
-            if left:
-                message += " Cleanup could not remove: " + "; ".join(left) + "."
-            else:
-                instance.backend_id = instance.system_volume_id = instance.data_volume_id = ""
-        instance.set_erred(message)
-        instance.save()
+    @property
+    def deletes(self):
+        """Whether success removes the instance row."""
+        return self.succeed is None
 
 
-PROVISION = Operation("provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, "begin_provisioning",
-                      "provision_step", "set_online")  # fmt: skip
-STOP = Operation("stop", S.STOPPING_SCHEDULED, S.STOPPING, "begin_stopping", "stop_step", "set_offline")
-START = Operation("start", S.STARTING_SCHEDULED, S.STARTING, "begin_starting", "start_step", "set_online")
-RESTART = Operation("restart", S.RESTARTING_SCHEDULED, S.RESTARTING, "begin_restarting", "restart_step", "set_online")
-RESIZE_FLAVOR = Operation("resize_flavor", S.RESIZING_SCHEDULED, S.RESIZING, "begin_resizing",
-                          "resize_flavor_step", "set_offline")  # fmt: skip
-RESIZE_DISK = Operation("resize_disk", S.RESIZING_SCHEDULED, S.RESIZING, "begin_resizing",
-                        "resize_disk_step", "set_offline")  # fmt: skip
-DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, "begin_deleting", "delete_step", "")
+PROVISION = Operation("provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning,
+                      Steps.provision_step, Instance.set_online, _finish_provision,
+                      compensation=Actions.delete_step)  # fmt: skip
+STOP = Operation("stop", S.STOPPING_SCHEDULED, S.STOPPING, Instance.begin_stopping, Actions.stop_step,
+                 Instance.set_offline)  # fmt: skip
+START = Operation("start", S.STARTING_SCHEDULED, S.STARTING, Instance.begin_starting, Actions.start_step,
+                  Instance.set_online)  # fmt: skip
+RESTART = Operation("restart", S.RESTARTING_SCHEDULED, S.RESTARTING, Instance.begin_restarting,
+                    Actions.restart_step, Instance.set_online)  # fmt: skip
+RESIZE_FLAVOR = Operation("resize_flavor", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing,
+                          Actions.resize_flavor_step, Instance.set_offline, _finish_resize_flavor)  # fmt: skip
+RESIZE_DISK = Operation("resize_disk", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing,
+                        Actions.resize_disk_step, Instance.set_offline)  # fmt: skip
+DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_deleting, Actions.delete_step)
+
+OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE)}
+# Keys of the recorded params that belong to us, not to the backend step.
+_OWN_PARAMS = ("flavor_uuid", "user_uuid", "phase_started", "failure", "compensating", "compensation_started")
 
 
 @dataclasses.dataclass
 class Outcome:
-    """What the caller does next: nothing (finished) or call again with this phase and these params."""
+    """What the caller does next: nothing (finished), or send step `seq` after `retry_after` seconds."""
 
     finished: bool
-    phase: str = ""
-    params: dict = dataclasses.field(default_factory=dict)
+    seq: int = 0
     retry_after: float = 0.0
+    token: str = ""
+
+
+# ---------------------------------------------------------------------------------------------- settings
+def _setting(key, default):
+    return float(settings.NODECONDUCTOR.get(key, default))
 
 
 def _wait_timeout():
     """Seconds an operation may wait for the cloud before it fails."""
-    return float(settings.NODECONDUCTOR.get("OPENSTACK_WAIT_TIMEOUT", 900))
+    return _setting("OPENSTACK_WAIT_TIMEOUT", 900)
 
 
-def _backend_args(params):
-    """The step's keyword arguments from the task params (uuids of ours are not the step's business)."""
-    return {k: v for k, v in params.items() if k not in ("flavor_uuid", "user_uuid", "phase_started")}
+def step_lease():
+    """Seconds a claimed step may run before another worker may take it over (longer than any step)."""
+    return _setting("OPERATION_STEP_LEASE", 180)
 
 
-def _user(params):
-    """The user who scheduled the operation, for events."""
-    from nodeconductor.core.models import User
-
-    uuid = params.get("user_uuid")
-    return User.objects.filter(uuid=uuid).first() if uuid else None
-
-
-def advance(op, instance_uuid, phase="", params=None, started=None):
-    """Run one step of an operation on an instance; return whether to call again, with what."""
-    params = dict(params or {})
-    started = started or time.time()
-    instance = (
-        Instance.objects.select_related("cloud_project_membership__cloud", "template", "ssh_public_key")
-        .filter(uuid=instance_uuid)
-        .first()
-    )
-    if instance is None:
-        return Outcome(finished=True)
-    if instance.state == op.scheduled_state:
-        with transaction.atomic():
-            getattr(instance, op.begin)()
-            instance.save()
-    elif instance.state != op.working_state:
-        logger.info("Skipping %s of %s: it is %s now", op.name, instance, instance.get_state_display())
-        return Outcome(finished=True)
-    backend = None
-    try:
-        backend = instance.cloud.get_backend()
-        step = backend.run_step(op.step, instance, phase=phase, **_backend_args(params))
-        if not step.done and time.time() - started > _wait_timeout():
-            raise CloudBackendError(
-                f"Timed out after {int(time.time() - started)} s waiting for {step.waiting_for or 'the cloud'}."
-            )
-    except CloudBackendError as exc:
-        op.on_failure(backend, instance, exc)
-        events.instance_event(instance, op.name, "failed", user=_user(params), error=str(exc))
-        return Outcome(finished=True)
-    changed = [field for field, value in step.changes.items() if getattr(instance, field) != value]
-    if changed:
-        for field in changed:
-            setattr(instance, field, step.changes[field])
-        instance.save(update_fields=[*changed, "modified"])
-    if step.done:
-        events.instance_event(instance, op.name, "succeeded", user=_user(params))
-        op.on_success(instance, params)
-        return Outcome(finished=True)
-    now = time.time()
-    phase_started = params.get("phase_started", started) if step.phase == phase else now
-    return Outcome(
-        finished=False,
-        phase=step.phase,
-        params={**params, **step.carry, "phase_started": phase_started},
-        retry_after=next_poll(now - phase_started),
-    )
+def sweep_grace():
+    """Seconds past its due time before the sweeper sends an operation's step again."""
+    return _setting("OPERATION_SWEEP_GRACE", 30)
 
 
 def poll_interval():
     """Longest pause between two looks at the cloud while it works."""
-    return float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2))
+    return _setting("OPENSTACK_POLL_INTERVAL", 2)
 
 
 def next_poll(waited):
@@ -161,16 +127,296 @@ def next_poll(waited):
     A fixed interval makes every wait end up to one interval late; looking again after a tenth of the time
     waited keeps the lateness near 10% of each wait (or the minimum) with a few more calls per wait.
     """
-    shortest = float(settings.NODECONDUCTOR.get("OPENSTACK_MIN_POLL_INTERVAL", 0.25))
-    return min(max(0.1 * waited, shortest), poll_interval())
+    return min(max(0.1 * waited, _setting("OPENSTACK_MIN_POLL_INTERVAL", 0.25)), poll_interval())
+
+
+# ---------------------------------------------------------------------------------------------- the record
+def holder_id():
+    """Who runs a step: host and process, so a worker on the same host can tell that the holder died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_dead(holder):
+    """True when the holder ran on this host and its process is gone (or a zombie): its step will never end."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    pid = int(pid)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def record(op, params):
+    """The operation_* field values of a newly scheduled operation (a fresh token, step 0, due now)."""
+    return {
+        "operation_name": op.name,
+        "operation_token": uuidlib.uuid4().hex,
+        "operation_seq": 0,
+        "operation_phase": "",
+        "operation_params": dict(params or {}),
+        "operation_started": None,
+        "operation_due": timezone.now(),
+        "operation_lease_until": None,
+        "operation_holder": "",
+    }
+
+
+CLEARED = {
+    "operation_name": "",
+    "operation_token": "",
+    "operation_seq": 0,
+    "operation_phase": "",
+    "operation_params": {},
+    "operation_started": None,
+    "operation_due": None,
+    "operation_lease_until": None,
+    "operation_holder": "",
+}
+
+
+def start(instance, op, params):
+    """Record a new operation on an instance object (the caller saves it with its scheduling transition)."""
+    for field, value in record(op, params).items():
+        setattr(instance, field, value)
+    return instance.operation_token
+
+
+def start_in_place(op, instance_uuid, params):
+    """Record a new operation on a row put in a scheduled state outside the services (shell, tests)."""
+    values = record(op, params)
+    Instance.objects.filter(uuid=instance_uuid).update(**values)
+    return values["operation_token"]
+
+
+def _claim(instance_uuid, token, seq):
+    """Take step `seq` of operation `token`: True for exactly one caller while the step runs."""
+    now = timezone.now()
+    lease = {"operation_lease_until": now + timedelta(seconds=step_lease()), "operation_holder": holder_id()}
+    mine = Instance.objects.filter(uuid=instance_uuid, operation_token=token, operation_seq=seq)
+    free = Q(operation_lease_until__isnull=True) | Q(operation_lease_until__lt=now)
+    if mine.filter(free).update(**lease):
+        return True
+    held = mine.values_list("operation_holder", flat=True).first()
+    # The holder died on this host (a killed worker restarted at once): its step is taken over now.
+    return bool(held) and _holder_dead(held) and bool(mine.filter(operation_holder=held).update(**lease))
+
+
+def _release(instance, token, seq, phase, params, changes, retry_after):
+    """Hand step `seq` on: store what it learned and the next phase, and free the lease, in one UPDATE."""
+    now = timezone.now()
+    updated = Instance.objects.filter(pk=instance.pk, operation_token=token, operation_seq=seq).update(
+        operation_seq=seq + 1,
+        operation_phase=phase,
+        operation_params=params,
+        operation_due=now + timedelta(seconds=retry_after),
+        operation_lease_until=None,
+        operation_holder="",
+        modified=now,
+        **changes,
+    )
+    return bool(updated)
+
+
+# ---------------------------------------------------------------------------------------------- one step
+def _user(params):
+    """The user who scheduled the operation, for events."""
+    from nodeconductor.core.models import User
+
+    uuid = params.get("user_uuid")
+    return User.objects.filter(uuid=uuid).first() if uuid else None
+
+
+def _backend_args(params):
+    """The step's keyword arguments from the recorded params (our own keys are not the step's business)."""
+    return {k: v for k, v in params.items() if k not in _OWN_PARAMS}
+
+
+def _load(instance_uuid):
+    return (
+        Instance.objects.select_related("cloud_project_membership__cloud", "template", "ssh_public_key")
+        .filter(uuid=instance_uuid)
+        .first()
+    )
+
+
+def _end(op, instance, params, error=None):
+    """Finish the operation: the success transition (or row removal), or Erred with the cloud's message."""
+    user = _user(params)
+    for field, value in CLEARED.items():
+        setattr(instance, field, value)
+    instance.pending_cores = instance.pending_ram = instance.pending_data_volume_size = None
+    if error is not None:
+        instance.set_erred(error)
+        instance.save()
+        events.instance_event(instance, op.name, "failed", user=user, error=error)
+        return
+    events.instance_event(instance, op.name, "succeeded", user=user)
+    if op.deletes:
+        instance.delete()
+        return
+    if op.finish is not None:
+        op.finish(instance, params)
+    op.succeed(instance)
+    instance.save()
+
+
+def _failed(op, instance, params, exc):
+    """A step failed: run the compensation as further steps when there is one, else end Erred now."""
+    message = str(exc)
+    if params.get("compensating"):
+        ids = [x for x in (instance.backend_id, instance.system_volume_id, instance.data_volume_id) if x]
+        what = ", ".join(ids) or f"the resources of {instance.hostname}"
+        tenant = instance.cloud_project_membership.tenant_id
+        return None, f"{params['failure']} Cleanup could not remove: {what} in tenant {tenant} ({message})."
+    if op.compensation is None:
+        return None, message
+    return {**params, "failure": message, "compensating": True, "compensation_started": time.time()}, None
+
+
+def run_step(instance_uuid, token, seq):
+    """Run step `seq` of the operation `token` if this caller claims it; say what to send next."""
+    if not _claim(instance_uuid, token, seq):
+        logger.info("Step %s of operation %s on instance %s is not ours to run: skipped", seq, token, instance_uuid)
+        return Outcome(finished=True)
+    instance = _load(instance_uuid)
+    op = OPERATIONS[instance.operation_name]
+    params = dict(instance.operation_params)
+    if instance.state == op.scheduled_state:
+        with transaction.atomic():
+            op.begin(instance)
+            instance.operation_started = timezone.now()
+            instance.save()
+    elif instance.state != op.working_state:
+        logger.info("Dropping %s of %s: it is %s now", op.name, instance, instance.get_state_display())
+        Instance.objects.filter(pk=instance.pk, operation_token=token).update(**CLEARED)
+        return Outcome(finished=True)
+    compensating = bool(params.get("compensating"))
+    phase = instance.operation_phase
+    backend = None
+    try:
+        backend = instance.cloud.get_backend()
+        step_fn = op.compensation if compensating else op.step
+        args = {} if compensating else _backend_args(params)
+        step = backend.run_step(step_fn, instance, phase=phase, **args)
+        began = params.get("compensation_started") if compensating else None
+        began = began or (instance.operation_started or timezone.now()).timestamp()
+        if not step.done and time.time() - began > _wait_timeout():
+            raise CloudBackendError(
+                f"Timed out after {int(time.time() - began)} s waiting for {step.waiting_for or 'the cloud'}."
+            )
+    except CloudBackendError as exc:
+        params, error = _failed(op, instance, params, exc)
+        if params is None:
+            _end(op, instance, instance.operation_params, error=error)
+            return Outcome(finished=True)
+        # Start the compensation from its first phase at once.
+        _release(instance, token, seq, "", params, {}, 0)
+        return Outcome(finished=False, seq=seq + 1, token=token)
+    changes = {f: v for f, v in step.changes.items() if getattr(instance, f) != v}
+    for field, value in changes.items():
+        setattr(instance, field, value)
+    if step.done:
+        if compensating:
+            instance.backend_id = instance.system_volume_id = instance.data_volume_id = ""
+            _end(op, instance, params, error=params["failure"])
+        else:
+            _end(op, instance, params)
+        return Outcome(finished=True)
+    now = time.time()
+    phase_started = params.get("phase_started", now) if step.phase == phase else now
+    params = {**params, **step.carry, "phase_started": phase_started}
+    retry_after = next_poll(now - phase_started)
+    if not _release(instance, token, seq, step.phase, params, changes, retry_after):
+        return Outcome(finished=True)
+    return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token)
+
+
+# ---------------------------------------------------------------------------------------------- in-process runs
+def _ensure_started(op, instance_uuid, params):
+    """The token of the instance's recorded operation `op`, recording one when there is none."""
+    row = Instance.objects.filter(uuid=instance_uuid).values("operation_name", "operation_token").first()
+    if row is None:
+        return None
+    if row["operation_name"] == op.name and row["operation_token"]:
+        if params:
+            Instance.objects.filter(uuid=instance_uuid, operation_token=row["operation_token"]).update(
+                operation_params=params
+            )
+        return row["operation_token"]
+    return start_in_place(op, instance_uuid, params)
+
+
+def advance(op, instance_uuid, params=None):
+    """Run the next step of `op` in this process (recording the operation first if needed)."""
+    token = _ensure_started(op, instance_uuid, params)
+    if token is None:
+        return Outcome(finished=True)
+    seq = Instance.objects.filter(uuid=instance_uuid).values_list("operation_seq", flat=True).first()
+    return run_step(instance_uuid, token, seq)
 
 
 def run_blocking(op, instance_uuid, params=None):
     """Run an operation to its end in this process, sleeping between steps (shell and eager tasks)."""
-    started, phase = time.time(), ""
+    token = _ensure_started(op, instance_uuid, params)
+    if token is None:
+        return
+    run_chain(instance_uuid, token, Instance.objects.filter(uuid=instance_uuid).values_list(
+        "operation_seq", flat=True).first())  # fmt: skip
+
+
+def run_chain(instance_uuid, token, seq):
+    """Run steps from `seq` until the operation ends or another caller owns it, sleeping between them."""
     while True:
-        outcome = advance(op, instance_uuid, phase, params, started)
+        outcome = run_step(instance_uuid, token, seq)
         if outcome.finished:
             return
-        phase, params = outcome.phase, outcome.params
+        seq = outcome.seq
         time.sleep(outcome.retry_after)
+
+
+# ---------------------------------------------------------------------------------------------- the sweeper
+def stalled(now=None):
+    """Instances whose operation has no live message: past due and unclaimed, or claimed by a dead holder."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=sweep_grace())
+    rows = Instance.objects.filter(state__in=WORKING_STATES).exclude(operation_token="")
+    late = Q(operation_lease_until__isnull=True, operation_due__lt=now - grace) | Q(operation_lease_until__lt=now)
+    found = list(rows.filter(late).values_list("uuid", "operation_token", "operation_seq"))
+    for uuid, token, seq, holder in rows.filter(operation_lease_until__gte=now).values_list(
+        "uuid", "operation_token", "operation_seq", "operation_holder"
+    ):
+        if holder and _holder_dead(holder):
+            found.append((uuid, token, seq))
+    return found
+
+
+def sweep(send):
+    """Send again the step of every stalled operation; `send(uuid, token, seq)` enqueues it. Returns the count.
+
+    A step sent while its first message is merely late makes a duplicate that the claim turns away, so
+    sending again is always safe; bumping `due` keeps one stalled operation from being sent every sweep.
+    """
+    count = 0
+    for uuid, token, seq in stalled():
+        Instance.objects.filter(uuid=uuid, operation_token=token, operation_seq=seq).update(
+            operation_due=timezone.now()
+        )
+        try:
+            send(str(uuid), token, seq)
+        except Exception as exc:  # noqa: BLE001 - the queue is down: the next sweep tries again
+            logger.warning("Could not resend step %s of instance %s: %s", seq, uuid, type(exc).__name__)
+            break
+        logger.info("Resumed the stalled operation of instance %s at step %s", uuid, seq)
+        count += 1
+    return count

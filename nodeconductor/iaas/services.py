@@ -1,15 +1,51 @@
 """Cross-model rules of clouds and memberships: transition, save, and enqueue the worker on commit."""
 
-from django.db import transaction
+import logging
 
-from nodeconductor.core.exceptions import Conflict
+from django.db import transaction
+from django_fsm import ConcurrentTransition
+
+from nodeconductor.core.exceptions import Conflict, ServiceUnavailable
 
 from .models import Cloud, CloudProjectMembership, SyncState
 
+logger = logging.getLogger(__name__)
+QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
 
-def _enqueue(task, *args, **kwargs):
-    """Send a task only once the surrounding transaction commits, so the worker sees the row."""
-    transaction.on_commit(lambda: task.delay(*args, **kwargs))
+
+def _enqueue(obj, previous_state, what, task, *args, **kwargs):
+    """Send a task once the transaction commits; if the queue refuses it, undo the request and answer 503.
+
+    `previous_state` None means the row is new and is removed; otherwise it goes back to that state. A row made
+    outside a request (the shell) has no task at all: the periodic sweep takes those up instead.
+    """
+
+    def send():
+        try:
+            task.delay(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
+            logger.warning("The task queue refused the %s of %s: %s", what, obj, type(exc).__name__)
+            if _undo(obj, previous_state):
+                raise ServiceUnavailable(QUEUE_DOWN.format(what=what)) from None
+
+    transaction.on_commit(send)
+
+
+def _undo(obj, previous_state):
+    """Take back a sync that could not be queued; False when a worker already took it up."""
+    with transaction.atomic():
+        locked = type(obj).objects.select_for_update().filter(pk=obj.pk, state=SyncState.SYNC_SCHEDULED).first()
+        if locked is None:
+            return False
+        if previous_state is None:
+            locked.delete()
+            return True
+        try:
+            locked.unschedule_syncing(previous_state)
+            locked.save()
+        except ConcurrentTransition:
+            return False
+    return True
 
 
 def cloud_create(customer, name, auth_url):
@@ -25,7 +61,7 @@ def cloud_save_new(cloud):
     cloud.full_clean(exclude=("state",))
     with transaction.atomic():
         cloud.save()
-        _enqueue(tasks.pull_cloud_account, str(cloud.uuid))
+        _enqueue(cloud, None, "first pull of the cloud", tasks.pull_cloud_account, str(cloud.uuid))
     return cloud
 
 
@@ -37,9 +73,10 @@ def cloud_schedule_pull(cloud):
         cloud = Cloud.objects.select_for_update().get(pk=cloud.pk)
         if cloud.state in (SyncState.SYNC_SCHEDULED, SyncState.SYNCING):
             raise Conflict(f"A pull of this cloud is already {cloud.get_state_display().lower()}; wait for it.")
+        previous = cloud.state
         cloud.schedule_syncing()
         cloud.save()
-        _enqueue(tasks.pull_cloud_account, str(cloud.uuid))
+        _enqueue(cloud, previous, "pull of the cloud", tasks.pull_cloud_account, str(cloud.uuid))
     return cloud
 
 
@@ -62,7 +99,7 @@ def membership_save_new(membership):
     membership.full_clean(exclude=("state",))
     with transaction.atomic():
         membership.save()
-        _enqueue(tasks.sync_cloud_membership, str(membership.uuid))
+        _enqueue(membership, None, "sync of the new membership", tasks.sync_cloud_membership, str(membership.uuid))
     return membership
 
 
@@ -74,9 +111,11 @@ def membership_schedule_sync(membership, quotas=None):
         membership = CloudProjectMembership.objects.select_for_update().get(pk=membership.pk)
         if membership.state in (SyncState.SYNC_SCHEDULED, SyncState.SYNCING):
             raise Conflict(f"The membership is {membership.get_state_display().lower()}; wait for it to finish.")
+        previous = membership.state
         membership.schedule_syncing()
         membership.save()
-        _enqueue(tasks.sync_cloud_membership, str(membership.uuid), quotas=quotas)
+        _enqueue(membership, previous, "sync of the membership", tasks.sync_cloud_membership, str(membership.uuid),
+                 quotas=quotas)  # fmt: skip
     return membership
 
 

@@ -1,11 +1,12 @@
 """Celery tasks: one per operation, taking uuids; thin wrappers over the backend and transitions."""
 
 import logging
-import time
+from datetime import timedelta
 
 from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
+from django_fsm import ConcurrentTransition
 
 from . import operations
 from .backend import CloudBackendError
@@ -62,41 +63,24 @@ def pull_cloud_account(cloud_uuid):
         return
     try:
         run_cloud_pull(cloud)
+    except ConcurrentTransition:
+        logger.info("Pull of cloud %s was taken up by another worker", cloud.name)
     except CloudBackendError as exc:
         logger.warning("Pull of cloud %s failed: %s", cloud.name, exc)
 
 
-def _stale_before():
-    """Clouds and memberships unchanged in their transient state since this moment have lost their task."""
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    return timezone.now() - timedelta(seconds=float(settings.NODECONDUCTOR["CLOUD_ACCOUNT_PULL_INTERVAL"]))
-
-
 @shared_task(name="nodeconductor.iaas.pull_cloud_accounts")
 def pull_cloud_accounts():
-    """Periodic: pull every cloud, and pick up clouds and memberships whose task was lost.
+    """Periodic: pull every idle cloud and retry erred memberships.
 
-    A row made in the shell (as the seed guide does) or whose message was lost stays Sync Scheduled with
-    nothing queued, and one whose worker died stays Syncing: after a pull interval both are taken up again,
-    so no sync state is a dead end.
+    Rows left with no task (made in the shell, a lost message, a dead worker) are not this task's business:
+    resume_stalled_work takes them up within seconds.
     """
     from .services import cloud_schedule_pull, membership_schedule_sync
 
-    stale = _stale_before()
-    for model in (Cloud, CloudProjectMembership):
-        for obj in model.objects.filter(state=SyncState.SYNCING, modified__lt=stale):
-            _save_transition(obj, "set_erred", "The sync was interrupted (its worker was lost); it is retried.")
     for cloud in Cloud.objects.filter(state__in=[SyncState.IN_SYNC, SyncState.ERRED]):
         cloud_schedule_pull(cloud)
-    for cloud in Cloud.objects.filter(state=SyncState.SYNC_SCHEDULED, modified__lt=stale):
-        pull_cloud_account.delay(str(cloud.uuid))
-    memberships = CloudProjectMembership.objects.filter(modified__lt=stale)
-    for membership in memberships.filter(state=SyncState.SYNC_SCHEDULED):
-        sync_cloud_membership.delay(str(membership.uuid))
-    for membership in memberships.filter(state=SyncState.ERRED):
+    for membership in CloudProjectMembership.objects.filter(state=SyncState.ERRED):
         membership_schedule_sync(membership)
 
 
@@ -106,7 +90,10 @@ def sync_cloud_membership(membership_uuid, quotas=None):
     membership = CloudProjectMembership.objects.select_related("cloud", "project").filter(uuid=membership_uuid).first()
     if membership is None or membership.state != SyncState.SYNC_SCHEDULED:
         return
-    _save_transition(membership, "begin_syncing")
+    try:
+        _save_transition(membership, "begin_syncing")
+    except ConcurrentTransition:
+        return  # a duplicate message: another worker took this sync up
     try:
         backend = membership.cloud.get_backend()
         if membership.tenant_id:
@@ -125,64 +112,64 @@ def sync_cloud_membership(membership_uuid, quotas=None):
     _save_transition(membership, "set_in_sync")
 
 
-def _drive(task, op, instance_uuid, params, phase, started):
-    """Advance an operation one step; re-enqueue the next step with a countdown instead of sleeping.
+@shared_task(bind=True, name="nodeconductor.iaas.run_instance_operation")
+def run_instance_operation(self, instance_uuid, token, seq=0):
+    """Run step `seq` of an instance's recorded operation, then send the next step with a countdown.
 
-    Eager execution (tests, the shell) has no queue to come back through, so it loops in place.
+    No worker slot is held while the cloud works: each step is one short task run. Eager execution (tests,
+    the shell) has no queue to come back through, so it runs the steps in place.
     """
-    started = started or time.time()
-    while True:
-        outcome = operations.advance(op, instance_uuid, phase, params, started)
-        if outcome.finished:
-            return
-        phase, params = outcome.phase, outcome.params
-        if not task.request.is_eager:
-            task.apply_async(
-                args=(instance_uuid,),
-                kwargs={"params": params, "phase": phase, "started": started},
-                countdown=outcome.retry_after,
-            )
-            return
-        time.sleep(outcome.retry_after)
+    if self.request.is_eager:
+        operations.run_chain(instance_uuid, token, seq)
+        return
+    outcome = operations.run_step(instance_uuid, token, seq)
+    if outcome.finished:
+        return
+    try:
+        send_operation_step(instance_uuid, token, outcome.seq, countdown=outcome.retry_after)
+    except Exception as exc:  # noqa: BLE001 - the queue is down: the sweeper sends this step once it is back
+        logger.warning("Could not send step %s of instance %s (%s); the sweeper resumes it", outcome.seq,
+                       instance_uuid, type(exc).__name__)  # fmt: skip
 
 
-@shared_task(bind=True, name="nodeconductor.iaas.provision_instance")
-def provision_instance(self, instance_uuid, params=None, phase="", started=None):
-    """Build the VM: root and data volumes, boot from volume; ends Online, or Erred with nothing left behind."""
-    _drive(self, operations.PROVISION, instance_uuid, params or {}, phase, started)
+def send_operation_step(instance_uuid, token, seq, countdown=0):
+    """Enqueue one step of an instance operation; raises when the broker refuses the message."""
+    run_instance_operation.apply_async(args=(str(instance_uuid), token, seq), countdown=countdown or None)
 
 
-@shared_task(bind=True, name="nodeconductor.iaas.start_instance")
-def start_instance(self, instance_uuid, params=None, phase="", started=None):
-    """Start a stopped VM and wait for ACTIVE; ends Online or Erred."""
-    _drive(self, operations.START, instance_uuid, params or {}, phase, started)
+def _resend_step(instance_uuid, token, seq):
+    send_operation_step(instance_uuid, token, seq)
 
 
-@shared_task(bind=True, name="nodeconductor.iaas.stop_instance")
-def stop_instance(self, instance_uuid, params=None, phase="", started=None):
-    """Stop a running VM and wait for SHUTOFF; ends Offline or Erred."""
-    _drive(self, operations.STOP, instance_uuid, params or {}, phase, started)
+def _picked_up_before():
+    """Rows in Sync Scheduled since before this moment have no task coming: made in the shell, or lost."""
+    from django.conf import settings
+
+    return timezone.now() - timedelta(seconds=float(settings.NODECONDUCTOR.get("SYNC_PICKUP_DELAY", 5)))
 
 
-@shared_task(bind=True, name="nodeconductor.iaas.restart_instance")
-def restart_instance(self, instance_uuid, params=None, phase="", started=None):
-    """Reboot a running VM and wait for ACTIVE again; ends Online or Erred."""
-    _drive(self, operations.RESTART, instance_uuid, params or {}, phase, started)
+@shared_task(name="nodeconductor.iaas.resume_stalled_work")
+def resume_stalled_work():
+    """Periodic, every few seconds: nothing scheduled is ever left without a task.
 
-
-@shared_task(bind=True, name="nodeconductor.iaas.resize_instance_flavor")
-def resize_instance_flavor(self, instance_uuid, params=None, phase="", started=None):
-    """Change cores and RAM of a stopped VM (resize, confirm); ends Offline or Erred."""
-    _drive(self, operations.RESIZE_FLAVOR, instance_uuid, params or {}, phase, started)
-
-
-@shared_task(bind=True, name="nodeconductor.iaas.resize_instance_disk")
-def resize_instance_disk(self, instance_uuid, params=None, phase="", started=None):
-    """Grow the data volume of a stopped VM (detach, extend, re-attach); ends Offline or Erred."""
-    _drive(self, operations.RESIZE_DISK, instance_uuid, params or {}, phase, started)
-
-
-@shared_task(bind=True, name="nodeconductor.iaas.delete_instance")
-def delete_instance(self, instance_uuid, params=None, phase="", started=None):
-    """Delete the server and both volumes, wait until they are gone, then remove the row."""
-    _drive(self, operations.DELETE, instance_uuid, params or {}, phase, started)
+    Instance operations whose message was lost or whose worker died are sent again (see operations.sweep).
+    Clouds and memberships in Sync Scheduled with no task coming, such as those the seed guide creates in the
+    shell, are taken up; syncs whose worker died are failed and retried.
+    """
+    resumed = operations.sweep(_resend_step)
+    before = _picked_up_before()
+    lease_start = timezone.now() - timedelta(seconds=operations.step_lease())
+    for model, task in ((Cloud, pull_cloud_account), (CloudProjectMembership, sync_cloud_membership)):
+        for obj in model.objects.filter(state=SyncState.SYNCING, modified__lt=lease_start):
+            _save_transition(obj, "set_erred", "The sync was interrupted (its worker was lost); it is retried.")
+            _save_transition(obj, "schedule_syncing")
+            task.delay(str(obj.uuid))
+            resumed += 1
+        for uuid in model.objects.filter(state=SyncState.SYNC_SCHEDULED, modified__lt=before).values_list(
+            "uuid", flat=True
+        ):
+            # Touch the row first, so a queue that is slow to deliver gets one extra message, not one a sweep.
+            model.objects.filter(uuid=uuid, state=SyncState.SYNC_SCHEDULED).update(modified=timezone.now())
+            task.delay(str(uuid))
+            resumed += 1
+    return resumed

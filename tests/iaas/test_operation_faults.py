@@ -99,19 +99,26 @@ def test_redelivered_provision_creates_nothing_twice(iaas):
     sim = iaas.env.sim
     instance = make_instance(iaas)
     params = {"backend_flavor_id": iaas.flavor.backend_id}
-    outcome = operations.advance(operations.PROVISION, instance.uuid, "", params)
+    outcome = operations.advance(operations.PROVISION, instance.uuid, params)
     assert not outcome.finished
-    # A worker crash before the ids were saved: the redelivered task must find, not create.
-    Instance.objects.filter(pk=instance.pk).update(system_volume_id="", data_volume_id="", backend_id="")
+    first_token = Instance.objects.get(pk=instance.pk).operation_token
+    # A worker that made the volumes and died before it saved their ids: the step is run again from its phase.
+    Instance.objects.filter(pk=instance.pk).update(
+        system_volume_id="", data_volume_id="", backend_id="", operation_phase="", operation_seq=0
+    )
     for _ in range(3):
-        operations.advance(operations.PROVISION, instance.uuid, "", params)
+        operations.advance(operations.PROVISION, instance.uuid)
+    operations.run_blocking(operations.PROVISION, instance.uuid)
     instance.refresh_from_db()
-    operations.run_blocking(operations.PROVISION, instance.uuid, params)
+    assert instance.state == S.ONLINE, instance.error_message
+    # A stale redelivery of the first message, once Online, is fenced off by its token and does nothing.
     Instance.objects.filter(pk=instance.pk).update(backend_id="")
-    operations.advance(operations.PROVISION, instance.uuid, "", params)  # state is Online: a stale redelivery
+    assert operations.run_step(instance.uuid, first_token, 0).finished
     instance.refresh_from_db()
-    assert instance.state == S.ONLINE
+    assert instance.state == S.ONLINE and instance.backend_id == ""
     assert len(sim.servers()) == 1 and len(sim.volumes()) == 2
+    creates = [c for c in sim.call_log if c["operation"] in ("compute.server_create", "volume.create")]
+    assert len(creates) == 3, creates
 
 
 @pytest.fixture
@@ -229,7 +236,7 @@ def test_expired_tokens_are_renewed_mid_flow(iaas):
     sim = iaas.env.sim
     instance = make_instance(iaas)
     params = {"backend_flavor_id": iaas.flavor.backend_id}
-    operations.advance(operations.PROVISION, instance.uuid, "", params)
+    operations.advance(operations.PROVISION, instance.uuid, params)
     sim.expire_tokens()
     operations.run_blocking(operations.PROVISION, instance.uuid, params)
     instance.refresh_from_db()
@@ -270,7 +277,7 @@ def test_the_sweep_keeps_what_instances_track(iaas):
     sim = iaas.env.sim
     kept = provision(iaas)
     in_flight = make_instance(iaas, hostname="building")
-    operations.advance(operations.PROVISION, in_flight.uuid, "", {"backend_flavor_id": iaas.flavor.backend_id})
+    operations.advance(operations.PROVISION, in_flight.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
     Instance.objects.filter(pk=in_flight.pk).update(system_volume_id="", data_volume_id="")  # ids not saved yet
     diff = run_cloud_pull(iaas.cloud)
     assert not any("untracked" in line for line in diff.lines())

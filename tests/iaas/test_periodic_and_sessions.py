@@ -7,36 +7,44 @@ from django.utils import timezone
 
 from nodeconductor.iaas.backend.session import clear_sessions
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SyncState
-from nodeconductor.iaas.tasks import pull_cloud_accounts
+from nodeconductor.iaas.tasks import pull_cloud_accounts, resume_stalled_work
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def age(obj, hours=2):
-    """Pretend a row was last changed some hours ago (beyond the pull interval)."""
-    type(obj).objects.filter(pk=obj.pk).update(modified=timezone.now() - timedelta(hours=hours))
+def age(obj, hours=0, seconds=0):
+    """Pretend a row was last changed some time ago."""
+    type(obj).objects.filter(pk=obj.pk).update(modified=timezone.now() - timedelta(hours=hours, seconds=seconds))
 
 
-def test_rows_made_in_the_shell_are_taken_up_by_the_periodic_pull(roles, sim_env):
+def test_rows_made_in_the_shell_are_taken_up_within_seconds(roles, sim_env, settings):
+    assert settings.NODECONDUCTOR["SYNC_PICKUP_DELAY"] == 5
+    assert settings.CELERY_BEAT_SCHEDULE["resume-stalled-work"]["schedule"] == 5
     cloud = Cloud.objects.create(customer=roles.customer, name="shell", auth_url=sim_env.credentials["auth_url"])
     membership = CloudProjectMembership.objects.create(project=roles.project, cloud=cloud, tenant_id=sim_env.tenant_id)
     assert cloud.state == membership.state == SyncState.SYNC_SCHEDULED
-    pull_cloud_accounts()  # fresh rows: their tasks may still be queued, so they are left alone
+    assert resume_stalled_work() == 0  # fresh rows: their tasks may still be queued, so they are left alone
     cloud.refresh_from_db()
     assert cloud.state == SyncState.SYNC_SCHEDULED
-    age(cloud), age(membership)
-    pull_cloud_accounts()
+    age(cloud, seconds=6), age(membership, seconds=6)
+    assert resume_stalled_work() == 2
     cloud.refresh_from_db(), membership.refresh_from_db()
     assert (cloud.state, membership.state) == (SyncState.IN_SYNC, SyncState.IN_SYNC)
     assert cloud.flavors.count() == 3
+    assert membership.quota_vcpu >= 0
 
 
-def test_a_sync_whose_worker_died_is_retried(roles, sim_env):
+def test_a_sync_whose_worker_died_is_retried(roles, sim_env, settings):
     cloud = Cloud.objects.create(customer=roles.customer, name="lost", auth_url=sim_env.credentials["auth_url"])
     cloud.begin_syncing()
     cloud.save()
-    age(cloud)
-    pull_cloud_accounts()
+    lease = settings.NODECONDUCTOR["OPERATION_STEP_LEASE"]
+    age(cloud, seconds=lease - 10)
+    assert resume_stalled_work() == 0  # still within the lease: its worker may be at it
+    cloud.refresh_from_db()
+    assert cloud.state == SyncState.SYNCING
+    age(cloud, seconds=lease + 1)
+    assert resume_stalled_work() == 1
     cloud.refresh_from_db()
     assert cloud.state == SyncState.IN_SYNC and cloud.error_message == ""
 

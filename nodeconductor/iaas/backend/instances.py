@@ -7,7 +7,6 @@ before it creates (names and metadata carry our uuid), so a redelivered task nev
 """
 
 import dataclasses
-import time
 
 from django.conf import settings
 from django.utils import timezone
@@ -66,9 +65,10 @@ class InstanceOperationsMixin:
     """Provision, power, resize and delete steps; mixed into OpenStackBackend."""
 
     def run_step(self, step, instance, **kwargs):
-        """Run one step with every client error translated, even one raised by a lazily loaded attribute."""
-        with self._call(step.removesuffix("_step").replace("_", " ")):
-            return getattr(self, step)(instance, **kwargs)
+        """Run one step (a step function of this backend) with every client error translated, even one raised
+        by a lazily loaded attribute."""
+        with self._call(step.__name__.removesuffix("_step").replace("_", " ")):
+            return step(self, instance, **kwargs)
 
     # Lookups ---------------------------------------------------------------------------------------
     def _tenant(self, instance):
@@ -213,25 +213,6 @@ class InstanceOperationsMixin:
                 nics=networks_setting(),
                 meta={META_KEY: str(instance.uuid)},
             )
-
-    def cleanup_provision(self, instance, timeout=None):
-        """Delete what a failed provision made with the delete steps, waiting in place; return what is left."""
-        timeout = timeout if timeout is not None else float(settings.NODECONDUCTOR["OPENSTACK_WAIT_TIMEOUT"])
-        deadline = time.monotonic() + timeout
-        phase = ""
-        try:
-            while True:
-                step = self.delete_step(instance, phase=phase)
-                if step.done:
-                    return []
-                if time.monotonic() > deadline:
-                    raise CloudBackendError(f"still waiting for {step.waiting_for}")
-                phase = step.phase
-                time.sleep(float(settings.NODECONDUCTOR.get("OPENSTACK_POLL_INTERVAL", 2)))
-        except CloudBackendError as exc:
-            ids = [x for x in (instance.backend_id, instance.system_volume_id, instance.data_volume_id) if x]
-            what = ", ".join(ids) or f"the resources of {instance.hostname}"
-            return [f"{what} in tenant {self._tenant(instance)} ({exc})"]
 
     def list_servers(self, tenant_id):
         """Servers of a tenant as plain dicts keyed by id: status, task_state and the fault message."""

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from nodeconductor.core.models import TimeStampedMixin, UuidMixin
 from nodeconductor.structure.models import (
@@ -36,6 +36,11 @@ class SynchronizableMixin(ConcurrentTransitionMixin, models.Model):
     @transition(field=state, source=[SyncState.IN_SYNC, SyncState.ERRED], target=SyncState.SYNC_SCHEDULED)
     def schedule_syncing(self):
         """Queue a sync; allowed when none is queued or running."""
+
+    @transition(field=state, source=SyncState.SYNC_SCHEDULED, target=RETURN_VALUE(SyncState.IN_SYNC, SyncState.ERRED))
+    def unschedule_syncing(self, previous):
+        """The task queue refused the sync: back to the state it was asked in."""
+        return previous
 
     @transition(field=state, source=SyncState.SYNC_SCHEDULED, target=SyncState.SYNCING)
     def begin_syncing(self):

@@ -5,7 +5,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce, Greatest
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from nodeconductor.core.models import TimeStampedMixin, UuidMixin
 from nodeconductor.structure.models import Project
@@ -131,6 +131,19 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
     state = FSMField(default=S.PROVISIONING_SCHEDULED, choices=S.choices, protected=True, max_length=30)
     error_message = models.TextField(blank=True)
 
+    # The operation under way, recorded so that a lost message or a dead worker loses nothing: the token fences
+    # off messages of an older operation, the sequence number lets exactly one message claim each step, the
+    # lease and its holder tell a running step from a dead one, and `due` tells the sweeper when to look again.
+    operation_name = models.CharField(max_length=20, blank=True, editable=False)
+    operation_token = models.CharField(max_length=32, blank=True, editable=False)
+    operation_seq = models.PositiveIntegerField(default=0, editable=False)
+    operation_phase = models.CharField(max_length=40, blank=True, editable=False)
+    operation_params = models.JSONField(default=dict, blank=True, editable=False)
+    operation_started = models.DateTimeField(null=True, blank=True, editable=False)
+    operation_due = models.DateTimeField(null=True, blank=True, editable=False)
+    operation_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    operation_holder = models.CharField(max_length=120, blank=True, editable=False)
+
     objects = InstanceQuerySet.as_manager()
 
     class Meta:
@@ -140,6 +153,7 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
             models.Index(fields=("-created",), name="iaas_instance_created_idx"),
             models.Index(fields=("state",)),
             models.Index(fields=("hostname",)),
+            models.Index(fields=("operation_due",), name="iaas_instance_op_due_idx"),
         ]
 
     def __str__(self):
@@ -212,6 +226,17 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
     @transition(field=state, source=S.DELETION_SCHEDULED, target=S.DELETING)
     def begin_deleting(self):
         """A worker is deleting the VM and its volumes."""
+
+    @transition(
+        field=state,
+        source=[S.STARTING_SCHEDULED, S.STOPPING_SCHEDULED, S.RESTARTING_SCHEDULED, S.RESIZING_SCHEDULED,
+                S.DELETION_SCHEDULED],
+        target=RETURN_VALUE(S.ONLINE, S.OFFLINE, S.ERRED),
+    )  # fmt: skip
+    def unschedule(self, previous):
+        """The task queue refused the operation: back to the state it was asked in, as if never asked."""
+        self.pending_cores = self.pending_ram = self.pending_data_volume_size = None
+        return previous
 
     # Failure and recovery
     @transition(field=state, source=WORKING_STATES + [S.ONLINE, S.OFFLINE], target=S.ERRED)
