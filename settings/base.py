@@ -125,8 +125,8 @@ NODECONDUCTOR = {
     # Seconds between periodic pulls of every cloud account (flavors, images, quotas, instances).
     "CLOUD_ACCOUNT_PULL_INTERVAL": int(os.environ.get("NODECONDUCTOR_CLOUD_ACCOUNT_PULL_INTERVAL", "3600")),
     # Connect and read timeouts (seconds) of every OpenStack API call.
-    "OPENSTACK_CONNECT_TIMEOUT": 10,
-    "OPENSTACK_READ_TIMEOUT": 60,
+    "OPENSTACK_CONNECT_TIMEOUT": float(os.environ.get("NODECONDUCTOR_OPENSTACK_CONNECT_TIMEOUT", "10")),
+    "OPENSTACK_READ_TIMEOUT": float(os.environ.get("NODECONDUCTOR_OPENSTACK_READ_TIMEOUT", "60")),
     # Longest and shortest pause (seconds) between two looks at a cloud resource while a worker waits for it;
     # in between, the pause is a tenth of the time already waited.
     "OPENSTACK_POLL_INTERVAL": 2,

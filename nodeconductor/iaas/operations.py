@@ -207,9 +207,28 @@ def _claim(instance_uuid, token, seq):
     free = Q(operation_lease_until__isnull=True) | Q(operation_lease_until__lt=now)
     if mine.filter(free).update(**lease):
         return True
-    held = mine.values_list("operation_holder", flat=True).first()
+    row = mine.values_list("operation_holder", "operation_lease_until").first()
+    if row is None or not _dead_and_settled(*row, now=now):
+        return False
     # The holder died on this host (a killed worker restarted at once): its step is taken over now.
-    return bool(held) and _holder_dead(held) and bool(mine.filter(operation_holder=held).update(**lease))
+    return bool(mine.filter(operation_holder=row[0], operation_lease_until=row[1]).update(**lease))
+
+
+def in_flight_window():
+    """Seconds a call sent by a dead worker may still take effect in the cloud (its connect and read timeouts).
+
+    A step taken over sooner could miss a server whose create request was still being answered, and make a
+    second one; after this window, what the dead worker asked for is either there to be found or never came.
+    """
+    return _setting("OPENSTACK_CONNECT_TIMEOUT", 10) + _setting("OPENSTACK_READ_TIMEOUT", 60)
+
+
+def _dead_and_settled(holder, lease_until, now):
+    """A claimed step whose holder died on this host, claimed longer ago than the in-flight window."""
+    if not holder or lease_until is None:
+        return False
+    claimed_at = lease_until - timedelta(seconds=step_lease())
+    return now >= claimed_at + timedelta(seconds=in_flight_window()) and _holder_dead(holder)
 
 
 def _release(instance, token, seq, phase, params, changes, retry_after):
@@ -393,10 +412,10 @@ def stalled(now=None):
     rows = Instance.objects.filter(state__in=WORKING_STATES).exclude(operation_token="")
     late = Q(operation_lease_until__isnull=True, operation_due__lt=now - grace) | Q(operation_lease_until__lt=now)
     found = list(rows.filter(late).values_list("uuid", "operation_token", "operation_seq"))
-    for uuid, token, seq, holder in rows.filter(operation_lease_until__gte=now).values_list(
-        "uuid", "operation_token", "operation_seq", "operation_holder"
+    for uuid, token, seq, holder, lease_until in rows.filter(operation_lease_until__gte=now).values_list(
+        "uuid", "operation_token", "operation_seq", "operation_holder", "operation_lease_until"
     ):
-        if holder and _holder_dead(holder):
+        if _dead_and_settled(holder, lease_until, now):
             found.append((uuid, token, seq))
     return found
 

@@ -119,10 +119,16 @@ class InstanceActionsMixin:
             return Step(phase="detached", waiting_for="data volume detached")
         if phase == "detached":
             volume = self._data_volume(instance)
+            if volume.status == "extending":
+                # A step taken over after its worker died: the extend it asked for is under way.
+                return Step(phase="extended", waiting_for="data volume extended")
             if volume_id in self._attached_volume_ids(instance) or volume.status != "available":
                 if volume.status in VOLUME_ERROR_STATES:
                     raise CloudBackendError(f"Data volume {volume_id} went to {volume.status} while detaching.")
                 return Step(phase="detached", waiting_for=f"data volume available (now {volume.status})")
+            if int(volume.size) >= mib_to_gib(new_size_mib):
+                # Extended already, by a run of this step whose worker died before it could say so.
+                return Step(phase="attach", carry={"extend_error": ""})
             try:
                 with self._call(f"extend volume {volume_id} to {mib_to_gib(new_size_mib)} GiB"):
                     self.cinder(tenant).volumes.extend(volume_id, mib_to_gib(new_size_mib))
@@ -166,7 +172,8 @@ class InstanceActionsMixin:
         tenant = self._tenant(instance)
         if phase == "":
             server = self.get_server(instance)
-            if server is not None:
+            # A server already being deleted (by a run of this step whose worker died) is not deleted twice.
+            if server is not None and self._task_state(server) != "deleting" and server.status != "DELETED":
                 with self._call(f"delete server {server.id}"):
                     server.delete()
             return Step(phase="server_gone", waiting_for="server deleted")
