@@ -80,6 +80,38 @@ def test_provision_times_out_and_cleans_up(iaas, settings):
     assert_nothing_in_cloud(sim)
 
 
+def test_a_failed_provision_cleans_up_in_steps_that_never_sleep(iaas, monkeypatch):
+    """The cleanup of a failed provision waits for the cloud like every other wait: between task runs, each
+    of which returns at once, never by sleeping in the worker."""
+    import time as real_time
+    import types
+
+    def no_sleep(seconds):
+        raise AssertionError(f"a step slept {seconds} s inside the worker")
+
+    monkeypatch.setattr(operations, "time", types.SimpleNamespace(time=real_time.time, sleep=no_sleep))
+    sim = iaas.env.sim
+    sim.set_delay("server_delete", 0.5)
+    sim.set_delay("volume_delete", 0.5)
+    sim.fail_next("compute.server_create", mode="error_state")
+    instance = make_instance(iaas)
+    seen = []
+    outcome = operations.advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+    for _ in range(400):
+        if outcome.finished:
+            break
+        row = Instance.objects.get(pk=instance.pk)
+        seen.append((row.state, row.operation_phase, bool(row.operation_params.get("compensating"))))
+        real_time.sleep(0.02)
+        outcome = operations.advance(operations.PROVISION, instance.uuid)
+    instance.refresh_from_db()
+    assert instance.state == S.ERRED and "went to ERROR" in instance.error_message
+    cleaning = [phase for state, phase, compensating in seen if compensating]
+    assert {"server_gone", "volumes"} <= set(cleaning), seen
+    assert all(state == S.PROVISIONING for state, _, compensating in seen if compensating)
+    assert_nothing_in_cloud(sim)
+
+
 def test_cleanup_failure_says_what_is_left(iaas):
     sim = iaas.env.sim
     sim.fail_next("compute.server_create", mode="error_state")
