@@ -231,6 +231,12 @@ def delete_instances(modeladmin, request, queryset):
     _schedule_each(modeladmin, request, queryset, instance_services.instance_delete, "Deletion")
 
 
+@admin.action(description="Recover selected Erred instances (a worker reconciles them with the cloud)")
+def recover_instances(modeladmin, request, queryset):
+    """Schedule a recovery through the same service as the API's recover action."""
+    _schedule_each(modeladmin, request, queryset, instance_services.instance_recover, "Recovery")
+
+
 @admin.action(description="Reconcile selected instances with the cloud (recovers healthy Erred VMs)")
 def reconcile_instances(modeladmin, request, queryset):
     """Look the selected VMs up in the cloud now and move them through the pull's transitions."""
@@ -264,7 +270,8 @@ class InstanceAdmin(admin.ModelAdmin):
         "created",
     )
     raw_id_fields = ("cloud_project_membership", "template", "flavor", "ssh_public_key", "created_by")
-    actions = (start_instances, stop_instances, restart_instances, delete_instances, reconcile_instances)
+    actions = (start_instances, stop_instances, restart_instances, delete_instances, recover_instances,
+               reconcile_instances)
 
     def get_readonly_fields(self, request, obj=None):
         """Everything but the description: sizes, ids and state change only through the cloud's workers."""

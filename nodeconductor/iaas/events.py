@@ -10,6 +10,7 @@ VERBS = {
     "resize_flavor": "flavor resize",
     "resize_disk": "disk resize",
     "delete": "deletion",
+    "recover": "recovery",
 }
 
 

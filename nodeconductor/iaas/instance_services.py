@@ -13,22 +13,13 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework.exceptions import ValidationError
 
 from nodeconductor.core.exceptions import Conflict, ServiceUnavailable
-from nodeconductor.structure.models import ProjectRole
 
-from . import events, operations, tasks
+from . import events, instance_policy, operations, tasks
 from .models import CloudProjectMembership, Instance, InstanceState
 
 logger = logging.getLogger(__name__)
 
 S = InstanceState
-NOT_ADMIN = "Only project administrators and staff operate instances."
-
-
-def can_operate(user, project):
-    """Project administrators and staff may create and operate instances; managers and owners only read."""
-    if user.is_staff:
-        return True
-    return project.permissions.filter(user=user, role=ProjectRole.ADMINISTRATOR).exists()
 
 
 def membership_usage(membership):
@@ -158,15 +149,17 @@ def _uuid(user):
     return str(user.uuid) if user is not None and user.is_authenticated else None
 
 
-def _schedule(instance, user, transition, op, needed, params=None):
-    """Lock, run a scheduling transition (409 saying which state is needed), record the operation, log, enqueue."""
+def _schedule(instance, user, action, op, params=None):
+    """Lock, check the action (403, or 409 saying which state is needed), record the operation, log, enqueue."""
+    rule = instance_policy.RULES[action]
     with transaction.atomic():
         locked = Instance.objects.select_for_update().get(pk=instance.pk)
         previous = locked.state
+        instance_policy.require(user, locked, action)
         try:
-            transition(locked)
+            rule.transition(locked)
         except TransitionNotAllowed:
-            raise Conflict(f"{needed}; the instance is {locked.get_state_display()}.") from None
+            raise Conflict(f"{rule.needed}; the instance is {locked.get_state_display()}.") from None
         operations.start(locked, op, {**(params or {}), "user_uuid": _uuid(user)})
         locked.save()
         events.instance_event(locked, op.name, "scheduled", user=user)
@@ -176,59 +169,71 @@ def _schedule(instance, user, transition, op, needed, params=None):
 
 def instance_start(instance, user=None):
     """Schedule a start of a stopped instance."""
-    return _schedule(instance, user, Instance.schedule_starting, operations.START,
-                     "Only an Offline instance can be started")  # fmt: skip
+    return _schedule(instance, user, "start", operations.START)  # fmt: skip
 
 
 def instance_stop(instance, user=None):
     """Schedule a stop of a running instance."""
-    return _schedule(instance, user, Instance.schedule_stopping, operations.STOP,
-                     "Only an Online instance can be stopped")  # fmt: skip
+    return _schedule(instance, user, "stop", operations.STOP)  # fmt: skip
 
 
 def instance_restart(instance, user=None):
     """Schedule a reboot of a running instance."""
-    return _schedule(instance, user, Instance.schedule_restarting, operations.RESTART,
-                     "Only an Online instance can be restarted")  # fmt: skip
-
-
-RESIZE_NEEDS = "The instance must be stopped (Offline) to be resized"
+    return _schedule(instance, user, "restart", operations.RESTART)  # fmt: skip
 
 
 def instance_resize_flavor(instance, flavor, user=None):
     """Schedule a flavor change of a stopped instance, after checking the extra cores and RAM fit the quota."""
-    if instance.state != S.OFFLINE:
-        raise Conflict(f"{RESIZE_NEEDS}; the instance is {instance.get_state_display()}.")
+    instance_policy.require(user, instance, "resize_flavor")
     with transaction.atomic():
         membership = _locked_membership(instance.cloud_project_membership)
         check_quota(membership, {"vcpu": flavor.cores - instance.cores, "ram": flavor.ram - instance.ram})
         Instance.objects.filter(pk=instance.pk).update(pending_cores=flavor.cores, pending_ram=flavor.ram)
         return _schedule(
-            instance, user, Instance.schedule_resizing, operations.RESIZE_FLAVOR, RESIZE_NEEDS,
+            instance, user, "resize_flavor", operations.RESIZE_FLAVOR,
             {"backend_flavor_id": flavor.backend_id, "flavor_uuid": str(flavor.uuid)},
         )  # fmt: skip
 
 
 def instance_resize_disk(instance, new_size, user=None):
     """Schedule growing the data volume of a stopped instance to new_size MiB."""
-    if instance.state != S.OFFLINE:
-        raise Conflict(f"{RESIZE_NEEDS}; the instance is {instance.get_state_display()}.")
+    instance_policy.require(user, instance, "resize_disk")
     with transaction.atomic():
         membership = _locked_membership(instance.cloud_project_membership)
         check_quota(membership, {"storage": new_size - instance.data_volume_size})
         Instance.objects.filter(pk=instance.pk).update(pending_data_volume_size=new_size)
         return _schedule(
-            instance, user, Instance.schedule_resizing, operations.RESIZE_DISK, RESIZE_NEEDS,
+            instance, user, "resize_disk", operations.RESIZE_DISK,
             {"new_size_mib": new_size},
         )  # fmt: skip
 
 
 def instance_delete(instance, user=None):
     """Schedule deletion of a stopped or erred instance with both its volumes."""
-    return _schedule(instance, user, Instance.schedule_deletion, operations.DELETE,
-                     "Only an Offline or Erred instance can be deleted")  # fmt: skip
+    return _schedule(instance, user, "delete", operations.DELETE)  # fmt: skip
 
 
 def min_data_volume_size():
     """Smallest data volume (MiB) the API accepts."""
     return int(settings.NODECONDUCTOR.get("MIN_DATA_VOLUME_SIZE", 1024))
+
+
+def instance_recover(instance, user=None):
+    """Schedule a reconciliation of an Erred instance with the cloud (staff): it ends Online or Offline if healthy."""
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        instance_policy.require(user, locked, "recover")
+        locked.schedule_recovery()
+        locked.save()
+        events.instance_event(locked, "recover", "scheduled", user=user)
+
+        def send():
+            try:
+                tasks.recover_instance.delay(str(locked.uuid), _uuid(user))
+            except Exception as exc:  # noqa: BLE001 - any refusal by the broker
+                logger.warning("The task queue refused the recovery of %s: %s", locked.uuid, type(exc).__name__)
+                events.instance_event(locked, "recover", "failed", user=user, error="the task queue is unavailable")
+                raise ServiceUnavailable(QUEUE_DOWN.format(action="recover")) from None
+
+        transaction.on_commit(send)
+    return locked

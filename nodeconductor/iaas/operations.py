@@ -59,6 +59,10 @@ class Operation:
     succeed: object = None  # the Instance transition on success; None removes the row (delete)
     finish: object = None  # writes what the cloud applied, just before `succeed`
     compensation: object = None  # a backend step that undoes a failed run before the instance goes Erred
+    # The phases the step goes through, in order, with what each does (shown as progress); tests check that
+    # the step returns no other phase.
+    phases: tuple = ()
+    compensation_phases: tuple = ()
 
     @property
     def deletes(self):
@@ -66,24 +70,49 @@ class Operation:
         return self.succeed is None
 
 
-PROVISION = Operation("provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning,
-                      Steps.provision_step, Instance.set_online, _finish_provision,
-                      compensation=Actions.delete_step)  # fmt: skip
+_DELETE_PHASES = (
+    ("", "delete the server"),
+    ("server_gone", "wait for the server to be gone"),
+    ("volumes", "delete both volumes and wait for them to be gone"),
+)
+_POWER_PHASES = (("", "ask the cloud"), ("wait", "wait for the server"))
+
+PROVISION = Operation(
+    "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
+    Instance.set_online, _finish_provision, compensation=Actions.delete_step,
+    phases=(
+        ("", "create the root volume from the image and the empty data volume"),
+        ("volumes", "wait for both volumes to be available, then boot the server from the root volume"),
+        ("server", "wait for the server to be ACTIVE"),
+    ),
+    compensation_phases=_DELETE_PHASES,
+)  # fmt: skip
 STOP = Operation("stop", S.STOPPING_SCHEDULED, S.STOPPING, Instance.begin_stopping, Actions.stop_step,
-                 Instance.set_offline)  # fmt: skip
+                 Instance.set_offline, phases=_POWER_PHASES)  # fmt: skip
 START = Operation("start", S.STARTING_SCHEDULED, S.STARTING, Instance.begin_starting, Actions.start_step,
-                  Instance.set_online)  # fmt: skip
+                  Instance.set_online, phases=_POWER_PHASES)  # fmt: skip
 RESTART = Operation("restart", S.RESTARTING_SCHEDULED, S.RESTARTING, Instance.begin_restarting,
-                    Actions.restart_step, Instance.set_online)  # fmt: skip
-RESIZE_FLAVOR = Operation("resize_flavor", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing,
-                          Actions.resize_flavor_step, Instance.set_offline, _finish_resize_flavor)  # fmt: skip
-RESIZE_DISK = Operation("resize_disk", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing,
-                        Actions.resize_disk_step, Instance.set_offline)  # fmt: skip
-DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_deleting, Actions.delete_step)
+                    Actions.restart_step, Instance.set_online, phases=_POWER_PHASES)  # fmt: skip
+RESIZE_FLAVOR = Operation(
+    "resize_flavor", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing, Actions.resize_flavor_step,
+    Instance.set_offline, _finish_resize_flavor,
+    phases=(("", "ask the cloud to resize the server"), ("verify", "wait for VERIFY_RESIZE, then confirm"),
+            ("confirm", "wait for the server to be SHUTOFF")),
+)  # fmt: skip
+RESIZE_DISK = Operation(
+    "resize_disk", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing, Actions.resize_disk_step,
+    Instance.set_offline,
+    phases=(("", "detach the data volume"), ("detached", "wait for it to be available, then extend it"),
+            ("extended", "wait for the extend"), ("attach", "attach the data volume again"),
+            ("attached", "wait for it to be in-use")),
+)  # fmt: skip
+DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_deleting, Actions.delete_step,
+                   phases=_DELETE_PHASES)  # fmt: skip
 
 OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE)}
 # Keys of the recorded params that belong to us, not to the backend step.
-_OWN_PARAMS = ("flavor_uuid", "user_uuid", "phase_started", "failure", "compensating", "compensation_started")
+_OWN_PARAMS = ("flavor_uuid", "user_uuid", "phase_started", "failure", "compensating", "compensation_started",
+               "waiting_for", "failed_phase")
 
 
 @dataclasses.dataclass
@@ -272,8 +301,10 @@ def _load(instance_uuid):
 def _end(op, instance, params, error=None):
     """Finish the operation: the success transition (or row removal), or Erred with the cloud's message."""
     user = _user(params)
+    kept = ("operation_name", "operation_phase", "operation_params", "operation_started") if error else ()
     for field, value in CLEARED.items():
-        setattr(instance, field, value)
+        if field not in kept:  # an Erred instance keeps the step that failed, for the user and for support
+            setattr(instance, field, value)
     instance.pending_cores = instance.pending_ram = instance.pending_data_volume_size = None
     if error is not None:
         instance.set_erred(error)
@@ -300,7 +331,8 @@ def _failed(op, instance, params, exc):
         return None, f"{params['failure']} Cleanup could not remove: {what} in tenant {tenant} ({message})."
     if op.compensation is None:
         return None, message
-    return {**params, "failure": message, "compensating": True, "compensation_started": time.time()}, None
+    return {**params, "failure": message, "failed_phase": instance.operation_phase, "compensating": True,
+            "compensation_started": time.time()}, None
 
 
 def run_step(instance_uuid, token, seq):
@@ -354,7 +386,7 @@ def run_step(instance_uuid, token, seq):
         return Outcome(finished=True)
     now = time.time()
     phase_started = params.get("phase_started", now) if step.phase == phase else now
-    params = {**params, **step.carry, "phase_started": phase_started}
+    params = {**params, **step.carry, "phase_started": phase_started, "waiting_for": step.waiting_for}
     retry_after = next_poll(now - phase_started)
     if not _release(instance, token, seq, step.phase, params, changes, retry_after):
         return Outcome(finished=True)
@@ -439,3 +471,38 @@ def sweep(send):
         logger.info("Resumed the stalled operation of instance %s at step %s", uuid, seq)
         count += 1
     return count
+
+
+# ---------------------------------------------------------------------------------------------- progress
+def progress(instance):
+    """What the instance's operation is doing now (or, once Erred, which step failed), for the API; or None."""
+    op = OPERATIONS.get(instance.operation_name)
+    if op is None:
+        return None
+    params = instance.operation_params or {}
+    erred = instance.state == S.ERRED
+    compensating = bool(params.get("compensating")) and not erred
+    phases = op.compensation_phases if compensating else op.phases
+    names = [name for name, _ in phases]
+    # Once Erred after a cleanup, the step shown is the one that failed, not the cleanup's last.
+    phase = params["failed_phase"] if erred and "failed_phase" in params else instance.operation_phase
+    index = names.index(phase) if phase in names else 0
+    since = params.get("phase_started")
+    return {
+        "name": op.name,
+        "state": "failed" if erred else ("cleaning up" if compensating else
+                                         "queued" if instance.state == op.scheduled_state else "running"),
+        "step": phases[index][1] if phases else "",
+        "steps_done": index,
+        "steps_total": len(phases),
+        "waiting_for": "" if erred else params.get("waiting_for", ""),
+        "waiting_since": _iso(since) if since and not erred else None,
+        "started": _iso(instance.operation_started.timestamp()) if instance.operation_started else None,
+        "failure": params.get("failure", "") or (instance.error_message if erred else ""),
+    }
+
+
+def _iso(epoch):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")

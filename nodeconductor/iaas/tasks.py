@@ -173,3 +173,39 @@ def resume_stalled_work():
             task.delay(str(uuid))
             resumed += 1
     return resumed
+
+
+@shared_task(name="nodeconductor.iaas.recover_instance")
+def recover_instance(instance_uuid, user_uuid=None):
+    """Reconcile an Erred instance with the cloud: Online or Offline when the server and both volumes are
+    healthy, otherwise it stays Erred with what is wrong."""
+    from nodeconductor.core.models import User
+
+    from . import events
+    from .models import Instance, InstanceState
+
+    instance = Instance.objects.select_related("cloud_project_membership__cloud").filter(uuid=instance_uuid).first()
+    if instance is None or instance.state != InstanceState.ERRED:
+        return
+    user = User.objects.filter(uuid=user_uuid).first() if user_uuid else None
+    try:
+        found = instance.cloud.get_backend().inspect_instance(instance)
+    except CloudBackendError as exc:
+        found = {"status": "", "problems": [str(exc)]}
+    with transaction.atomic():
+        instance = Instance.objects.select_for_update().get(pk=instance.pk)
+        if instance.state != InstanceState.ERRED:
+            return
+        if found["problems"]:
+            instance.error_message = "Not recovered: " + "; ".join(found["problems"]) + "."
+            instance.save(update_fields=["error_message", "modified"])
+            events.instance_event(instance, "recover", "failed", user=user, error="; ".join(found["problems"]))
+            return
+        if found["status"] == "ACTIVE":
+            instance.recover_online()
+        else:
+            instance.recover_offline()
+        instance.operation_name = instance.operation_phase = ""
+        instance.operation_params = {}
+        instance.save()
+        events.instance_event(instance, "recover", "succeeded", user=user)

@@ -20,8 +20,9 @@ def generic(instance, request):
     )
 
 
-def test_fast_rows_equal_the_generic_ones(iaas):
+def test_fast_rows_equal_the_generic_ones(iaas, roles):
     request = APIRequestFactory().get("/api/instances/")
+    request.user = roles.users["admin"]
     bare = make_instance(iaas, ssh_public_key=None, agreed_sla=None)  # no flavor, key or SLA: the nulls
     built = run(operations.PROVISION, make_instance(iaas, hostname="web-1"), backend_flavor_id=iaas.flavor.backend_id)
     for instance in (Instance.objects.get(pk=bare.pk), built):

@@ -196,3 +196,27 @@ class InstanceActionsMixin:
         if pending:
             return Step(phase="volumes", waiting_for=", ".join(pending))
         return Step(done=True)
+
+    def inspect_instance(self, instance):
+        """What the cloud holds of an instance, as plain data: the server's status and what is not healthy.
+
+        Healthy means: the server exists, is ACTIVE or SHUTOFF with no task under way, and both our volumes
+        exist, are in-use and attached to it. Recovery moves an Erred instance on only when nothing is wrong.
+        """
+        problems = []
+        server = self.get_server(instance)
+        if server is None:
+            missing = instance.backend_id or instance.hostname
+            return {"status": "", "problems": [f"server {missing} is not in the cloud"]}
+        if server.status == "ERROR":
+            problems.append(f"server {server.id} is in ERROR: {_server_fault(server)}")
+        elif server.status not in ("ACTIVE", "SHUTOFF") or self._task_state(server) is not None:
+            problems.append(f"server {server.id} is {server.status} (task {self._task_state(server)})")
+        attached = self._attached_volume_ids(instance) if instance.backend_id else set()
+        for role, volume_id in (("root", instance.system_volume_id), ("data", instance.data_volume_id)):
+            volume = self.get_volume(instance, volume_id) if volume_id else None
+            if volume is None:
+                problems.append(f"the {role} volume {volume_id or '(no id)'} is not in the cloud")
+            elif volume.status != "in-use" or volume.id not in attached:
+                problems.append(f"the {role} volume {volume.id} is {volume.status}, not attached to the server")
+        return {"status": server.status, "problems": problems, "server_id": server.id}

@@ -244,6 +244,10 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
         """Something failed; keep the reason (the cloud's message) for the user."""
         self.error_message = message
 
+    @transition(field=state, source=S.ERRED, target=S.ERRED)
+    def schedule_recovery(self):
+        """Staff asked a worker to reconcile an Erred instance with the cloud; it stays Erred until then."""
+
     @transition(field=state, source=[S.ERRED, S.OFFLINE], target=S.ONLINE)
     def recover_online(self):
         """A pull found the VM running: an erred VM recovers, a stopped one was started behind our back."""

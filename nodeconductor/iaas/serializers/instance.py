@@ -9,7 +9,9 @@ from nodeconductor.core.permissions import deny_unless
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 from nodeconductor.structure.models import Project
 
-from ..instance_services import NOT_ADMIN, can_operate, min_data_volume_size
+from .. import instance_policy, operations
+from ..instance_policy import NOT_ADMIN, can_operate
+from ..instance_services import min_data_volume_size
 from ..models import CloudProjectMembership, Flavor, Instance, InstanceState, SyncState, Template
 
 # RFC 1123 host name: labels of letters, digits and hyphens, dot-separated.
@@ -32,6 +34,37 @@ class StateDisplayField(serializers.CharField):
         return self.LABELS.get(instance.state, instance.state)
 
 
+ACTIONS_SCHEMA = {
+    "type": "object",
+    "description": "Each action (start, stop, restart, resize_flavor, resize_disk, delete, recover, import): whether "
+    "the requester can do it now, and if not, the reason its request would be refused with (403 or 409).",
+    "properties": {
+        name: {
+            "type": "object",
+            "properties": {"enabled": {"type": "boolean"}, "reason": {"type": "string"}},
+            "required": ["enabled", "reason"],
+        }
+        for name in instance_policy.ACTION_NAMES
+    },
+}
+OPERATION_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "description": "The operation under way, or (once Erred) the one that failed; null when none.",
+    "properties": {
+        "name": {"type": "string", "enum": list(operations.OPERATIONS)},
+        "state": {"type": "string", "enum": ["queued", "running", "cleaning up", "failed"]},
+        "step": {"type": "string", "description": "What the current step does."},
+        "steps_done": {"type": "integer"},
+        "steps_total": {"type": "integer"},
+        "waiting_for": {"type": "string", "description": "The cloud state it waits for, e.g. server ACTIVE."},
+        "waiting_since": {"type": "string", "format": "date-time", "nullable": True},
+        "started": {"type": "string", "format": "date-time", "nullable": True},
+        "failure": {"type": "string", "description": "The cloud's message when the operation failed."},
+    },
+}
+
+
 class InstanceSerializer(HyperlinkedModelSerializer):
     """An instance as the portal shows it: states as display strings, sizes in MiB."""
 
@@ -48,6 +81,8 @@ class InstanceSerializer(HyperlinkedModelSerializer):
     cloud_name = serializers.CharField(source="cloud_project_membership.cloud.name", read_only=True)
     cloud_project_membership = UuidHyperlinkedRelatedField(view_name="cloudprojectmembership-detail", read_only=True)
     ssh_public_key = UuidHyperlinkedRelatedField(view_name="sshpublickey-detail", read_only=True)
+    actions = serializers.SerializerMethodField()
+    operation = serializers.SerializerMethodField()
 
     class Meta:
         model = Instance
@@ -58,7 +93,7 @@ class InstanceSerializer(HyperlinkedModelSerializer):
             "project", "project_name", "customer", "customer_name", "cloud", "cloud_name", "cloud_project_membership",
             "ssh_public_key", "key_name", "key_fingerprint",
             "backend_id", "system_volume_id", "data_volume_id", "internal_ips", "external_ips",
-            "start_time", "created", "modified",
+            "start_time", "created", "modified", "actions", "operation",
         )  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {
@@ -118,7 +153,23 @@ class InstanceSerializer(HyperlinkedModelSerializer):
             "start_time": when(instance.start_time),
             "created": when(instance.created),
             "modified": when(instance.modified),
+            "actions": self.get_actions(instance),
+            "operation": self.get_operation(instance),
         }
+
+    def _operators(self):
+        """Who may operate which project, looked up once for the whole page."""
+        return self.context.setdefault("operators", instance_policy.Operators(self.context["request"].user))
+
+    @extend_schema_field(ACTIONS_SCHEMA)
+    def get_actions(self, instance):
+        """For each action, whether the requester can do it now and, if not, why (the same rules as 403/409)."""
+        return instance_policy.available(self._operators(), instance)
+
+    @extend_schema_field(OPERATION_SCHEMA)
+    def get_operation(self, instance):
+        """The operation under way (its step, progress, what it waits for), or the step that failed; else null."""
+        return operations.progress(instance)
 
     def get_flavor_name(self, instance) -> str:
         """The flavor's name, empty for instances created without one (the seed's shell path)."""

@@ -12,6 +12,7 @@ from nodeconductor.core.views import UuidViewSetMixin
 from nodeconductor.events.serializers import EventSerializer
 from nodeconductor.events.views import EventFilter, EventViewSet
 
+from .. import instance_policy
 from .. import instance_services as services
 from ..models import Instance, InstanceState
 from ..serializers.instance import InstanceCreateSerializer, InstanceResizeSerializer, InstanceSerializer
@@ -20,7 +21,7 @@ from ..serializers.instance import InstanceCreateSerializer, InstanceResizeSeria
 class CanOperateInstance(CanManageObject):
     """CanManageObject whose 403 tells managers and owners who may operate instances."""
 
-    message = services.NOT_ADMIN
+    message = instance_policy.NOT_ADMIN
 
 
 class InstanceFilter(django_filters.FilterSet):
@@ -102,8 +103,10 @@ class InstanceViewSet(
         )
 
     def can_manage(self, user, instance):
-        """Administrators of the instance's project and staff."""
-        return services.can_operate(user, instance.cloud_project_membership.project)
+        """Administrators of the instance's project and staff; recovery's own rule (staff) is the policy's."""
+        if self.action == "recover":
+            return True
+        return instance_policy.can_operate(user, instance.cloud_project_membership.project)
 
     def create(self, request, *args, **kwargs):
         """Validate (the serializer refuses non-administrators with 403), reserve quota and schedule provisioning."""
@@ -185,6 +188,35 @@ class InstanceViewSet(
         return _scheduled("resize")
 
     @extend_schema(
+        summary="Recover an Erred instance (staff)",
+        description="Schedules a reconciliation with the cloud: the instance ends Online or Offline when its "
+        "server and both volumes are healthy; otherwise it stays Erred and its error_message says what is wrong.",
+        request=None,
+        responses={202: accepted("recover was scheduled"), 409: conflict("The instance is not Erred.")},
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def recover(self, request, uuid=None):
+        """Schedule a recovery."""
+        services.instance_recover(self.get_object(), request.user)
+        return _scheduled("recover")
+
+    def options(self, request, *args, **kwargs):
+        """OPTIONS on an action's URL says whether the requester can do it now, as the instance's `actions` do."""
+        answer = super().options(request, *args, **kwargs)
+        action = ACTION_ROUTES.get(self.action_route(request))
+        if action is not None and "uuid" in kwargs:
+            instance = self.get_object()
+            operators = instance_policy.Operators(request.user)
+            names = ("resize_flavor", "resize_disk") if action == "resize" else (action,)
+            answer.data["actions"] = {n: instance_policy.decide(operators, instance, n).as_dict() for n in names}
+        return answer
+
+    @staticmethod
+    def action_route(request):
+        """The route name of the URL asked for, e.g. instance-stop."""
+        return request.resolver_match.url_name if request.resolver_match else ""
+
+    @extend_schema(
         summary="Events of an instance",
         description="Newest first; filters and ordering as /api/events/.",
         parameters=[
@@ -207,6 +239,17 @@ class InstanceViewSet(
         queryset = filters.OrderingFilter().filter_queryset(request, events.qs, self)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(EventSerializer(page, many=True, context={"request": request}).data)
+
+
+# Route names whose OPTIONS answer carries the action's availability (delete is the detail URL's DELETE).
+ACTION_ROUTES = {
+    "instance-start": "start",
+    "instance-stop": "stop",
+    "instance-restart": "restart",
+    "instance-resize": "resize",
+    "instance-recover": "recover",
+    "instance-detail": "delete",
+}
 
 
 def register_in(router):

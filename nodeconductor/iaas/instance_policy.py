@@ -1,0 +1,121 @@
+"""Who may do what to an instance, and in which state: the one home of the 403 and 409 decisions.
+
+The services ask `require` before they schedule; the API shows `available` on every instance, so a portal
+knows which buttons work, and why not, without trying them. Both read the same rules, and the state part is
+the FSM transition itself (`can_proceed`), so a flag and the real answer cannot disagree.
+"""
+
+import dataclasses
+import types
+
+from django_fsm import can_proceed
+from rest_framework.exceptions import PermissionDenied
+
+from nodeconductor.core.exceptions import Conflict
+from nodeconductor.structure.models import ProjectPermission, ProjectRole
+
+from .models import Instance
+
+NOT_ADMIN = "Only project administrators and staff operate instances."
+NOT_STAFF = "Only staff recover instances."
+RESIZE_NEEDS = "The instance must be stopped (Offline) to be resized"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """An action's requirements: who may ask, and the transition (with its source states) it makes."""
+
+    name: str
+    transition: object
+    needed: str
+    staff_only: bool = False
+
+
+RULES = {
+    rule.name: rule
+    for rule in (
+        Rule("start", Instance.schedule_starting, "Only an Offline instance can be started"),
+        Rule("stop", Instance.schedule_stopping, "Only an Online instance can be stopped"),
+        Rule("restart", Instance.schedule_restarting, "Only an Online instance can be restarted"),
+        Rule("resize_flavor", Instance.schedule_resizing, RESIZE_NEEDS),
+        Rule("resize_disk", Instance.schedule_resizing, RESIZE_NEEDS),
+        Rule("delete", Instance.schedule_deletion, "Only an Offline or Erred instance can be deleted"),
+        Rule("recover", Instance.schedule_recovery, "Only an Erred instance can be recovered", staff_only=True),
+    )
+}
+# Not an action on a managed instance: servers that no instance tracks are imported through their membership.
+IMPORT_REASON = "The instance is already managed by NodeConductor; servers no instance tracks are imported from " \
+    "their project's cloud membership."  # fmt: skip
+ACTION_NAMES = (*RULES, "import")
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """Whether an action is possible now; when not, why, with the HTTP status and code its request gets."""
+
+    enabled: bool
+    reason: str = ""
+    status: int = 200
+    code: str = ""
+
+    def as_dict(self):
+        """The shape shown in the API: {"enabled": bool, "reason": str}."""
+        return {"enabled": self.enabled, "reason": self.reason}
+
+
+class Operators:
+    """Which projects a user administers, looked up once per request rather than once per instance."""
+
+    def __init__(self, user):
+        self.user = user
+        self._projects = None
+
+    def can_operate(self, project_id):
+        """Project administrators and staff may create and operate instances; managers and owners only read."""
+        if self.user is None or not self.user.is_authenticated:
+            return False
+        if self.user.is_staff:
+            return True
+        if self._projects is None:
+            self._projects = set(
+                ProjectPermission.objects.filter(user=self.user, role=ProjectRole.ADMINISTRATOR).values_list(
+                    "project_id", flat=True
+                )
+            )
+        return project_id in self._projects
+
+
+def can_operate(user, project):
+    """Project administrators and staff may create and operate instances; managers and owners only read."""
+    return Operators(user).can_operate(project.pk)
+
+
+def decide(operators, instance, action):
+    """The decision for one action on one instance by the user behind `operators`."""
+    if action == "import":
+        return Decision(False, IMPORT_REASON, 409, "invalid_state")
+    rule = RULES[action]
+    if operators.user is None:
+        pass  # the system itself (the shell, a management command): only the state decides
+    elif rule.staff_only:
+        if not (operators.user and operators.user.is_authenticated and operators.user.is_staff):
+            return Decision(False, NOT_STAFF, 403, "permission_denied")
+    elif not operators.can_operate(instance.cloud_project_membership.project_id):
+        return Decision(False, NOT_ADMIN, 403, "permission_denied")
+    if not can_proceed(types.MethodType(rule.transition, instance)):
+        return Decision(False, f"{rule.needed}; the instance is {instance.get_state_display()}.", 409, "invalid_state")
+    return Decision(True)
+
+
+def require(user, instance, action):
+    """Raise the 403 or 409 of an action that is not possible now (user None: the system, state only)."""
+    decision = decide(Operators(user), instance, action)
+    if decision.status == 403:
+        raise PermissionDenied(decision.reason)
+    if decision.status == 409:
+        raise Conflict(decision.reason)
+
+
+def available(operators, instance):
+    """Every action's decision for an instance, as the API shows them."""
+    return {action: decide(operators, instance, action).as_dict() for action in ACTION_NAMES}
