@@ -30,3 +30,19 @@ def instance_event(instance, action, stage, user=None, error=""):
         resource=instance,
         instance_hostname=instance.hostname,
     )
+
+
+def instance_step_event(instance, action, step, seconds, user=None):
+    """Log that one step of an operation on an instance ended, with how long it took."""
+    project = instance.cloud_project_membership.project
+    return log_event(
+        f"instance_{action}_step_done",
+        f"Instance {instance.hostname}: {VERBS.get(action, action)} step done in {seconds:.1f} s: {step}",
+        user=user,
+        customer=project.customer,
+        project=project,
+        resource=instance,
+        instance_hostname=instance.hostname,
+        step=step,
+        seconds=round(seconds, 3),
+    )

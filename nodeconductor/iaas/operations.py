@@ -292,7 +292,10 @@ def _backend_args(params):
 
 def _load(instance_uuid):
     return (
-        Instance.objects.select_related("cloud_project_membership__cloud", "template", "ssh_public_key")
+        Instance.objects.select_related(
+            "cloud_project_membership__cloud", "cloud_project_membership__project__customer", "template",
+            "ssh_public_key",
+        )
         .filter(uuid=instance_uuid)
         .first()
     )
@@ -377,6 +380,8 @@ def run_step(instance_uuid, token, seq):
     changes = {f: v for f, v in step.changes.items() if getattr(instance, f) != v}
     for field, value in changes.items():
         setattr(instance, field, value)
+    if step.done or step.phase != phase:
+        _log_step_done(op, instance, params, compensating, phase)
     if step.done:
         if compensating:
             instance.backend_id = instance.system_volume_id = instance.data_volume_id = ""
@@ -391,6 +396,15 @@ def run_step(instance_uuid, token, seq):
     if not _release(instance, token, seq, step.phase, params, changes, retry_after):
         return Outcome(finished=True)
     return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token)
+
+
+def _log_step_done(op, instance, params, compensating, phase):
+    """An event for a phase that ended, with its duration: the instance's history shows every step's timing."""
+    table = dict(op.compensation_phases if compensating else op.phases)
+    began = params.get("phase_started") or (instance.operation_started or timezone.now()).timestamp()
+    label = table.get(phase, phase or "first step")
+    step = ("clean up: " if compensating else "") + label
+    events.instance_step_event(instance, op.name, step, time.time() - began, user=_user(params))
 
 
 # ---------------------------------------------------------------------------------------------- in-process runs

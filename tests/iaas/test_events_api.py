@@ -36,11 +36,20 @@ def test_every_action_logs_scheduled_and_outcome(iaas, roles):
         with run_tasks():
             response = getattr(client, method)(url(instance, action), data)
         assert response.status_code == 202, response.json()
-    assert types(instance) == [
+    assert [t for t in types(instance) if not t.endswith("_step_done")] == [
         f"instance_{action}_{stage}"
         for action in ("provision", "stop", "start", "restart", "stop", "resize_flavor", "resize_disk", "delete")
         for stage in ("scheduled", "succeeded")
     ]
+    # Each step of each operation, with its timing, before the operation's outcome.
+    steps = Event.objects.filter(resource_uuid=instance.uuid, event_type="instance_provision_step_done").order_by("id")
+    assert [e.context["step"] for e in steps] == [
+        "create the root volume from the image and the empty data volume",
+        "wait for both volumes to be available, then boot the server from the root volume",
+        "wait for the server to be ACTIVE",
+    ]
+    assert all(e.context["seconds"] >= 0 and " s: " in e.message for e in steps)
+    assert types(instance).index("instance_provision_succeeded") == 4
     user, project, customer = roles.users["admin"], roles.project, roles.customer
     for event in Event.objects.filter(resource_uuid=instance.uuid):
         assert event.context["user_uuid"] == str(user.uuid), event
@@ -50,7 +59,8 @@ def test_every_action_logs_scheduled_and_outcome(iaas, roles):
         assert (event.user, event.project, event.customer, event.level) == (user, project, customer, "info")
     # the history of a deleted instance stays readable through the common endpoint
     body = client.get(f"/api/events/?resource_uuid={instance.uuid}&page_size=100").json()
-    assert len(body) == 16 and body[0]["event_type"] == "instance_delete_succeeded"
+    total = Event.objects.filter(resource_uuid=instance.uuid).count()
+    assert len(body) == total > 16 and body[0]["event_type"] == "instance_delete_succeeded"
     assert body[0]["message"] == "Instance web-1: deletion succeeded"
     assert body[0]["user_username"] == "admin" and body[0]["resource_type"] == "instance"
 
@@ -58,7 +68,13 @@ def test_every_action_logs_scheduled_and_outcome(iaas, roles):
 def test_failures_log_failed_with_the_reason(iaas, roles):
     iaas.env.sim.fail_next("compute.server_create", status=500, message="No valid host was found.")
     instance = provision(iaas, roles)
-    assert types(instance) == ["instance_provision_scheduled", "instance_provision_failed"]
+    assert [t for t in types(instance) if not t.endswith("_step_done")] == [
+        "instance_provision_scheduled", "instance_provision_failed"
+    ]
+    steps = [e.context["step"] for e in Event.objects.filter(event_type="instance_provision_step_done").order_by("id")]
+    # The volumes were made, the boot failed, and the cleanup's own steps removed what was made.
+    assert steps[0] == "create the root volume from the image and the empty data volume"
+    assert steps[-1] == "clean up: delete both volumes and wait for them to be gone" and len(steps) == 4, steps
     body = roles.client_as("manager").get(url(instance, "events")).json()
     assert body[0]["event_type"] == "instance_provision_failed" and body[0]["level"] == "error"
     assert "No valid host was found." in body[0]["message"]
