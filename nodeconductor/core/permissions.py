@@ -14,16 +14,6 @@ def deny_unless(allowed, message="You do not have permission to perform this act
         raise exceptions.PermissionDenied(message)
 
 
-class IsStaffOrReadOnly(permissions.BasePermission):
-    """Lets anyone authenticated read what he sees, and only staff write (e.g. customers, users)."""
-
-    def has_permission(self, request, view):
-        """Reads for every authenticated user, writes for staff."""
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in permissions.SAFE_METHODS or is_staff(request.user)
-
-
 class CanManageObject(permissions.BasePermission):
     """Lets reads through and asks the view's `can_manage(user, obj)` before any write on an object.
 

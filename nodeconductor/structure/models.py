@@ -99,19 +99,6 @@ class ProjectQuerySet(models.QuerySet):
             | Exists(ProjectGroupPermission.objects.filter(project_group__projects=OuterRef("pk"), user=user))
         )
 
-    def administered_by(self, user):
-        """Projects where the user may operate instances: project admins, customer owners and staff."""
-        if _is_anonymous(user):
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(
-            Exists(CustomerPermission.objects.filter(customer=OuterRef("customer"), user=user))
-            | Exists(
-                ProjectPermission.objects.filter(project=OuterRef("pk"), user=user, role=ProjectRole.ADMINISTRATOR)
-            )
-        )
-
 
 class Project(UuidMixin, TimeStampedMixin, models.Model):
     """Aggregates and isolates a customer's resources."""
