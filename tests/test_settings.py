@@ -177,3 +177,58 @@ def test_development_passes_django_checks_with_an_empty_environment():
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def manage(*args, **env):
+    """Run manage.py in a subprocess whose environment is only `env`."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_refuses_two_entries_for_the_same_keystone_naming_both_without_passwords(tmp_path):
+    second = {**CREDENTIALS[0], "auth_url": "http://keystone.example:5000/v3/", "username": "ops"}
+    second["password"] = "hunter22"
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps([CREDENTIALS[0], second]))
+    env = {**PRODUCTION, "NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE": str(path)}
+    result = manage("check", DJANGO_SETTINGS_MODULE="settings.production", **env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "iaas.E003" in output
+    assert "OPENSTACK_CREDENTIALS[0] (auth_url 'http://keystone.example:5000/v3', username 'admin')" in output
+    assert "OPENSTACK_CREDENTIALS[1] (auth_url 'http://keystone.example:5000/v3/', username 'ops')" in output
+    assert "s3cret" not in output and "hunter22" not in output
+
+
+def test_check_refuses_an_entry_missing_a_required_key(tmp_path):
+    incomplete = {k: v for k, v in CREDENTIALS[0].items() if k not in ("password", "tenant_name")}
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="settings.production",
+        **PRODUCTION,
+        NODECONDUCTOR_OPENSTACK_CREDENTIALS=json.dumps([incomplete]),
+    )
+    assert result.returncode != 0
+    assert "iaas.E002" in result.stderr
+    assert "OPENSTACK_CREDENTIALS[0] (auth_url 'http://keystone.example:5000/v3', username 'admin') lacks " in (
+        result.stderr
+    )
+    assert "lacks password, tenant_name" in result.stderr
+
+
+def test_check_accepts_distinct_complete_credentials():
+    other = {**CREDENTIALS[0], "auth_url": "http://keystone2.example:5000/v3"}
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="settings.production",
+        **PRODUCTION,
+        NODECONDUCTOR_OPENSTACK_CREDENTIALS=json.dumps([CREDENTIALS[0], other]),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
