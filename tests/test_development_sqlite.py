@@ -5,54 +5,16 @@ and the Celery worker); several client threads create, rename and delete custome
 and race each other deleting the same customer.
 """
 
-import json
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.devserver import DevServer
+
 CLIENTS = 8
 ROUNDS = 6
-
-
-class DevServer:
-    """One `python -m tests.devserver` process; its log goes to a file so a full pipe never blocks it."""
-
-    def __init__(self, var, log, setup):
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.development", "NODECONDUCTOR_VAR_DIR": str(var)}
-        env.pop("DATABASE_URL", None)
-        self.log = log
-        with open(log, "w") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.devserver", *(["--setup"] if setup else [])],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-        line = self.process.stdout.readline()
-        if not line:
-            self.process.wait(timeout=30)
-            pytest.fail(f"the development server did not start: {log.read_text()[-2000:]}")
-        ready = json.loads(line)
-        self.url = f"http://127.0.0.1:{ready['port']}"
-        self.tokens = ready["tokens"]
-
-    def stop(self):
-        """Terminate the process this test started, and wait for it."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
