@@ -2,6 +2,8 @@
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import NODECONDUCTOR, VAR_DIR
 
@@ -9,11 +11,19 @@ DEBUG = True
 SECRET_KEY = os.environ.get("SECRET_KEY", "development-only-insecure-key")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
+# A portal's few concurrent clients, the worker and beat share one file. WAL lets readers go on while one writes;
+# IMMEDIATE takes the write lock when a transaction begins, so two transactions never both read and then deadlock
+# upgrading to write (SQLite answers that "database is locked" at once, whatever the timeout); the timeout is how
+# long a writer queues for the lock.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": VAR_DIR / "db.sqlite3",
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        },
     }
 }
 
@@ -28,6 +38,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "control_folder": str(VAR_DIR / "celery-control"),
     "store_processed": False,
 }
+
+# kombu and SQLite do not create folders: without them the first enqueue or query fails (run-dev.sh or not).
+for _folder in (VAR_DIR, _QUEUE_DIR, VAR_DIR / "celery-processed", VAR_DIR / "celery-control"):
+    try:
+        _folder.mkdir(parents=True, exist_ok=True)
+    except OSError as _exc:
+        raise ImproperlyConfigured(
+            f"Cannot create {_folder} ({_exc.strerror}): point NODECONDUCTOR_VAR_DIR at a writable folder."
+        ) from None
 
 CLOUDSIM_PORT = int(os.environ.get("NODECONDUCTOR_CLOUDSIM_PORT", "5100"))
 NODECONDUCTOR = {

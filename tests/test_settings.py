@@ -177,3 +177,114 @@ def test_development_passes_django_checks_with_an_empty_environment():
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def manage(*args, **env):
+    """Run manage.py in a subprocess whose environment is only `env`."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_refuses_two_entries_for_the_same_keystone_naming_both_without_passwords(tmp_path):
+    second = {**CREDENTIALS[0], "auth_url": "http://keystone.example:5000/v3/", "username": "ops"}
+    second["password"] = "hunter22"
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps([CREDENTIALS[0], second]))
+    env = {**PRODUCTION, "NODECONDUCTOR_OPENSTACK_CREDENTIALS_FILE": str(path)}
+    result = manage("check", DJANGO_SETTINGS_MODULE="settings.production", **env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "iaas.E003" in output
+    assert "OPENSTACK_CREDENTIALS[0] (auth_url 'http://keystone.example:5000/v3', username 'admin')" in output
+    assert "OPENSTACK_CREDENTIALS[1] (auth_url 'http://keystone.example:5000/v3/', username 'ops')" in output
+    assert "s3cret" not in output and "hunter22" not in output
+
+
+def test_check_refuses_an_entry_missing_a_required_key(tmp_path):
+    incomplete = {k: v for k, v in CREDENTIALS[0].items() if k not in ("password", "tenant_name")}
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="settings.production",
+        **PRODUCTION,
+        NODECONDUCTOR_OPENSTACK_CREDENTIALS=json.dumps([incomplete]),
+    )
+    assert result.returncode != 0
+    assert "iaas.E002" in result.stderr
+    assert "OPENSTACK_CREDENTIALS[0] (auth_url 'http://keystone.example:5000/v3', username 'admin') lacks " in (
+        result.stderr
+    )
+    assert "lacks password, tenant_name" in result.stderr
+
+
+def test_check_accepts_distinct_complete_credentials():
+    other = {**CREDENTIALS[0], "auth_url": "http://keystone2.example:5000/v3"}
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="settings.production",
+        **PRODUCTION,
+        NODECONDUCTOR_OPENSTACK_CREDENTIALS=json.dumps([CREDENTIALS[0], other]),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+# Creates a staff user and a customer, then a cloud through the API: its pull is enqueued on the broker.
+ENQUEUE = """
+import json, django
+django.setup()
+from django.test import Client
+from nodeconductor.core.models import User
+from nodeconductor.structure.models import Customer
+staff = User.objects.create_user(username="staff", password="not-used-1", is_staff=True)
+customer = Customer.objects.create(name="Acme")
+client = Client(raise_request_exception=False)
+client.force_login(staff)
+response = client.post("/api/clouds/", {
+    "name": "Sim", "customer": f"http://testserver/api/customers/{customer.uuid}/",
+    "auth_url": "http://127.0.0.1:5100/v3",
+}, content_type="application/json")
+print(json.dumps({"status": response.status_code, "body": response.content.decode()}))
+"""
+BROKER_FOLDERS = ("celery-queue", "celery-processed", "celery-control")
+
+
+def test_development_creates_its_var_and_broker_folders(tmp_path):
+    var = tmp_path / "fresh" / "var"
+    loaded("development", NODECONDUCTOR_VAR_DIR=str(var))
+    assert sorted(p.name for p in var.iterdir()) == sorted(BROKER_FOLDERS)
+    assert all((var / name).is_dir() for name in BROKER_FOLDERS)
+
+
+def test_development_refuses_a_var_dir_it_cannot_create(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    message = refused("development", NODECONDUCTOR_VAR_DIR=str(blocker / "var"))
+    assert "ImproperlyConfigured" in message and str(blocker / "var") in message
+    assert "NODECONDUCTOR_VAR_DIR" in message
+
+
+def test_development_migrates_and_enqueues_in_a_fresh_var_dir_without_run_dev(tmp_path):
+    var = tmp_path / "fresh" / "var"
+    env = {"DJANGO_SETTINGS_MODULE": "settings.development", "NODECONDUCTOR_VAR_DIR": str(var)}
+    migrated = manage("migrate", "--no-input", **env)
+    assert migrated.returncode == 0, migrated.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", ENQUEUE],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 201, answer["body"]
+    assert json.loads(answer["body"])["state"] == "Sync Scheduled"
+    (message,) = (var / "celery-queue").iterdir()
+    assert "nodeconductor.iaas.pull_cloud_account" in message.read_text()

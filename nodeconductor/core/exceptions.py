@@ -2,9 +2,10 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from django_fsm import TransitionNotAllowed
@@ -37,6 +38,11 @@ class ServiceUnavailable(exceptions.APIException):
             self.retry_after = retry_after
 
 
+# A locked SQLite file or a PostgreSQL restart usually clears within seconds.
+DATABASE_RETRY_AFTER = 5
+DATABASE_UNAVAILABLE = "The database is busy or unavailable and could not complete the request; retry in a few seconds."
+
+
 class IncorrectStateException(Conflict):
     """Raised by services when a transition's source state does not match."""
 
@@ -48,8 +54,18 @@ def _django_validation_detail(exc):
     return {"non_field_errors": exc.messages}
 
 
+def _without_secrets(text):
+    """The text with the database and OpenStack passwords of the settings masked, fit for a log."""
+    secrets = [db.get("PASSWORD") for db in settings.DATABASES.values()]
+    secrets += [c.get("password") for c in settings.NODECONDUCTOR.get("OPENSTACK_CREDENTIALS", ()) if hasattr(c, "get")]
+    for secret in secrets:
+        if isinstance(secret, str) and secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def exception_handler(exc, context):
-    """Map model, FSM and database errors to 4xx answers so no input yields a 500."""
+    """Map model, FSM and database errors to 4xx answers (503 for a database that fails) so nothing yields a 500."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, TransitionNotAllowed):
@@ -62,6 +78,16 @@ def exception_handler(exc, context):
     elif isinstance(exc, IntegrityError):
         logger.info("Integrity error answered as 409: %s", exc)
         exc = Conflict("The request conflicts with existing data (a duplicate or a missing reference).")
+    elif isinstance(exc, (DatabaseError, InterfaceError)):
+        # Locked, restarted, unreachable or out of connections: the request may succeed when retried.
+        view = context.get("view")
+        logger.warning(
+            "Database error answered as 503 (%s): %s: %s",
+            type(view).__name__ if view is not None else "?",
+            type(exc).__name__,
+            _without_secrets(str(exc)),
+        )
+        exc = ServiceUnavailable(DATABASE_UNAVAILABLE, retry_after=DATABASE_RETRY_AFTER)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -175,3 +175,15 @@ def test_list_query_count_is_constant(roles, role, queries):
     small, large = factories.list_query_counts(roles.client_as(role), LIST)
     # COUNT, the page, images in visible clouds with their cloud, and (staff) mappings
     assert small == large == queries
+
+
+@pytest.mark.parametrize("item", [{"description": ""}, {}, {"description": "arm"}])
+def test_partial_update_still_requires_each_mapping_key(roles, catalogue, item):
+    """Schemathesis found PATCH {"mappings": [{"description": ""}]} answered 500 KeyError: 'backend_image_id'."""
+    template, _ = catalogue
+    client = roles.client_as("staff")
+    url = roles.url("template", template)
+    response = client.patch(url, {"mappings": [{"backend_image_id": "img-9"}, item]}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json() == {"mappings": {"1": {"backend_image_id": ["This field is required."]}}}
+    assert list(template.mappings.values_list("backend_image_id", flat=True)) == ["img-1"]

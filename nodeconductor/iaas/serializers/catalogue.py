@@ -27,6 +27,21 @@ class TemplateMappingSerializer(serializers.ModelSerializer):
         model = TemplateMapping
         fields = ("backend_image_id", "description")
 
+    def validate(self, attrs):
+        """Require every required key even in a PATCH of the template: the list replaces whole mappings.
+
+        DRF skips missing fields of nested serializers when the root update is partial, which let
+        {"mappings": [{"description": ""}]} through without an image id.
+        """
+        missing = {
+            name: [field.error_messages["required"]]
+            for name, field in self.fields.items()
+            if field.required and not field.read_only and field.source not in attrs
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
+
 
 class TemplateImageSerializer(serializers.ModelSerializer):
     """Where a template can be booted: a cloud holding one of its mapped images, with the image's minimums."""
