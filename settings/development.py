@@ -1,5 +1,6 @@
 """The embedded default: SQLite, a serverless Celery broker and the simulated OpenStack; needs nothing installed."""
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -49,9 +50,11 @@ for _folder in (VAR_DIR, _QUEUE_DIR, VAR_DIR / "celery-processed", VAR_DIR / "ce
         ) from None
 
 CLOUDSIM_PORT = int(os.environ.get("NODECONDUCTOR_CLOUDSIM_PORT", "5100"))
+# Another cloud beside the simulated one, e.g. a real OpenStack to try against: a JSON list of credentials.
+_EXTRA_CREDENTIALS = tuple(json.loads(os.environ.get("NODECONDUCTOR_OPENSTACK_CREDENTIALS") or "[]"))
 NODECONDUCTOR = {
     **NODECONDUCTOR,
-    "OPENSTACK_CREDENTIALS": (
+    "OPENSTACK_CREDENTIALS": _EXTRA_CREDENTIALS + (
         {
             "auth_url": f"http://127.0.0.1:{CLOUDSIM_PORT}/v3",
             "username": "admin",

@@ -19,7 +19,7 @@ from tests.iaas.brokers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SETUP = f"""
+SETUP = """
 from django.conf import settings
 from nodeconductor.core.models import User
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Template
@@ -29,10 +29,10 @@ from nodeconductor.structure.models import Customer, Project
 customer = Customer.objects.create(name="C")
 project = Project.objects.create(customer=customer, name="P")
 template = Template.objects.create(name="T", os="CentOS", is_active=True)
-template.mappings.create(backend_image_id="{TINY_IMAGE_ID}")
+template.mappings.create(backend_image_id="{image_id}")
 cloud = Cloud.objects.create(customer=customer, name="sim", auth_url=settings.NODECONDUCTOR["OPENSTACK_CREDENTIALS"][0]["auth_url"])
 run_cloud_pull(cloud)
-membership = CloudProjectMembership.objects.create(project=project, cloud=cloud, tenant_id="{DEMO_PROJECT_ID}")
+membership = CloudProjectMembership.objects.create(project=project, cloud=cloud, tenant_id="{tenant_id}")
 sync_cloud_membership(str(membership.uuid))
 User.objects.create_user(username="staff", password="x" * 12, is_staff=True)
 """  # noqa: E501
@@ -59,7 +59,7 @@ instance_services.instance_{action}(Instance.objects.get(), *{args})
 class LiveStack:
     """The simulator, a database and workers in subprocesses, under one temporary folder."""
 
-    def __init__(self, folder, broker_url=None):
+    def __init__(self, folder, broker_url=None, credentials=None, image_id=TINY_IMAGE_ID, tenant_id=DEMO_PROJECT_ID):
         self.var = Path(folder)
         for sub in ("log", "celery-queue", "celery-processed", "celery-control"):
             (self.var / sub).mkdir(parents=True, exist_ok=True)
@@ -79,6 +79,10 @@ class LiveStack:
         }
         if broker_url:
             self.env["CELERY_BROKER_URL"] = broker_url
+        if credentials:
+            # A real cloud: the development settings put these credentials first, so the cloud is made there.
+            self.env["NODECONDUCTOR_OPENSTACK_CREDENTIALS"] = json.dumps([credentials])
+        self.image_id, self.tenant_id = image_id, tenant_id
         self.processes = []
         self.worker = None
         self.workers_started = 0
@@ -98,7 +102,7 @@ class LiveStack:
         self._spawn("cloudsim", "-m", "nodeconductor.cloudsim", "--port", str(self.sim_port), "--delays", "fast")
         self._wait(lambda: self.sim("GET", "/_sim/") is not None, 20, "the simulator did not start")
         self.manage("migrate", "--noinput")
-        self.shell(SETUP)
+        self.shell(SETUP.format(image_id=self.image_id, tenant_id=self.tenant_id))
         return self
 
     def start_worker(self):

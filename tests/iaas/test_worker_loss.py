@@ -7,6 +7,10 @@ must then end as if nothing had happened: one server, two volumes, and each clou
 """
 
 
+import uuid as uuidlib
+
+import pytest
+
 from tests.iaas.livestack import LiveStack
 from tests.iaas.test_broker_outage import redis_server  # noqa: F401 - the fixture
 
@@ -74,5 +78,59 @@ def test_a_killed_worker_loses_nothing_on_redis(tmp_path, redis_server):  # noqa
     stack = LiveStack(tmp_path, broker_url=redis_server.url).start()
     try:
         run_lifecycle_with_kills(stack)
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def real_env(settings):
+    from tests.fixtures.iaas import REAL_CLOUD_HINT, _real_credentials, _real_env
+
+    if _real_credentials() is None:
+        pytest.skip(REAL_CLOUD_HINT)
+    return _real_env(settings)
+
+
+def ours(backend, tenant_id, instance_uuid):
+    """Servers and volumes in the tenant that carry the instance's uuid in their metadata."""
+    from nodeconductor.iaas.backend.instances import META_KEY
+
+    servers = [s for s in backend.nova(tenant_id).servers.list() if (s.metadata or {}).get(META_KEY) == instance_uuid]
+    volumes = [v for v in backend.cinder(tenant_id).volumes.list() if (v.metadata or {}).get(META_KEY) == instance_uuid]
+    return servers, volumes
+
+
+@pytest.mark.realcloud
+def test_a_worker_killed_mid_provision_on_the_real_cloud_builds_the_vm_once(tmp_path, real_env):
+    """Against the mini OpenStack: the worker is killed while a provision step holds its claim, at once restarted."""
+    from nodeconductor.iaas.backend import OpenStackBackend
+    from nodeconductor.iaas.models import Cloud
+
+    stack = LiveStack(tmp_path, credentials=real_env.credentials, image_id=real_env.image_id,
+                      tenant_id=real_env.tenant_id).start()  # fmt: skip
+    backend = OpenStackBackend(Cloud(auth_url=real_env.credentials["auth_url"], name="probe"))
+    uuid = None
+    try:
+        stack.start_worker()
+        uuid = stack.create_instance()
+
+        def mid_step():
+            row = stack.instance()
+            return row["state"] == "provisioning" and row["operation_lease_until"] and row["system_volume_id"]
+
+        stack.wait_for(mid_step, 60, "the provision never had a step under way with its volumes asked for")
+        stack.kill_worker()
+        stack.start_worker()
+        stack.wait_for(lambda: state(stack) in ("online", "erred"), 180, "the provision did not end")
+        row = stack.instance()
+        assert row["state"] == "online", row["error_message"]
+        servers, volumes = ours(backend, real_env.tenant_id, str(uuidlib.UUID(uuid)))
+        assert [s.id for s in servers] == [row["backend_id"]]
+        assert {v.id for v in volumes} == {row["system_volume_id"], row["data_volume_id"]}
+        stack.schedule("stop")
+        stack.wait_for(lambda: state(stack) == "offline", 120, "the stop did not end Offline")
+        stack.schedule("delete")
+        stack.wait_for(lambda: stack.instance() is None, 180, "the delete did not remove the instance")
+        assert ours(backend, real_env.tenant_id, str(uuidlib.UUID(uuid))) == ([], [])
     finally:
         stack.stop()
