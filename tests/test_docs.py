@@ -6,6 +6,7 @@ See the docstring of each test for what it holds the docs to.
 import importlib.util
 import pathlib
 import sys
+import time
 
 import pytest
 
@@ -83,107 +84,277 @@ def test_every_nodeconductor_setting_is_documented_with_its_default():
     assert not problems, problems
 
 
-def credentials_from_docs(block_name, sim, monkeypatch):
-    """Run a credentials example of configuration.rst, pointed at the simulator, and return its one entry."""
+# ------------------------------------------------------------------------------------------ the blocks
+ROOT = DOCS.parent
+README = ROOT / "README.rst"
+WALKTHROUGH = DOCS / "guide" / "openstack.rst"
+CONFIGURATION = DOCS / "guide" / "configuration.rst"
+RUN_DEV = "bash scripts/run-dev.sh\n"  # the block the stack is started with, on README.rst and install.rst
+TEST_COMMAND = "bash scripts/test.sh\n"  # CI's command: .ci/run runs the README's block after ".. test-command"
+# Blocks a test cannot run as printed, and why; everything else is run by a test below.
+NOT_RUN = {
+    "install-compose": "needs a Docker engine and root; tests/test_compose.py checks the compose file, "
+    ".env.example and the credentials secret it names",
+}
+
+
+def _blocks(path, name):
+    """The one block of that name on the page."""
+    from tests.docs.blocks import read_blocks
+
+    found = [b for b in read_blocks(path) if b.name == name]
+    assert len(found) == 1, f"{path.name} has {len(found)} blocks named {name}"
+    return found[0]
+
+
+def test_every_copyable_block_is_run():
+    """Each block a reader can copy, on every page and in README.rst, is one the tests below run as printed
+    (or is in NOT_RUN with the reason); a new block without a test fails here."""
+    from tests.docs.blocks import read_blocks
+
+    run = {
+        "README.rst": {"readme-try"},
+        "configuration.rst": {"config-override", "config-keystone-v3", "config-keystone-v2",
+                              "config-credentials-json"},
+        "install.rst": set(NOT_RUN),
+        "openstack.rst": {b.name for b in read_blocks(WALKTHROUGH) if not b.is_output},
+    }  # fmt: skip
+    unrun = []
+    for path in [README, *sorted(DOCS.rglob("*.rst"))]:
+        for block in read_blocks(path):
+            if block.is_output or block.code in (RUN_DEV, TEST_COMMAND):
+                continue
+            if block.name not in run.get(path.name, ()):
+                unrun.append(f"{path.relative_to(ROOT)}:{block.lineno} ({block.name})")
+    assert not unrun, f"blocks no test runs: {unrun}"
+    readme = README.read_text()
+    assert f".. test-command\n\n   .. code-block:: bash\n\n      {TEST_COMMAND}" in readme
+    assert f".. code-block:: bash\n\n      {RUN_DEV}" in readme
+
+
+def test_configuration_override_block():
+    """The settings-module example of configuration.rst, run as a module of settings/, changes one key only."""
+    from settings import base
+
+    namespace = {"__name__": "settings.docs_example", "__package__": "settings"}
+    exec(_blocks(CONFIGURATION, "config-override").code, namespace)  # noqa: S102
+    assert namespace["NODECONDUCTOR"] == {**base.NODECONDUCTOR, "OPENSTACK_WAIT_TIMEOUT": 1800}
+
+
+def test_configuration_json_block_is_what_production_reads(monkeypatch):
+    """The JSON example is accepted by settings.production as NODECONDUCTOR_OPENSTACK_CREDENTIALS and holds the
+    same keys as the Keystone v3 Python example."""
+    import runpy
+
+    monkeypatch.setenv("NODECONDUCTOR_OPENSTACK_CREDENTIALS", _blocks(CONFIGURATION, "config-credentials-json").code)
+    monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///:memory:")
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    production = runpy.run_module("settings.production")
+    (credentials,) = production["NODECONDUCTOR"]["OPENSTACK_CREDENTIALS"]
+    namespace = {"NODECONDUCTOR": {}, "__name__": "example"}
+    monkeypatch.setenv("OPENSTACK_ADMIN_PASSWORD", "...")
+    exec(_blocks(CONFIGURATION, "config-keystone-v3").code, namespace)  # noqa: S102
+    assert credentials == namespace["NODECONDUCTOR"]["OPENSTACK_CREDENTIALS"][0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("keystone", ["config-keystone-v3", "config-keystone-v2"])
+def test_credentials_examples_authenticate(cloudsim, settings, monkeypatch, keystone):
+    """Each credentials example of configuration.rst, run as printed and then pointed at the simulator (which
+    answers Keystone v3 and v2.0), lets the backend pull a cloud account."""
     import urllib.parse
 
-    from django.conf import settings
+    from nodeconductor.iaas.backend.session import clear_sessions
+    from nodeconductor.iaas.models import Cloud
+    from tests.factories import CustomerFactory
 
-    from tests.docs.blocks import read_blocks
-
-    (block,) = [b for b in read_blocks(DOCS / "guide" / "configuration.rst") if b.name == block_name]
     namespace = {"NODECONDUCTOR": settings.NODECONDUCTOR}
     monkeypatch.setenv("OPENSTACK_ADMIN_PASSWORD", "admin")
-    exec(block.code, namespace)  # noqa: S102
+    exec(_blocks(CONFIGURATION, keystone).code, namespace)  # noqa: S102
     (credentials,) = namespace["NODECONDUCTOR"]["OPENSTACK_CREDENTIALS"]
-    url = urllib.parse.urlsplit(credentials["auth_url"])
-    credentials["auth_url"] = sim.base_url + url.path
-    return namespace["NODECONDUCTOR"], credentials
+    credentials["auth_url"] = cloudsim.base_url + urllib.parse.urlsplit(credentials["auth_url"]).path
+    settings.NODECONDUCTOR = namespace["NODECONDUCTOR"]
+    clear_sessions()
+    try:
+        cloud = Cloud.objects.create(customer=CustomerFactory(), name="c", auth_url=credentials["auth_url"])
+        diff = cloud.get_backend().pull_cloud_account(cloud)
+    finally:
+        clear_sessions()
+    assert "+ flavor m1.tiny (1)" in diff.lines()
+    assert sorted(cloud.flavors.values_list("name", flat=True)) == ["m1.medium", "m1.small", "m1.tiny"]
 
 
-# ------------------------------------------------------------------------------------------ the walkthrough
-WALKTHROUGH = DOCS / "guide" / "openstack.rst"
+# ------------------------------------------------------------------------------------------ run-dev.sh, as printed
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory):
+    """``bash scripts/run-dev.sh`` as README.rst prints it, on its default ports, in a fresh var dir; stopped
+    (every process of it) whatever happens."""
+    from tests.docs.devstack import DevStack
+
+    stack = DevStack(RUN_DEV, tmp_path_factory.mktemp("var"))
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
 
 
-def _walkthrough_blocks():
-    """The walkthrough's blocks, refusing any the runners would have to skip."""
-    from tests.docs.blocks import read_blocks
+def _run_bash(stack, blocks):
+    """Run bash blocks as printed in one shell of the reader's, typing the staff password when asked."""
+    from tests.docs.blocks import run_bash
+    from tests.docs.devstack import reader_env
+
+    try:
+        return run_bash(blocks, cwd=ROOT, env=reader_env(stack.var_dir), stdin=f"{stack.password}\n", timeout=300)
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\n--- the worker's log ends:\n{stack.service_log('worker')}") from None
+
+
+def _run_shell(stack, page, blocks):
+    """Run python and pycon blocks as printed in one ``.venv/bin/python manage.py shell``."""
+    import subprocess
+
+    from tests.docs.devstack import reader_env
+
+    names = ",".join(b.name for b in blocks)
+    driver = f"from tests.docs.shell_driver import main; main({str(page)!r}, {names!r})"
+    done = subprocess.run(
+        [".venv/bin/python", "manage.py", "shell", "-c", driver], cwd=ROOT, env=reader_env(stack.var_dir),
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, (
+        f"manage.py shell exited {done.returncode}:\n{done.stderr[-4000:]}\n--- it printed:\n{done.stdout[-3000:]}"
+    )
+
+
+def test_readme_trying_it_out(dev_stack):
+    """README.rst's "Trying it out" against run-dev.sh: the password typed in, the API root listed."""
+    from tests.docs.blocks import compare_outputs, read_blocks
+
+    blocks = [b for b in read_blocks(README) if b.name == "readme-try" or b.is_output]
+    outputs = _run_bash(dev_stack, [b for b in blocks if b.lang == "bash"])
+    mismatches = compare_outputs(blocks, outputs)
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_walkthrough_as_printed(dev_stack):
+    """Every block of the walkthrough, in page order, as printed, against run-dev.sh.
+
+    Consecutive bash blocks run in one bash (as a reader's terminal), typing the staff password when its
+    block ``read``s it; consecutive python and pycon blocks in one ``manage.py shell`` (tests/docs/
+    shell_driver.py), against the same database. Every ``text`` block marked ``:class: output`` must match
+    what the bash block before it printed (``...`` matches anything). Nothing is substituted: a wrong value
+    on the page fails here.
+    """
+    from tests.docs.blocks import compare_outputs, read_blocks
 
     blocks = read_blocks(WALKTHROUGH)
-    known = {"python", "pycon", "bash", "text"}
-    assert {b.lang for b in blocks} <= known, f"blocks the runner cannot run: {[b.name for b in blocks]}"
+    assert {b.lang for b in blocks} <= {"python", "pycon", "bash", "text"}, "a block the runners cannot run"
     assert all(b.is_output for b in blocks if b.lang == "text"), "a text block that is not marked as output"
-    return blocks
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("keystone", ["config-keystone-v3", "config-keystone-v2"])
-def test_walkthrough_shell_part(cloudsim, settings, monkeypatch, keystone):
-    """Every python and pycon block of the walkthrough, in order, in one namespace, against the simulator.
-
-    The settings come from the credentials example of configuration.rst (v3, then v2.0), pointed at the
-    simulator. The block named ``shell-values`` is replaced by the simulator's values (its auth_url, the
-    ``demo`` tenant, its image); every other block runs as written, pycon blocks as doctests.
-    """
-    from nodeconductor.iaas.backend.session import clear_sessions
-    from tests.docs.blocks import run_python
-
-    settings.NODECONDUCTOR, credentials = credentials_from_docs(keystone, cloudsim, monkeypatch)
-    clear_sessions()
-    values = {
-        "auth_url": credentials["auth_url"],
-        "tenant_id": next(p["id"] for p in cloudsim.projects() if p["name"] == "demo"),
-        "image_id": next(iter(cloudsim.images()))["id"],
-    }
-    blocks = [b for b in _walkthrough_blocks() if b.lang in ("python", "pycon")]
-    assert [b.name for b in blocks][:2] == ["shell-values", "shell-seed"]
-    namespace = {"__name__": "walkthrough"}
+    segments = []
     for block in blocks:
-        if block.name == "shell-values":
-            namespace.update(values)
-            continue
-        run_python(block, namespace, WALKTHROUGH)
-    clear_sessions()
-
-
-def test_walkthrough_curl_part(live_server, cloudsim, settings, transactional_db):
-    """Every bash block of the walkthrough, run by bash and curl against a live server; outputs compared.
-
-    Why a live server rather than translating the curl lines into test-client calls: the reader runs these
-    blocks in a shell, so the test does too (same quoting, same helpers, real HTTP), and any change of URL,
-    field, status code or message breaks it. pytest-django's ``live_server`` serves the test database; Celery
-    runs eagerly (settings.test), so each action's worker runs inside the request and ``wait_state`` finds the
-    end state at once. The block ``curl-values`` is replaced by the live server's URL, a staff user's
-    password and the simulator's auth_url and image; every ``text`` block marked ``:class: output`` must
-    match the output of the bash block before it (``...`` matches anything).
-    """
-    from nodeconductor.core.models import User
-    from nodeconductor.iaas.backend.session import clear_sessions
-    from tests.docs.blocks import output_matches, run_bash
-
-    settings.NODECONDUCTOR = {
-        **settings.NODECONDUCTOR,
-        "OPENSTACK_CREDENTIALS": ({"auth_url": cloudsim.auth_url, "username": "admin", "password": "admin",
-                                   "tenant_name": "admin"},),
-    }  # fmt: skip
-    clear_sessions()
-    User.objects.create_staffuser("staff", password="staff-Secret-1")
-    image_id = next(iter(cloudsim.images()))["id"]
-    values = (
-        f"API={live_server.url}\nSTAFF_PASSWORD='staff-Secret-1'\nAUTH_URL={cloudsim.auth_url}\nIMAGE_ID={image_id}\n"
-    )
-    blocks = _walkthrough_blocks()
-    bash = [b for b in blocks if b.lang == "bash"]
-    assert bash[0].name == "curl-values"
-    outputs = run_bash(bash, {"curl-values": values})
-    previous, mismatches = None, []
-    for block in blocks:
-        if block.lang == "bash":
-            previous = block
-        elif block.lang == "text":
-            assert previous is not None, f"output block at line {block.lineno} follows no bash block"
-            got = outputs.get(previous.name, "")
-            if not output_matches(block.code, got):
-                mismatches.append(f"{previous.name}: the docs show\n{block.code}but the shell printed\n{got}")
-    clear_sessions()
+        kind = "shell" if block.lang in ("python", "pycon") else "bash"
+        if not segments or segments[-1][0] != kind:
+            segments.append((kind, []))
+        segments[-1][1].append(block)
+    assert [kind for kind, _ in segments] == ["bash", "shell", "bash"]
+    mismatches = []
+    for kind, segment in segments:
+        started = time.monotonic()
+        if kind == "shell":
+            _run_shell(dev_stack, WALKTHROUGH.relative_to(ROOT), segment)
+        else:
+            outputs = _run_bash(dev_stack, [b for b in segment if b.lang == "bash"])
+            mismatches += compare_outputs(segment, outputs)
+        print(f"{segment[0].name}..{segment[-1].name}: {time.monotonic() - started:.1f} s")
     assert not mismatches, "\n".join(mismatches)
+
+
+# ------------------------------------------------------------------------------------------ the helpers fail fast
+@pytest.fixture
+def fake_api():
+    """A local HTTP server answering fixed JSON: /online/, /busy/, /erred/ with those states, 404 elsewhere."""
+    import http.server
+    import json
+    import threading
+
+    answers = {
+        "/online/": {"state": "Online"},
+        "/busy/": {"state": "Provisioning"},
+        "/erred/": {"state": "Erred", "error_message": "No valid host was found."},
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = answers.get(self.path, {"detail": "Not found."})
+            data = json.dumps(body).encode()
+            self.send_response(200 if self.path in answers else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _helpers(script, timeout=None):
+    """Run the walkthrough's curl-helpers block as printed, then script; (status, stdout, stderr, seconds)."""
+    import os
+    import subprocess
+    import time
+
+    env = {**os.environ, **({"WAIT_TIMEOUT": str(timeout)} if timeout else {})}
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", "-c", _blocks(WALKTHROUGH, "curl-helpers").code + script], capture_output=True, text=True,
+        timeout=60, env=env,
+    )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("", "wait_state: no URL (did the request that makes the object fail?)"),
+        ("/missing/", 'answered 404: {"detail": "Not found."}'),
+        ("/erred/", "is Erred: No valid host was found."),
+    ],
+)
+def test_wait_state_stops_at_once_with_the_error(fake_api, path, message):
+    """wait_state on an empty URL, a 404 or an Erred object exits non-zero within seconds, saying why."""
+    url = f"{fake_api}{path}" if path else ""
+    status, out, err, seconds = _helpers(f'\nwait_state "{url}" Online some-token')
+    assert status == 1, (out, err)
+    assert message in err
+    assert out == ""
+    assert seconds < 5, f"took {seconds:.1f} s"
+
+
+def test_wait_state_gives_up_after_its_timeout(fake_api):
+    """An object that never reaches the state ends the wait after WAIT_TIMEOUT seconds with its last state."""
+    status, out, err, seconds = _helpers(f'\nwait_state "{fake_api}/busy/" Online some-token', timeout=2)
+    assert status == 1
+    assert f"wait_state: {fake_api}/busy/ is still Provisioning, not Online, after 2 s" in err
+    assert 1.5 < seconds < 6
+
+
+def test_wait_state_prints_the_state_reached(fake_api):
+    """The helper's success paths: the state reached, and "gone" for an object that answers 404."""
+    status, out, err, _ = _helpers(f'\nwait_state "{fake_api}/online/" Online t\nwait_state "{fake_api}/x/" gone t')
+    assert (status, out, err) == (0, "Online\ngone\n", "")
+
+
+def test_get_shows_the_answer_that_has_no_such_field():
+    """`get url` on an error answer (the 400 of a refused create) fails and shows the answer, so a variable
+    is never silently empty."""
+    answer = '{"template": ["The template has no active image in the flavor\'s cloud."]}'
+    status, out, err, _ = _helpers(f"\nURL=$(get url <<'EOF'\n{answer}\nEOF\n)")
+    assert status == 1
+    assert f"no url in the answer: {answer}" in err

@@ -5,8 +5,15 @@ import doctest
 import re
 import subprocess
 
-BLOCK = re.compile(r"^\.\. code-block:: *(\S+)\n((?:   :\S+:.*\n)*)\n((?:(?:   .*)?\n)+)", re.M)
-OPTION = re.compile(r"^   :(\S+): *(.*)$", re.M)
+# A code-block directive at any indentation (README.rst has them inside a list), its options and its body.
+BLOCK = re.compile(
+    r"^(?P<indent> *)\.\. code-block:: *(?P<lang>\S+)\n(?P<opts>(?:(?P=indent)   :\S+:.*\n)*)\n"
+    r"(?P<body>(?:(?:(?P=indent)   .*)?\n)+)",
+    re.M,
+)
+# A plain literal block: a paragraph ending in "::" (not a directive), a blank line, an indented body.
+LITERAL = re.compile(r"^(?P<indent> *)(?!\.\. )\S.*::\n\n(?P<body>(?:(?:(?P=indent)   .*)?\n)+)", re.M)
+OPTION = re.compile(r"^ *:(\S+): *(.*)$", re.M)
 MARKER = "@@ block {} @@"
 
 
@@ -30,15 +37,23 @@ class Block:
         return "output" in self.options.get("class", "").split()
 
 
+def _dedent(body, width):
+    """The body of a block without its indentation and trailing blank lines."""
+    return "\n".join(line[width:] for line in body.rstrip("\n").split("\n")) + "\n"
+
+
 def read_blocks(path):
-    """Every code-block of an RST file, dedented, in order."""
+    """Every code-block and ``::`` literal block of an RST file, dedented, in order (literal blocks as 'literal')."""
     text = path.read_text()
-    blocks = []
+    found = []
     for m in BLOCK.finditer(text):
-        options = dict(OPTION.findall(m.group(2)))
-        code = "\n".join(line[3:] for line in m.group(3).rstrip("\n").split("\n")) + "\n"
-        blocks.append(Block(m.group(1), options, code, text.count("\n", 0, m.start()) + 1))
-    return blocks
+        options = dict(OPTION.findall(m.group("opts")))
+        code = _dedent(m.group("body"), len(m.group("indent")) + 3)
+        found.append((m.start(), Block(m.group("lang"), options, code, text.count("\n", 0, m.start()) + 1)))
+    for m in LITERAL.finditer(text):
+        code = _dedent(m.group("body"), len(m.group("indent")) + 3)
+        found.append((m.start(), Block("literal", {}, code, text.count("\n", 0, m.start()) + 1)))
+    return [block for _, block in sorted(found, key=lambda pair: pair[0])]
 
 
 def output_matches(expected, got):
@@ -47,11 +62,8 @@ def output_matches(expected, got):
     return checker.check_output(expected, got, doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
 
 
-def run_python(block, namespace, filename):
-    """Execute a python block, or a pycon block as a doctest, in the shared namespace."""
-    if block.lang == "python":
-        exec(compile("\n" * block.lineno + block.code, str(filename), "exec"), namespace)  # noqa: S102
-        return
+def run_pycon(block, namespace, filename):
+    """Run a pycon block as a doctest in the shared namespace; fail with doctest's report."""
     assert block.lang == "pycon", f"{block.name}: no runner for {block.lang}"
     test = doctest.DocTestParser().get_doctest(block.code, namespace, block.name, str(filename), block.lineno)
     report = []
@@ -60,12 +72,19 @@ def run_python(block, namespace, filename):
     assert result.failed == 0, "".join(report)
 
 
-def run_bash(blocks, substitutions, timeout=600):
-    """Run bash blocks in one shell (replacing the code of named blocks); return {block name: its stdout}."""
+def run_bash(blocks, *, cwd, env, stdin="", timeout=600):
+    """Run bash blocks as printed, in one shell, in order; return {block name: its stdout}.
+
+    ``stdin`` is what the reader types (a password a block ``read``s). The shell stops at the first failing
+    command (``set -euo pipefail``), and the assertion names the block and shows its output and stderr.
+    """
     script = ["set -euo pipefail"]
     for i, block in enumerate(blocks):
-        script += [f"echo '{MARKER.format(i)}'", substitutions.get(block.name, block.code)]
-    done = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True, timeout=timeout)
+        script += [f"echo '{MARKER.format(i)}'", block.code]
+    done = subprocess.run(
+        ["bash", "-c", "\n".join(script)], input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        env=env,
+    )  # fmt: skip
     outputs, current = {}, None
     for line in done.stdout.splitlines(keepends=True):
         found = re.fullmatch(r"@@ block (\d+) @@\n", line)
@@ -79,3 +98,17 @@ def run_bash(blocks, substitutions, timeout=600):
         f"its output:\n{outputs.get(current, '')}"
     )
     return outputs
+
+
+def compare_outputs(blocks, outputs):
+    """Mismatches between each ``:class: output`` text block and what the bash block before it printed."""
+    previous, mismatches = None, []
+    for block in blocks:
+        if block.lang == "bash":
+            previous = block
+        elif block.is_output:
+            assert previous is not None, f"output block at line {block.lineno} follows no bash block"
+            got = outputs.get(previous.name, "")
+            if not output_matches(block.code, got):
+                mismatches.append(f"{previous.name}: the docs show\n{block.code}but the shell printed\n{got}")
+    return mismatches
