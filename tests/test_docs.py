@@ -358,3 +358,45 @@ def test_get_shows_the_answer_that_has_no_such_field():
     status, out, err, _ = _helpers(f"\nURL=$(get url <<'EOF'\n{answer}\nEOF\n)")
     assert status == 1
     assert f"no url in the answer: {answer}" in err
+
+
+# ------------------------------------------------------------------------------------------ --help texts
+@pytest.mark.parametrize("command", ["createstaffuser", "pull_cloud_accounts"])
+def test_operations_page_and_help_name_the_same_options(command):
+    """The options operations.rst gives a management command are exactly those its --help lists (beyond
+    Django's own), and each has a help text."""
+    import re
+
+    from django.core.management import BaseCommand, load_command_class
+
+    text = (DOCS / "guide" / "operations.rst").read_text()
+    entry = re.search(rf"^``{command}\b[^`]*``\n(?:   .*\n)+", text, re.M)
+    assert entry, f"operations.rst has no entry for {command}"
+    documented = set(re.findall(r"--[a-z][a-z-]*[a-z]", entry.group(0)))
+    app = {"createstaffuser": "nodeconductor.core", "pull_cloud_accounts": "nodeconductor.iaas"}[command]
+    parser = load_command_class(app, command).create_parser("manage.py", command)
+    django = {o for a in BaseCommand().create_parser("manage.py", "x")._actions for o in a.option_strings}
+    own = [a for a in parser._actions if set(a.option_strings) - django]
+    assert {o for a in own for o in a.option_strings if o.startswith("--")} == documented
+    assert all(a.help for a in own)
+
+
+def test_run_dev_help_is_its_header_and_names_every_variable():
+    """`bash scripts/run-dev.sh --help` prints the usage (no script code) with every variable it reads and
+    its default, as configuration.rst lists them."""
+    import re
+    import subprocess
+
+    script = (ROOT / "scripts" / "run-dev.sh").read_text()
+    done = subprocess.run(["bash", "scripts/run-dev.sh", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Runs the whole development stack")
+    assert done.stdout.rstrip().endswith("NODECONDUCTOR_DEV_USER (staff)."), done.stdout
+    variables = dict(re.findall(r'"\$\{([A-Z_]+):-(?:\$ROOT/)?([^}]*)\}"', script))
+    assert set(variables) == {"PYTHON", "NODECONDUCTOR_VAR_DIR", "NODECONDUCTOR_API_PORT",
+                              "NODECONDUCTOR_CLOUDSIM_PORT", "NODECONDUCTOR_DEV_USER"}  # fmt: skip
+    for name, default in variables.items():
+        assert f"{name} ({default.rstrip('/') + '/' if name.endswith('_DIR') else default})" in done.stdout
+    configuration = (DOCS / "guide" / "configuration.rst").read_text()
+    for name in variables:
+        assert f"``{name}``" in configuration, f"configuration.rst does not name {name}"
