@@ -31,7 +31,7 @@ for arg in "$@"; do
     case "$arg" in
     --setup-only) SETUP_ONLY=1 ;;
     -h | --help)
-        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)

@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         """Declare the flags scripts and people use."""
-        parser.add_argument("--username", help="Login name of the new user.")
+        parser.add_argument("--username", help="Login name of the new user (required unless --interactive).")
         parser.add_argument("--email", default="", help="Email address (optional).")
         parser.add_argument("--full-name", default="", help="Full name (optional).")
         source = parser.add_mutually_exclusive_group()
