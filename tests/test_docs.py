@@ -400,3 +400,71 @@ def test_run_dev_help_is_its_header_and_names_every_variable():
     configuration = (DOCS / "guide" / "configuration.rst").read_text()
     for name in variables:
         assert f"``{name}``" in configuration, f"configuration.rst does not name {name}"
+
+
+# ------------------------------------------------------------------------------------------ the stack's own harness
+def _free_ports(count):
+    """Ports nobody listens on (bound to 0, then released)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_dev_stack_refuses_a_taken_port(tmp_path):
+    """A port of the stack already listened on fails the test at once, naming the port, before anything runs."""
+    import socket
+
+    from tests.docs.devstack import DevStack
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        stack = DevStack("touch started", tmp_path, ports=(port, _free_ports(1)[0]))
+        with pytest.raises(pytest.fail.Exception, match=f"port {port} \\(the API\\) is taken by"):
+            stack.start()
+    finally:
+        taken.close()
+    assert stack.proc is None
+
+
+def test_dev_stack_stops_everything_it_started_even_a_stubborn_one(tmp_path):
+    """stop() ends the script and the services it put in process groups of their own, even when the script
+    ignores SIGTERM (the harness then kills what is left, by pid)."""
+    import os
+    import time
+
+    from tests.docs.devstack import DevStack
+
+    script = (
+        "set -m; sleep 600 & echo $! > service.pid; set +m; trap '' TERM\n"
+        "echo 'Staff user      staff / pw-1'; echo 'Press Ctrl-C to stop everything.'\n"
+        "while :; do sleep 0.1; done\n"
+    )
+    stack = DevStack(f"cd {tmp_path} && {script}", tmp_path, ports=_free_ports(2), stop_timeout=1)
+    try:
+        stack.start()
+        assert stack.password == "pw-1"
+        script_pid, service_pid = stack.proc.pid, int((tmp_path / "service.pid").read_text())
+        assert os.getpgid(service_pid) != os.getpgid(script_pid)  # a group kill of the script would miss it
+    finally:
+        stack.stop()
+
+    def running(pid):
+        """Alive and not a zombie waiting for its new parent to reap it."""
+        try:
+            return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 3
+    while any(map(running, (script_pid, service_pid))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(script_pid) and not running(service_pid)

@@ -73,8 +73,9 @@ def _descendants(pid):
 class DevStack:
     """One run of run-dev.sh in its own var dir on the default ports; the staff password it printed."""
 
-    def __init__(self, command, var_dir):
+    def __init__(self, command, var_dir, ports=(API_PORT, SIM_PORT), stop_timeout=STOP_TIMEOUT):
         self.command, self.var_dir = command, pathlib.Path(var_dir)
+        self.ports, self.stop_timeout = ports, stop_timeout
         self.log_path = self.var_dir / "run-dev.out"
         self.proc, self.password = None, None
 
@@ -84,7 +85,7 @@ class DevStack:
 
     def start(self):
         """Run the command of the docs; return when run-dev.sh says everything runs, fail clearly otherwise."""
-        for port, what in ((API_PORT, "the API"), (SIM_PORT, "the simulated OpenStack")):
+        for port, what in zip(self.ports, ("the API", "the simulated OpenStack"), strict=True):
             holder = port_listener(port)
             if holder:
                 pytest.fail(
@@ -127,7 +128,7 @@ class DevStack:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(STOP_TIMEOUT)
+                self.proc.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
