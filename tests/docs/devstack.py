@@ -27,9 +27,13 @@ def reader_env(var_dir):
 
 
 def port_listener(port):
-    """Who listens on 127.0.0.1:port (as ss tells), or None."""
-    shown = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
-    return shown.strip() or None
+    """Who listens on 127.0.0.1:port (as ss tells, where it is installed), or None."""
+    try:
+        shown = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+        return shown.strip() or None
+    except FileNotFoundError:
+        with socket.socket() as s:
+            return "a process (install iproute2 for ss to name it)" if s.connect_ex(("127.0.0.1", port)) == 0 else None
 
 
 def port_bindable(port):
