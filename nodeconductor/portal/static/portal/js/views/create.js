@@ -68,10 +68,11 @@ export async function createPage(main, { params: [uuid], ctx, alive }) {
       hostname: values.hostname.trim(),
       description: values.description,
       project: project.url,
-      template: values.template || null,
-      flavor: values.flavor || null,
       ssh_public_key: values.ssh_public_key || null,
     };
+    // Unchosen selects are left out, so the API answers "This field is required." at them.
+    if (values.template) body.template = values.template;
+    if (values.flavor) body.flavor = values.flavor;
     const size = values.data_volume_size.trim();
     if (size) body.data_volume_size = /^\d+$/.test(size) ? Number(size) : size;
     const instance = await api.post("/api/instances/", body);

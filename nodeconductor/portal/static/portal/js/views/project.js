@@ -123,7 +123,8 @@ function quotaBars(memberships) {
 function membersList(project) {
   if (!project.members.length) return states.empty("No administrators or managers yet.");
   return h("ul", { class: "members" }, project.members.map((m) =>
-    h("li", {}, h("strong", {}, m.full_name || m.username), " ", h("span", { class: "role" }, m.role))));
+    h("li", {}, h("strong", {}, m.full_name || m.username), m.full_name ? h("span", { class: "muted" }, ` ${m.username}`) : null,
+      " ", h("span", { class: "role" }, m.role))));
 }
 
 /** The instances table; rows link to the instance page. */
