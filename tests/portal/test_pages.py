@@ -1,0 +1,112 @@
+"""Progress and actions from `operation`/`actions` or from `state`, login and logout, labels, focus, 390 px."""
+
+import json
+
+import pytest
+
+from nodeconductor.iaas.models import Instance
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_login_error_and_logout(roles, login, browser):
+    browser.open()
+    browser.fill("username", "admin")
+    browser.fill("password", "wrong-password")
+    browser.click("button[type=submit]")
+    browser.wait_text("Invalid username or password.", css=".form-error")
+    browser.screenshot("login")
+    login(roles.users["admin"])
+    assert browser.driver.execute_script("return sessionStorage.getItem('nodeconductor.token')")
+    browser.click("#nav button")
+    browser.find("form [name='password']")
+    assert browser.driver.execute_script("return sessionStorage.getItem('nodeconductor.token')") is None
+    assert not browser.all("#nav a")
+
+
+def test_a_scheduled_provision_shows_its_progress_and_why_actions_wait(iaas, roles, login, browser):
+    # Created without its task: the row stays Provisioning Scheduled, as while it waits for a busy worker.
+    instance = Instance.objects.create(
+        hostname="queued-vm", template=iaas.template, cloud_project_membership=iaas.membership, flavor=iaas.flavor,
+        system_volume_size=1024, data_volume_size=1024,
+    )  # fmt: skip
+    login(roles.users["admin"])
+    browser.go(f"#/instances/{instance.uuid}")
+    browser.wait_text("Queued for a worker", css=".progress")
+    progress = browser.text(".progress")
+    assert "Provisioning Scheduled" in progress and "Waiting for a free worker" in progress
+    assert browser.find(".progress [role=progressbar]").get_attribute("aria-valuetext") == "Queued for a worker"
+    for action in ("start", "stop", "restart", "delete"):
+        assert not browser.find(f"[data-action='{action}']").is_enabled()
+        assert browser.text(f"#reason-{action}") == "Wait: the instance is Provisioning Scheduled."
+    browser.full_screenshot("instance-provisioning")
+
+
+def test_actions_and_operation_from_the_instance_body_win_over_state(roles, login, browser):
+    """The portal prefers the API's `actions` and `operation` (another issue adds them) to its own state rules."""
+    login(roles.users["admin"])
+    result = browser.driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        import("/static/portal/js/instance-state.js").then((m) => {
+          const online = {hostname: "vm", state: "Online"};
+          const withApi = {hostname: "vm", state: "Provisioning",
+            actions: {stop: {enabled: false, reason: "Busy provisioning"}, start: {enabled: true}},
+            operation: {name: "provision", step: "Creating the data volume", done: 1, total: 4,
+                        waiting_for: "Cinder volume available", since: "2026-01-01T00:00:00Z"}};
+          done(JSON.stringify({
+            online: m.actionsOf(online), onlineProgress: m.progressOf(online),
+            api: m.actionsOf(withApi), apiProgress: m.progressOf(withApi), busy: m.isBusy(withApi),
+          }));
+        }, (e) => done(String(e)));
+        """
+    )
+    got = json.loads(result)
+    assert got["online"]["resize"] == {
+        "enabled": False,
+        "reason": "Must be stopped (Offline) to be resized: stop it first.",
+    }
+    assert got["online"]["stop"] == {"enabled": True, "reason": ""}
+    assert got["onlineProgress"] is None
+    assert got["api"]["stop"] == {"enabled": False, "reason": "Busy provisioning"}
+    assert got["api"]["start"] == {"enabled": True, "reason": ""}
+    # Actions the body does not list fall back to the state rules.
+    assert got["api"]["delete"] == {"enabled": False, "reason": "Wait: the instance is Provisioning."}
+    assert got["apiProgress"] == {
+        "title": "Provision vm", "step": "Creating the data volume", "percent": 25,
+        "waitingFor": "Cinder volume available", "since": "2026-01-01T00:00:00Z", "counts": "step 2 of 4",
+    }  # fmt: skip
+    assert got["busy"] is True
+
+
+def test_labels_and_focus(iaas, roles, login, browser):
+    login(roles.users["admin"])
+    browser.go(f"#/projects/{roles.project.uuid}/new")
+    browser.find("form [name='hostname']")
+    controls = browser.all("main form input, main form select, main form textarea")
+    labels = {c.get_attribute("name"): browser.label_of(c) for c in controls}
+    assert labels == {
+        "hostname": "Host name", "description": "Description", "template": "Template", "flavor": "Flavor",
+        "data_volume_size": "Data volume size (MiB)", "ssh_public_key": "SSH key",
+    }  # fmt: skip
+    # After navigation the keyboard focus is on the new page's heading.
+    browser.wait(lambda: browser.driver.switch_to.active_element.tag_name == "h1", message="focus on the heading")
+    assert browser.driver.switch_to.active_element.text.startswith("New instance")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_project_page_fits_the_width(width, iaas, roles, login, browser):
+    Instance.objects.create(
+        hostname="db-1.example.com", template=iaas.template, cloud_project_membership=iaas.membership,
+        flavor=iaas.flavor, system_volume_size=1024, data_volume_size=2048,
+    )  # fmt: skip
+    browser.driver.set_window_size(width, 900)
+    login(roles.users["admin"])
+    browser.go(f"#/projects/{roles.project.uuid}")
+    browser.wait_text("db-1.example.com", css="#instances")
+    inner = browser.driver.execute_script("return window.innerWidth")
+    scroll = browser.driver.execute_script("return document.documentElement.scrollWidth")
+    assert scroll <= inner, f"the page is {scroll} px wide in a {inner} px window"
+    cell = browser.find("#instances td[data-label='State']")
+    assert "Provisioning Scheduled" in cell.text
+    browser.full_screenshot("project" if width == 1280 else "project-mobile")
