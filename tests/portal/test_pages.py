@@ -110,3 +110,23 @@ def test_project_page_fits_the_width(width, iaas, roles, login, browser):
     cell = browser.find("#instances td[data-label='State']")
     assert "Provisioning Scheduled" in cell.text
     browser.full_screenshot("project" if width == 1280 else "project-mobile")
+
+
+def test_the_instance_list_follows_state_changes_without_reloading(iaas, roles, login, browser):
+    instance = Instance.objects.create(
+        hostname="polled-vm", template=iaas.template, cloud_project_membership=iaas.membership, flavor=iaas.flavor,
+        system_volume_size=1024, data_volume_size=1024,
+    )  # fmt: skip
+    login(roles.users["admin"])
+    browser.go(f"#/projects/{roles.project.uuid}")
+    state = "#instances td[data-label='State']"
+    browser.wait_text("Provisioning Scheduled", css=state)
+    browser.driver.execute_script("window.notReloaded = true")
+    # A worker elsewhere moves the instance on (here: the same transitions, made by the test).
+    instance.begin_provisioning()
+    instance.save()
+    browser.wait(lambda: browser.text(state) == "Provisioning", message="Provisioning in the list")
+    instance.set_online()
+    instance.save()
+    browser.wait(lambda: browser.text(state) == "Online", message="Online in the list")
+    assert browser.driver.execute_script("return window.notReloaded") is True

@@ -91,7 +91,9 @@ async function render() {
   const mine = generation;
   if (!api.session.token) {
     renderNav();
-    return loginPage(main, { onLogin: async () => { await ensureContext(); location.hash = "#/"; render(); } });
+    const container = h("div", { class: "page" });
+    fill(main, container);
+    return loginPage(container, { onLogin: async () => { await ensureContext(); location.hash = "#/"; render(); } });
   }
   try {
     await ensureContext();
@@ -106,8 +108,12 @@ async function render() {
   for (const [pattern, page] of ROUTES) {
     const match = hash.match(pattern);
     if (match) {
-      fill(main);
-      return page(main, { params: match.slice(1), ctx: context, poll, alive: alive(mine), refresh: refreshContext });
+      // Each page fills its own container: a page still loading when the user moves on fills a detached one.
+      const container = h("div", { class: "page" });
+      fill(main, container);
+      // Not awaited: every page draws its heading at once, then loads; navigation focuses that heading.
+      page(container, { params: match.slice(1), ctx: context, poll, alive: alive(mine), refresh: refreshContext });
+      return;
     }
   }
   fill(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/" }, "Go to your projects")));
@@ -126,9 +132,14 @@ async function refreshContext() {
 
 window.addEventListener("hashchange", () => {
   render().then(() => {
-    // Move focus to the new page so keyboard and screen-reader users start at its heading.
+    // Move focus to the new page so keyboard and screen-reader users start at its heading, unless they are
+    // already in one of its controls.
     const heading = main.querySelector("h1");
-    if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+    const active = document.activeElement;
+    if (heading && (!main.contains(active) || active === main)) {
+      heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+    }
   });
 });
 render();

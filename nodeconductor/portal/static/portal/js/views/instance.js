@@ -91,6 +91,9 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
       await refresh();
     } catch (error) {
       fill(status, states.error(error));
+      // A refusal (409) usually means the page was behind the instance: show where it really is.
+      if (seen) seen.snapshot = "";
+      await refresh();
     }
   };
 
