@@ -45,3 +45,18 @@ def test_the_static_finder_serves_the_modules():
     """What collectstatic copies for whitenoise in production is what the page asks for."""
     for name in ("portal/js/main.js", "portal/js/views/instance.js", "portal/portal.css"):
         assert finders.find(name), name
+
+
+@pytest.mark.django_db
+def test_whitenoise_serves_the_collected_modules_as_javascript(settings, tmp_path, client):
+    """Production (whitenoise after collectstatic) serves the modules with the MIME type browsers require."""
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", "--noinput", verbosity=0)
+    first, *rest = settings.MIDDLEWARE
+    settings.MIDDLEWARE = [first, "whitenoise.middleware.WhiteNoiseMiddleware", *rest]
+    response = client.get("/static/portal/js/main.js")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert b"loadContext" in b"".join(response.streaming_content)

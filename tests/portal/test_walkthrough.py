@@ -82,6 +82,12 @@ def test_project_admin_walkthrough(iaas, roles, login, browser):
     browser.wait(lambda: "4 GiB" in browser.text(".details"), message="the new data volume size")
     wait_state(browser, "Offline")
     browser.wait_text("instance_resize_disk_succeeded", css=".events")
+    bigger = iaas.cloud.flavors.exclude(pk=iaas.flavor.pk).order_by("ram").first()
+    browser.choose("flavor", bigger.name, form="form[aria-label='Resize flavor']")
+    browser.click("[data-action='resize-flavor']")
+    browser.wait_text("instance_resize_flavor_succeeded", css=".events")
+    wait_state(browser, "Offline")
+    assert bigger.name in browser.text(".details")
 
     browser.click("[data-action='start']")
     wait_state(browser, "Online")
