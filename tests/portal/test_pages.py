@@ -130,3 +130,50 @@ def test_the_instance_list_follows_state_changes_without_reloading(iaas, roles, 
     instance.save()
     browser.wait(lambda: browser.text(state) == "Online", message="Online in the list")
     assert browser.driver.execute_script("return window.notReloaded") is True
+
+
+CONTRAST_JS = """
+const parse = (s) => s.match(/[\\d.]+/g).map(Number);
+const lum = (rgb) => {
+  const [r, g, b] = rgb.map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const background = (el) => {
+  for (; el; el = el.parentElement) {
+    const v = parse(getComputedStyle(el).backgroundColor);
+    if (v.length < 4 || v[3] > 0) return v.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const failures = [];
+for (const el of document.querySelectorAll("body *")) {
+  const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own || !el.getClientRects().length || el.closest(":disabled, .visually-hidden, option, select")) continue;
+  const a = lum(parse(getComputedStyle(el).color).slice(0, 3)), b = lum(background(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const what = `${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}"`;
+  if (ratio < 4.5) failures.push(`${what}: ${ratio.toFixed(2)}`);
+}
+return failures;
+"""
+
+
+def test_text_contrast_is_at_least_aa(iaas, roles, login, browser):
+    """Every visible text of the main pages has a WCAG AA contrast ratio (4.5:1) against its background."""
+    instance = Instance.objects.create(
+        hostname="contrast-vm", template=iaas.template, cloud_project_membership=iaas.membership,
+        flavor=iaas.flavor, system_volume_size=1024, data_volume_size=1024,
+    )  # fmt: skip
+    login(roles.users["admin"])
+    pages = {
+        f"#/projects/{roles.project.uuid}": "contrast-vm",
+        f"#/instances/{instance.uuid}": "Queued for a worker",
+        f"#/projects/{roles.project.uuid}/new": "Host name",
+    }
+    for fragment, marker in pages.items():
+        browser.go(fragment)
+        browser.wait_text(marker)
+        assert browser.driver.execute_script(CONTRAST_JS) == [], fragment
+    browser.click("button[type=submit]")
+    browser.wait(lambda: browser.field_error("hostname"), message="the hostname error")
+    assert browser.driver.execute_script(CONTRAST_JS) == []
