@@ -10,8 +10,6 @@ import pytest
 from tests.factories import PASSWORD
 from tests.portal.browser import Browser, available
 
-pytestmark = pytest.mark.skipif(not available(), reason="needs Debian's chromium and chromium-driver")
-
 
 @pytest.fixture
 def browser(live_server):

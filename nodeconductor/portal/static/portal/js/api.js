@@ -94,6 +94,7 @@ export function path(resource, params = {}) {
   return `/api/${resource}/${qs ? `?${qs}` : ""}`;
 }
 
+// The verbs, resolving to the parsed body.
 export const get = (url) => request("GET", url).then((r) => r.data);
 export const post = (url, body = {}) => request("POST", url, body).then((r) => r.data);
 export const patch = (url, body) => request("PATCH", url, body).then((r) => r.data);

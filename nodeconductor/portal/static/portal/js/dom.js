@@ -22,10 +22,12 @@ function append(el, children) {
   }
 }
 
-/** Replace an element's content. */
+/** Replace an element's content; a focused element that is put back keeps the focus (pages reuse headings). */
 export function fill(el, ...children) {
+  const active = document.activeElement;
   el.replaceChildren();
   append(el, children);
+  if (active && active !== document.activeElement && el.contains(active)) active.focus({ preventScroll: true });
   return el;
 }
 

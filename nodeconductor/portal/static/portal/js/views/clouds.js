@@ -22,8 +22,8 @@ function cloudTable(clouds) {
   return h("table", { class: "rows" }, h("caption", { class: "visually-hidden" }, "Clouds"),
     h("thead", {}, h("tr", {}, ["Name", "State", "Flavors", "Last pulled", ""].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, clouds.map((c) => h("tr", { dataset: { uuid: c.uuid } },
-      h("td", { "data-label": "Name" }, h("strong", {}, c.name), h("div", { class: "muted small" }, c.auth_url || "")),
-      h("td", { "data-label": "State" }, badge(c.state), c.error_message ? h("div", { class: "error-text" }, c.error_message) : null),
+      h("td", { "data-label": "Name" }, h("div", {}, h("strong", {}, c.name), h("div", { class: "muted small" }, c.auth_url || ""))),
+      h("td", { "data-label": "State" }, h("div", {}, badge(c.state), c.error_message ? h("div", { class: "error-text" }, c.error_message) : null)),
       h("td", { "data-label": "Flavors" }, String(c.flavors.length)),
       h("td", { "data-label": "Last pulled" }, when(c.last_pulled)),
       h("td", { "data-label": "" }, syncButton(c, c.name))))));
@@ -37,7 +37,7 @@ function membershipTable(memberships) {
       h("td", { "data-label": "Project" }, h("a", { href: `#/projects/${api.uuidOf(m.project)}` }, m.project_name)),
       h("td", { "data-label": "Cloud" }, m.cloud_name),
       h("td", { "data-label": "Tenant" }, h("code", {}, m.tenant_id || "being created")),
-      h("td", { "data-label": "State" }, badge(m.state), m.error_message ? h("div", { class: "error-text" }, m.error_message) : null),
+      h("td", { "data-label": "State" }, h("div", {}, badge(m.state), m.error_message ? h("div", { class: "error-text" }, m.error_message) : null)),
       h("td", { "data-label": "" }, syncButton(m, m.project_name))))));
 }
 

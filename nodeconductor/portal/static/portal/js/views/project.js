@@ -134,7 +134,7 @@ export function instanceTable(instances) {
     h("thead", {}, h("tr", {}, ["Host name", "State", "Flavor", "Template", "Cloud", "Created"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, instances.map((i) => h("tr", { dataset: { uuid: i.uuid } },
       h("td", { "data-label": "Host name" }, h("a", { href: `#/instances/${i.uuid}` }, i.hostname)),
-      h("td", { "data-label": "State" }, badge(i.state), i.error_message ? h("span", { class: "error-text" }, ` ${i.error_message}`) : null),
+      h("td", { "data-label": "State" }, h("div", {}, badge(i.state), i.error_message ? h("span", { class: "error-text" }, ` ${i.error_message}`) : null)),
       h("td", { "data-label": "Flavor" }, i.flavor_name || `${i.cores} vCPU, ${mib(i.ram)}`),
       h("td", { "data-label": "Template" }, i.template_name),
       h("td", { "data-label": "Cloud" }, i.cloud_name),
