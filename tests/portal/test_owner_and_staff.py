@@ -99,3 +99,36 @@ def test_staff_manage_templates(roles, login, browser):
     browser.wait(lambda: "Activate" in row(browser, "tpl-title", "Debian 12").text, message="the template deactivated")
     template.refresh_from_db()
     assert not template.is_active
+
+
+def test_staff_and_owners_add_members(roles, login, browser):
+    members = "section[aria-labelledby='members-title']"
+    form = "form[aria-label='Add a member']"
+    login(roles.users["owner"])
+    browser.go(f"#/projects/{roles.project.uuid}")
+    browser.fill("user", "stranger", form=form)
+    browser.click(f"{form} button[type=submit]")
+    # Owners cannot look other users up through the API: the form says so at the field.
+    browser.wait(lambda: browser.field_error("user", form=form), message="the user error")
+    assert 'No user "stranger" that you can see.' in browser.field_error("user", form=form)
+
+    browser.click("#nav button")
+    login(roles.users["staff"])
+    browser.go(f"#/projects/{roles.project.uuid}")
+    browser.fill("user", "stranger", form=form)
+    browser.choose("role", "Manager", form=form)
+    browser.click(f"{form} button[type=submit]")
+    browser.wait_text("stranger MANAGER", css=members)
+    assert roles.project.permissions.filter(user=roles.users["stranger"], role="manager").exists()
+    # A second identical grant is refused with the API's message.
+    browser.fill("user", "stranger", form=form)
+    browser.choose("role", "Manager", form=form)
+    browser.click(f"{form} button[type=submit]")
+    browser.wait_text("is already manager", css=f"{form} .form-error")
+
+
+def test_admins_get_no_member_form(roles, login, browser):
+    login(roles.users["admin"])
+    browser.go(f"#/projects/{roles.project.uuid}")
+    browser.wait_text(roles.users["manager"].username, css="section[aria-labelledby='members-title']")
+    assert not browser.all("form[aria-label='Add a member']")

@@ -2,7 +2,7 @@
 // instances kept current by polling).
 
 import * as api from "../api.js";
-import { badge, field, fill, formError, h, mib, onSubmit, select, states, when } from "../dom.js";
+import { announce, badge, field, fill, formError, h, mib, onSubmit, select, states, when } from "../dom.js";
 import { isBusy } from "../instance-state.js";
 
 const QUOTAS = [
@@ -127,6 +127,27 @@ function membersList(project) {
       " ", h("span", { class: "role" }, m.role))));
 }
 
+/**
+ * Staff's and owners' form to give a user a role in the project. The API has no user search for owners
+ * (GET /api/users/ shows them only themselves), so for them only their own username resolves.
+ */
+function memberForm(project, done) {
+  const form = h("form", { class: "member-form", novalidate: true, "aria-label": "Add a member" }, formError(),
+    field("Username", h("input", { name: "user", autocomplete: "off", required: true })),
+    field("Role", select("role", [["admin", "Administrator"], ["manager", "Manager"]], { value: "admin" })),
+    h("button", { type: "submit" }, "Add member"));
+  return onSubmit(form, async ({ user: username, role }) => {
+    const wanted = username.trim();
+    const user = (await api.list("users", { username: wanted })).items.find((u) => u.username === wanted);
+    if (!user) {
+      throw new api.ApiError(400, { user: [`No user "${wanted}" that you can see. Staff can look every user up.`] });
+    }
+    await api.post("/api/project-permissions/", { project: project.url, user: user.url, role });
+    form.reset();
+    done(`${wanted} is now ${role} of ${project.name}.`);
+  });
+}
+
 /** The instances table; rows link to the instance page. */
 export function instanceTable(instances) {
   return h("table", { class: "rows" },
@@ -153,13 +174,20 @@ export async function projectPage(main, { params: [uuid], ctx, poll, alive }) {
   }
   if (!alive()) return;
   fill(title, project.name);
+  const members = h("div", {}, membersList(project));
+  const manages = ctx.me.is_staff || ctx.owned.some((c) => c.url === project.customer);
+  const reloadMembers = async (message) => {
+    announce(message);
+    fill(members, membersList(await api.get(`/api/projects/${uuid}/`)));
+  };
   const quotas = h("section", { class: "card", "aria-labelledby": "quota-title" }, h("h2", { id: "quota-title" }, "Quota usage"), states.loading("quotas"));
   const list = h("div", { id: "instances" }, states.loading("instances"));
   const count = h("span", { class: "muted" });
   fill(main, title, h("p", { class: "muted" }, project.customer_name, project.description ? ` · ${project.description}` : ""),
     await pickers(ctx, project),
     h("div", { class: "grid-2" }, quotas,
-      h("section", { class: "card", "aria-labelledby": "members-title" }, h("h2", { id: "members-title" }, "Members"), membersList(project))),
+      h("section", { class: "card", "aria-labelledby": "members-title" }, h("h2", { id: "members-title" }, "Members"), members,
+        manages ? memberForm(project, reloadMembers) : null)),
     h("section", { class: "card", "aria-labelledby": "inst-title" },
       h("div", { class: "section-head" }, h("h2", { id: "inst-title" }, "Instances ", count),
         h("a", { class: "button primary", href: `#/projects/${uuid}/new` }, "New instance")),
