@@ -37,3 +37,18 @@ def login(browser):
         return browser
 
     return log_in
+
+
+@pytest.fixture
+def roles(roles):
+    """The suite's roles, named as in the walkthrough of the docs, so the screenshots read like the guide."""
+    roles.customer.name, roles.customer.abbreviation = "Joe", "JD"
+    roles.customer.save()
+    roles.project.name = "My Project"
+    roles.project.save()
+    for role, full_name in {"admin": "Bob Admin", "manager": "Mia Manager", "owner": "Alice Owner"}.items():
+        roles.users[role].full_name = full_name
+        roles.users[role].save()
+    roles.users["staff"].full_name = "Sam Staff"
+    roles.users["staff"].save()
+    return roles
