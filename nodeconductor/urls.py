@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="schema-redoc"),
     path("api/", include(router.urls)),
     path("api-auth/", include(core_urls.auth_urlpatterns)),
+    path("", include("nodeconductor.portal.urls")),
 ]
 
 handler404 = "nodeconductor.core.views.not_found"

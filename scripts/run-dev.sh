@@ -268,6 +268,7 @@ BASE="http://$HOST:$API_PORT"
 cat <<EOF
 
   NodeConductor is running (settings.development)
+    Portal          $BASE/   (open it in a browser and log in as the staff user below)
     API root        $BASE/api/
     OpenAPI schema  $BASE/api/schema/
     Swagger UI      $BASE/api/schema/swagger/

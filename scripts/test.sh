@@ -29,6 +29,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The portal's browser tests drive Debian's headless Chromium through its chromium-driver (no browser download).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing chromium and chromium-driver (Debian) for the portal's browser tests ..."
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "No /usr/bin/chromium: the portal's browser tests will be skipped (apt-get install chromium chromium-driver)." >&2
+  fi
+fi
+
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== migrations are up to date"

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "nodeconductor.structure",
     "nodeconductor.iaas",
     "nodeconductor.events",
+    "nodeconductor.portal",
 ]
 
 MIDDLEWARE = [
