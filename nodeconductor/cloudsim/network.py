@@ -2,7 +2,6 @@
 
 import copy
 import ipaddress
-import random
 
 from .core import ApiError
 from .http import Response, Service
@@ -190,11 +189,9 @@ class Network(PortsMixin, RoutersMixin, Service):
                                                             f"{physnet} is in use.")
         ensure_default_group(st, project_id)
         net = add_network(st, project_id, spec.get("name", ""), external=bool(spec.get("router:external")),
-                          shared=bool(spec.get("shared")), mtu=1500 if net_type == "flat" else 1442,
-                          description=spec.get("description", ""))
-        net.update({"provider:network_type": net_type, "provider:physical_network": physnet,
-                    "provider:segmentation_id": None if net_type == "flat" else random.randint(1, 65536),
-                    "admin_state_up": bool(spec.get("admin_state_up", True))})
+                          shared=bool(spec.get("shared")), description=spec.get("description", ""),
+                          network_type=net_type, physical_network=physnet)
+        net["admin_state_up"] = bool(spec.get("admin_state_up", True))
         stamp(net, created=False)
         return Response(201, {"network": self.network_view(req, net)})
 

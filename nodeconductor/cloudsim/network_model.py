@@ -43,12 +43,16 @@ def owned(project_id, **fields):
                   "tags": [], **fields})
 
 
-def add_network(state, project_id, name, external=False, shared=False, mtu=TENANT_MTU, description=""):
-    """Create a network record (ACTIVE at once, as ML2/OVN answers)."""
+def add_network(state, project_id, name, external=False, shared=False, description="", network_type="geneve",
+                physical_network=None):
+    """Create a network record (ACTIVE at once, as ML2/OVN answers); flat ones sit on a physnet, MTU 1500."""
+    mtu = 1500 if network_type == "flat" else TENANT_MTU
     net = owned(project_id, name=name, admin_state_up=True, mtu=mtu, status="ACTIVE", subnets=[], shared=shared,
                 port_security_enabled=True, qos_policy_id=None, is_default=False, availability_zone_hints=[],
                 availability_zones=[], ipv4_address_scope=None, ipv6_address_scope=None, description=description)
     net["router:external"] = external
+    net.update({"provider:network_type": network_type, "provider:physical_network": physical_network,
+                "provider:segmentation_id": None if network_type == "flat" else random.randint(1, 65536)})
     state.networks[net["id"]] = net
     return net
 
@@ -70,9 +74,9 @@ def add_subnet(state, project_id, network, cidr, name="", gateway_ip=None, pools
 
 def add_public_network(state, admin_project_id):
     """The admin's external network `public` (flat, router:external) with 203.0.113.0/24, pool .10-.250."""
-    net = add_network(state, admin_project_id, "public", external=True, mtu=1500,
-                      description="external network for router gateways and floating IPs "
-                                  "(documentation range, no traffic)")
+    net = add_network(state, admin_project_id, "public", external=True, network_type="flat",
+                      physical_network="physnet1", description="external network for router gateways and "
+                                                               "floating IPs (documentation range, no traffic)")
     add_subnet(state, admin_project_id, net, PUBLIC_CIDR, name="public-subnet", gateway_ip="203.0.113.1",
                pools=[{"start": PUBLIC_POOL[0], "end": PUBLIC_POOL[1]}], enable_dhcp=False)
     return net
