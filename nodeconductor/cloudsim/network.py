@@ -147,8 +147,10 @@ class Network(PortsMixin, RoutersMixin, Service):
         return self.visible(req, net) or net["shared"] or net["router:external"]
 
     def network_view(self, req, net):
-        """A network as Neutron renders it; provider attributes for admins only."""
+        """A network as Neutron renders it: provider attributes for admins only, is_default on external ones."""
         out = self.plain(req, net)
+        if not net["router:external"]:
+            del out["is_default"]
         if not req.is_admin:
             for key in [k for k in out if k.startswith("provider:")]:
                 del out[key]
@@ -193,7 +195,8 @@ class Network(PortsMixin, RoutersMixin, Service):
                           network_type=net_type, physical_network=physnet)
         net["admin_state_up"] = bool(spec.get("admin_state_up", True))
         stamp(net, created=False)
-        return Response(201, {"network": self.network_view(req, net)})
+        # Only the answer to a create shows is_default on a tenant network (measured on Neutron 21).
+        return Response(201, {"network": {**self.network_view(req, net), "is_default": net["is_default"]}})
 
     def network_update(self, req):
         """PUT /v2.0/networks/{id}: name, description, admin_state_up."""

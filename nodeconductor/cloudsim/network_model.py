@@ -160,7 +160,12 @@ def add_rule(state, group, direction, ethertype="IPv4", protocol=None, port_rang
     rule = owned(group["project_id"], security_group_id=group["id"], ethertype=ethertype, direction=direction,
                  protocol=protocol, port_range_min=port_range_min, port_range_max=port_range_max,
                  remote_ip_prefix=remote_ip_prefix, remote_address_group_id=None, normalized_cidr=normalized,
-                 remote_group_id=remote_group_id, description=description)
+                 remote_group_id=remote_group_id, standard_attr_id=state.scheduler_seq())
+    # Neutron 21 shows no description on rules unless one was given.
+    if description:
+        rule["description"] = description
+    else:
+        del rule["description"]
     state.sg_rules[rule["id"]] = rule
     return rule
 

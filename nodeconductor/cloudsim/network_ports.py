@@ -121,6 +121,10 @@ class PortsMixin:
                                        if r["security_group_id"] == group["id"]]
         return out
 
+    def rule_view(self, req, rule):
+        """A rule on its own (create, show, list): without the tags and standard_attr_id it has inside its group."""
+        return {k: v for k, v in self.plain(req, rule).items() if k not in ("tags", "standard_attr_id")}
+
     def get_group(self, req, group_id):
         """A visible group or 404 SecurityGroupNotFound."""
         return self.find(req, "security_groups", group_id, "SecurityGroupNotFound",
@@ -179,13 +183,13 @@ class PortsMixin:
     def sg_rule_list(self, req):
         """GET /v2.0/security-group-rules."""
         rules = [r for r in self.state.sg_rules.values() if self.visible(req, r)]
-        return self.listing(req, rules, "security_group_rules", self.plain)
+        return self.listing(req, rules, "security_group_rules", self.rule_view)
 
     def sg_rule_get(self, req):
         """GET /v2.0/security-group-rules/{id}."""
         rule = self.find(req, "sg_rules", req.match["id"], "SecurityGroupRuleNotFound",
                          f"Security group rule {req.match['id']} does not exist")
-        return Response(200, {"security_group_rule": self.plain(req, rule)})
+        return Response(200, {"security_group_rule": self.rule_view(req, rule)})
 
     def _validate_rule(self, spec):
         direction = spec.get("direction")
@@ -239,7 +243,7 @@ class PortsMixin:
                 raise NeutronError(409, "SecurityGroupRuleExists",
                                    f"Security group rule already exists. Rule id is {other['id']}.")
         stamp(group, created=False)
-        return Response(201, {"security_group_rule": self.plain(req, rule)})
+        return Response(201, {"security_group_rule": self.rule_view(req, rule)})
 
     def sg_rule_delete(self, req):
         """DELETE /v2.0/security-group-rules/{id}."""
