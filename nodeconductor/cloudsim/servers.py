@@ -238,7 +238,7 @@ class ServersMixin:
             server["bdms"].append(b)
         st.servers[sid] = server
         error = st.faults.take("compute.server_create", modes=("error_state",)) is not None
-        st.later("server_build", self._build_step, sid, error, 1)
+        st.later("server_build", self._build_step, sid, error, 0 if nics else 1)
         body = {"id": sid, "links": self.link("servers", sid), "OS-DCF:diskConfig": "MANUAL"}
         if not req.version.at_least("2.37") or networks != "none":
             body["security_groups"] = [{"name": "default"}]
@@ -251,11 +251,16 @@ class ServersMixin:
         if s is None or s["vm_state"] != "building":
             return
         s["updated"] = isotime()
-        if step == 1 and s["nics"] and not allocate(st, s, s["security_group_names"]):
-            s.update(vm_state="error", task_state=None, power_state=0,
-                     fault={"code": 500, "created": isotime(), "message": ALLOCATION_FAILED.format(sid)})
-            for b in s["bdms"]:
-                st.volumes[b["volume_id"]]["status"] = "available"
+        if step == 0:
+            # BUILD/networking: nova-compute binds the ports before it maps the block devices.
+            if not allocate(st, s, s["security_group_names"]):
+                s.update(vm_state="error", task_state=None, power_state=0,
+                         fault={"code": 500, "created": isotime(), "message": ALLOCATION_FAILED.format(sid)})
+                for b in s["bdms"]:
+                    st.volumes[b["volume_id"]]["status"] = "available"
+                return
+            s["task_state"] = "networking"
+            st.later("server_build", self._build_step, sid, error, 1)
             return
         if step == 1:
             s["task_state"] = "block_device_mapping"
