@@ -21,7 +21,10 @@ PORT_KEYS = {"name", "network_id", "fixed_ips", "security_groups", "device_id", 
 GROUP_KEYS = {"name", "description", "stateful", "tenant_id", "project_id"}
 RULE_KEYS = {"security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
              "remote_ip_prefix", "remote_group_id", "description", "tenant_id", "project_id"}
-PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+# Neutron 21's protocol names, in the order its refusal lists them.
+PROTOCOLS = ("ah", "dccp", "egp", "esp", "gre", "hopopt", "icmp", "igmp", "ip", "ipip", "ipv6-encap", "ipv6-frag",
+             "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route", "ospf", "pgm", "rsvp", "sctp", "tcp",
+             "udp", "udplite", "vrrp")
 # The fields Neutron compares to find a duplicate rule.
 RULE_IDENTITY = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max", "normalized_cidr",
                  "remote_group_id")
@@ -77,7 +80,7 @@ class PortsMixin:
         net = self.get_network(req, spec["network_id"])
         project_id = self.project_for(req, spec)
         if net["router:external"] and not req.is_admin and net["project_id"] != project_id:
-            raise ApiError(403, "(rule:create_port and rule:create_port:fixed_ips) is disallowed by policy")
+            raise ApiError(403, f"Tenant {project_id} not allowed to create port on this network")
         check_quota(st, project_id, "port")
         default = ensure_default_group(st, project_id)
         if "security_groups" in spec:
@@ -202,8 +205,8 @@ class PortsMixin:
         if protocol is not None and str(protocol).lower() not in PROTOCOLS and not str(protocol).isdigit():
             raise NeutronError(400, "SecurityGroupRuleInvalidProtocol",
                                f"Security group rule protocol {protocol} not supported. Only protocol values "
-                               "[None, 'tcp', 'udp', 'icmp', 'icmpv6'] and integer representations [0 to 255] "
-                               "are supported.")
+                               f"[None, {', '.join(repr(p) for p in PROTOCOLS)}] and integer representations "
+                               "[0 to 255] are supported.")
         low, high = spec.get("port_range_min"), spec.get("port_range_max")
         if str(protocol).lower() in ("tcp", "udp") and low is not None and high is not None and int(low) > int(high):
             raise NeutronError(400, "SecurityGroupInvalidPortRange",

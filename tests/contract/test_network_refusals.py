@@ -209,3 +209,56 @@ def test_boot_on_an_unknown_port_or_network_is_400(cloud, tenant):
     with pytest.raises(nova_exc.BadRequest) as err:
         cloud.boot_on([{"net-id": missing}], attempts=1)
     assert f"Network {missing} could not be found." in str(err.value)
+
+
+def test_removing_an_absent_interface_is_404(cloud, tenant):
+    other, other_sub = cloud.make_network("ref-absent", cidr="10.24.0.0/24")
+    with pytest.raises(neutron_exc.NotFound) as err:
+        cloud.neutron.remove_interface_router(tenant["router"]["id"], {"subnet_id": other_sub["id"]})
+    assert first_line(err) == f"Router {tenant['router']['id']} has no interface on subnet {other_sub['id']}"
+
+
+def test_fixed_ip_outside_the_subnets_is_400(cloud, tenant):
+    with pytest.raises(neutron_exc.BadRequest) as err:
+        cloud.make_port(tenant["net"]["id"], fixed_ips=[{"ip_address": "192.0.2.5"}])
+    assert first_line(err) == ("IP address 192.0.2.5 is not a valid IP for any of the subnets on the specified "
+                               "network.")
+
+
+def test_port_range_without_protocol_and_unknown_protocol_are_400(cloud, tenant):
+    base = {"security_group_id": tenant["sg"]["id"], "direction": "ingress"}
+    with pytest.raises(neutron_exc.BadRequest) as err:
+        cloud.neutron.create_security_group_rule({"security_group_rule": {**base, "port_range_min": 22,
+                                                                          "port_range_max": 22}})
+    assert first_line(err) == "Must also specify protocol if port range is given."
+    with pytest.raises(neutron_exc.BadRequest) as err:
+        cloud.neutron.create_security_group_rule({"security_group_rule": {**base, "protocol": "carrier-pigeon"}})
+    assert first_line(err) == (
+        "Security group rule protocol carrier-pigeon not supported. Only protocol values [None, 'ah', 'dccp', 'egp', "
+        "'esp', 'gre', 'hopopt', 'icmp', 'igmp', 'ip', 'ipip', 'ipv6-encap', 'ipv6-frag', 'ipv6-icmp', 'icmpv6', "
+        "'ipv6-nonxt', 'ipv6-opts', 'ipv6-route', 'ospf', 'pgm', 'rsvp', 'sctp', 'tcp', 'udp', 'udplite', 'vrrp'] and "
+        "integer representations [0 to 255] are supported.")
+
+
+def test_second_default_group_is_refused(cloud, tenant):
+    with pytest.raises(neutron_exc.NeutronClientException) as err:
+        cloud.neutron.create_security_group({"security_group": {"name": "default"}})
+    assert (err.value.status_code, first_line(err)) == (409, "Default security group already exists.")
+
+
+def test_tenant_may_not_pick_a_floating_address(cloud, tenant):
+    with pytest.raises(neutron_exc.Forbidden) as err:
+        cloud.make_floatingip(floating_ip_address="203.0.113.200")
+    assert first_line(err) == ("(rule:create_floatingip and rule:create_floatingip:floating_ip_address) is "
+                               "disallowed by policy")
+
+
+def test_tenant_may_not_make_external_networks_or_ports_on_public(cloud, tenant):
+    with pytest.raises(neutron_exc.Forbidden) as err:
+        cloud.neutron.create_network({"network": {"name": f"{cloud.prefix}-ext", "router:external": True}})
+    assert first_line(err) == ("(rule:create_network and rule:create_network:router:external) is disallowed by "
+                               "policy")
+    with pytest.raises(neutron_exc.NeutronClientException) as err:
+        cloud.make_port(cloud.public_network()["id"])
+    assert (err.value.status_code, first_line(err)) == (
+        403, f"Tenant {cloud.project_id} not allowed to create port on this network")
