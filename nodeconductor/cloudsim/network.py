@@ -18,6 +18,7 @@ from .network_model import (
 )
 from .network_ports import PortsMixin
 from .network_routers import RoutersMixin
+from .network_tags import TagsMixin
 
 # Neutron's exception type per status when a refusal has no more specific one (neutronclient maps the type).
 DEFAULT_TYPES = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 403: "HTTPForbidden", 404: "HTTPNotFound",
@@ -49,13 +50,15 @@ def matches(req, item):
 
 
 def unknown_keys(spec, allowed):
-    """Neutron's 400 for attributes the resource does not have."""
+    """Neutron's 400 for attributes the resource does not have (tags go through the tag API only)."""
+    if "tags" in spec:
+        raise ApiError(400, "Attribute 'tags' not allowed in POST")
     extra = sorted(set(spec) - allowed)
     if extra:
         raise ApiError(400, "Unrecognized attribute(s) '" + ", ".join(extra) + "'")
 
 
-class Network(PortsMixin, RoutersMixin, Service):
+class Network(PortsMixin, RoutersMixin, TagsMixin, Service):
     """Neutron's networking API under /network (the catalog's `network` endpoint)."""
 
     name = "network"
@@ -81,6 +84,7 @@ class Network(PortsMixin, RoutersMixin, Service):
         r("DELETE", q, "network.quota_delete", self.quota_delete)
         self.port_routes(v)
         self.router_routes(v)
+        self.tag_routes(v)
 
     check_keys = staticmethod(unknown_keys)
 

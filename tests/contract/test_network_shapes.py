@@ -1,5 +1,8 @@
 """Contract: the exact attribute sets of Neutron's resources as a tenant sees them (measured on Neutron 21 / OVN)."""
 
+import pytest
+from neutronclient.common import exceptions as neutron_exc
+
 COMMON = {"id", "tenant_id", "project_id", "description", "tags", "created_at", "updated_at", "revision_number"}
 NETWORK = COMMON | {"name", "admin_state_up", "mtu", "status", "subnets", "shared", "availability_zone_hints",
                     "availability_zones", "ipv4_address_scope", "ipv6_address_scope", "router:external",
@@ -60,3 +63,20 @@ def test_resource_attributes(netfresh):
     fip = c.neutron.update_floatingip(fip["id"], {"floatingip": {"port_id": port["id"]}})["floatingip"]
     assert set(fip["port_details"]) == {"name", "network_id", "mac_address", "admin_state_up", "status", "device_id",
                                         "device_owner"}
+
+
+def test_tags_are_set_after_creation_and_filter_lists(netfresh):
+    c = netfresh
+    with pytest.raises(neutron_exc.BadRequest) as err:
+        c.neutron.create_network({"network": {"name": f"{c.prefix}-tagged", "tags": ["x"]}})
+    assert str(err.value).split("\n")[0] == "Attribute 'tags' not allowed in POST"
+    net, sub = c.make_network("tags", cidr="10.25.0.0/24")
+    assert not c.neutron.add_tag("networks", net["id"], "nodeconductor"), "201 with a null body"
+    assert c.neutron.show_network(net["id"])["network"]["tags"] == ["nodeconductor"]
+    assert c.neutron.replace_tag("subnets", sub["id"], {"tags": ["a", "b"]})["tags"] == ["a", "b"]
+    assert [n["id"] for n in c.neutron.list_networks(tags="nodeconductor")["networks"]] == [net["id"]]
+    assert [s["id"] for s in c.neutron.list_subnets(tags="a,b")["subnets"]] == [sub["id"]]
+    c.neutron.remove_tag("subnets", sub["id"], "a")
+    with pytest.raises(neutron_exc.NotFound) as err:
+        c.neutron.remove_tag("subnets", sub["id"], "a")
+    assert str(err.value).split("\n")[0] == "Tag a could not be found."
