@@ -71,6 +71,32 @@ def test_ensure_tenant_network_is_idempotent(backend, tenant):
     assert [ip["subnet_id"] for p in interfaces for ip in p["fixed_ips"]] == [first["subnet_id"]]
 
 
+def test_what_is_made_is_tagged(backend, tenant):
+    tenant_id, name = tenant
+    neutron = backend.neutron(tenant_id)
+    made = backend.ensure_tenant_network(tenant_id, name)
+    assert neutron.show_network(made["network_id"])["network"]["tags"] == ["nodeconductor"]
+    assert neutron.show_subnet(made["subnet_id"])["subnet"]["tags"] == ["nodeconductor"]
+    assert neutron.show_router(made["router_id"])["router"]["tags"] == ["nodeconductor"]
+    group = backend.ensure_security_group(tenant_id, f"{name}-sg", [SSH])
+    assert neutron.show_security_group(group["id"])["security_group"]["tags"] == ["nodeconductor"]
+    port = backend.ensure_port(tenant_id, made["network_id"], f"{name}-port")
+    assert neutron.show_port(port["id"])["port"]["tags"] == ["nodeconductor"]
+
+
+def test_of_two_networks_with_the_name_the_tagged_one_is_adopted(backend, tenant):
+    tenant_id, name = tenant
+    neutron = backend.neutron(tenant_id)
+    older = neutron.create_network({"network": {"name": name}})["network"]
+    ours = neutron.create_network({"network": {"name": name}})["network"]
+    neutron.add_tag("networks", ours["id"], "nodeconductor")
+    try:
+        assert backend.ensure_tenant_network(tenant_id, name)["network_id"] == ours["id"]
+        assert neutron.show_network(older["id"])["network"]["subnets"] == [], "the other one is left alone"
+    finally:
+        neutron.delete_network(older["id"])
+
+
 def test_second_tenant_network_gets_a_cidr_that_overlaps_nothing(backend, tenant):
     tenant_id, name = tenant
     first = backend.ensure_tenant_network(tenant_id, name)
@@ -136,6 +162,16 @@ def test_floating_ip_allocated_once_reused_and_released(backend, tenant):
     reused = backend.ensure_floating_ip(tenant_id, other["id"], net["external_network_id"])
     assert reused["id"] == fip["id"] and reused["port_id"] == other["id"], "a free floating IP is reused"
 
+    spare = neutron.create_floatingip({"floatingip": {"floating_network_id": net["external_network_id"]}})
+    spare = spare["floatingip"]
+    try:
+        third = backend.ensure_port(tenant_id, net["network_id"], f"{name}-port3")
+        fresh = backend.ensure_floating_ip(tenant_id, third["id"], net["external_network_id"])
+        assert fresh["id"] != spare["id"], "a floating IP the tenant holds itself is never taken"
+        assert neutron.show_floatingip(fresh["id"])["floatingip"]["tags"] == ["nodeconductor"]
+        assert backend.release_floating_ips(tenant_id, third["id"]) == [fresh["address"]]
+    finally:
+        neutron.delete_floatingip(spare["id"])
     assert backend.release_floating_ips(tenant_id, other["id"]) == [fip["address"]]
     assert backend.release_floating_ips(tenant_id, other["id"]) == []
     with pytest.raises(neutron_exc.NotFound):

@@ -1,9 +1,10 @@
 """Tenant networking on Neutron: external network, network + subnet + router, ports, group rules, floating IPs.
 
 Every method takes and returns plain data and raises CloudBackendError, and each is idempotent: a second call
-adopts what the first made (found by name inside the tenant) instead of making a second set. The backend works
-with admin credentials scoped to the tenant, and Neutron shows an admin every project's resources, so every
-lookup filters on the tenant's project_id.
+adopts what the first made (found by name inside the tenant, the one tagged ``nodeconductor`` first) instead of
+making a second set. What is made or adopted gets that tag, so our resources can be told from the tenant's own;
+only tagged free floating IPs are reused. The backend works with admin credentials scoped to the tenant, and
+Neutron shows an admin every project's resources, so every lookup filters on the tenant's project_id.
 
 Settings (``NODECONDUCTOR``): ``OPENSTACK_TENANT_SUBNET_POOL`` (default ``10.20.0.0/16``) and
 ``OPENSTACK_TENANT_SUBNET_PREFIX`` (default 24): a new tenant subnet is the first block of that size in the pool
@@ -29,6 +30,10 @@ DEFAULT_SUBNET_PREFIX = 24
 # the next read works, so reads are retried a few times before the error counts.
 READ_ATTEMPTS = 4
 READ_RETRY_PAUSE = 0.5
+TAG = "nodeconductor"
+# Tag API collection names of the list kinds.
+TAG_COLLECTIONS = {"networks": "networks", "subnets": "subnets", "routers": "routers", "ports": "ports",
+                   "security_groups": "security-groups", "floatingips": "floatingips"}
 RULE_KEYS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix")
 
 
@@ -99,7 +104,16 @@ class NetworkingMixin:
         neutron = self.neutron(tenant_id)
         found = self._read(f"list {kind} of tenant {tenant_id}", getattr(neutron, f"list_{kind}"),
                            project_id=tenant_id, **filters)[kind]
-        return sorted(found, key=lambda item: (item.get("created_at") or "", item["id"]))
+        return sorted(found, key=lambda item: (TAG not in item.get("tags", ()), item.get("created_at") or "",
+                                               item["id"]))
+
+    def _tag(self, tenant_id, kind, item):
+        """Mark a resource as ours (Neutron takes tags only after creation); returns the item."""
+        if TAG not in item.get("tags", ()):
+            with self._neutron_call(f"tag {kind} {item['id']}"):
+                self.neutron(tenant_id).add_tag(TAG_COLLECTIONS[kind], item["id"], TAG)
+            item = {**item, "tags": [*item.get("tags", ()), TAG]}
+        return item
 
     # External network -------------------------------------------------------------------------------
     def find_external_network(self, name=None):
@@ -128,7 +142,7 @@ class NetworkingMixin:
         subnets = self._list(tenant_id, "subnets", network_id=network["id"])
         subnets = [s for s in subnets if s.get("ip_version") == 4]
         if subnets:
-            return subnets[0], False
+            return self._tag(tenant_id, "subnets", subnets[0]), False
         taken = [s["cidr"] for s in self._list(tenant_id, "subnets")]
         if cidr is None:
             cidr = free_subnet(taken)
@@ -137,7 +151,8 @@ class NetworkingMixin:
                                     f"({', '.join(sorted(taken))}); choose another CIDR.")
         body = {"subnet": {"name": f"{name}-subnet", "network_id": network["id"], "ip_version": 4, "cidr": cidr}}
         with self._neutron_call(f"create subnet {cidr} in tenant {tenant_id}"):
-            return self.neutron(tenant_id).create_subnet(body)["subnet"], True
+            subnet = self.neutron(tenant_id).create_subnet(body)["subnet"]
+        return self._tag(tenant_id, "subnets", subnet), True
 
     def _ensure_router(self, tenant_id, name, external_id):
         """The tenant's router called `name` with its gateway on the external network (set when missing)."""
@@ -146,9 +161,9 @@ class NetworkingMixin:
         gateway = {"network_id": external_id}
         if not routers:
             with self._neutron_call(f"create router {name} in tenant {tenant_id}"):
-                return neutron.create_router({"router": {"name": name, "external_gateway_info": gateway}})["router"], \
-                    True
-        router = routers[0]
+                router = neutron.create_router({"router": {"name": name, "external_gateway_info": gateway}})["router"]
+            return self._tag(tenant_id, "routers", router), True
+        router = self._tag(tenant_id, "routers", routers[0])
         if (router.get("external_gateway_info") or {}).get("network_id") != external_id:
             with self._neutron_call(f"set the gateway of router {router['id']}"):
                 router = neutron.update_router(router["id"], {"router": {"external_gateway_info": gateway}})["router"]
@@ -178,6 +193,7 @@ class NetworkingMixin:
             with self._neutron_call(f"create network {name} in tenant {tenant_id}"):
                 network = self.neutron(tenant_id).create_network({"network": {"name": name}})["network"]
             created.append("network")
+        network = self._tag(tenant_id, "networks", network)
         subnet, made = self._ensure_subnet(tenant_id, network, name, cidr)
         created += ["subnet"] if made else []
         router, made = self._ensure_router(tenant_id, f"{name}-router", external["id"])
@@ -223,8 +239,10 @@ class NetworkingMixin:
             with self._neutron_call(f"create port {name} on network {network_id}"):
                 port = neutron.create_port({"port": {"network_id": network_id, "name": name,
                                                      "security_groups": wanted}})["port"]
+            self._tag(tenant_id, "ports", port)
             return self._port_data(port)
         port = ports[0]
+        self._tag(tenant_id, "ports", port)
         if sorted(port.get("security_groups", ())) != sorted(wanted):
             with self._neutron_call(f"set the security groups of port {port['id']}"):
                 port = neutron.update_port(port["id"], {"port": {"security_groups": wanted}})["port"]
@@ -256,6 +274,7 @@ class NetworkingMixin:
                 group = neutron.create_security_group({"security_group": {"name": name,
                                                                           "description": description}})
                 group = group["security_group"]
+        self._tag(tenant_id, "security_groups", group)
         wanted = {}
         for rule in rules:
             key = rule_key(rule)
@@ -291,7 +310,8 @@ class NetworkingMixin:
         fips = self._list(tenant_id, "floatingips", floating_network_id=external_network_id)
         fip = next((f for f in fips if f.get("port_id") == port_id), None)
         if fip is None:
-            free = next((f for f in fips if not f.get("port_id")), None)
+            # Only our own spare addresses: an untagged free one may be an address the tenant keeps on purpose.
+            free = next((f for f in fips if not f.get("port_id") and TAG in f.get("tags", ())), None)
             if free is not None:
                 with self._neutron_call(f"associate floating IP {free['floating_ip_address']} with port {port_id}"):
                     fip = neutron.update_floatingip(free["id"], {"floatingip": {"port_id": port_id}})["floatingip"]
@@ -299,6 +319,7 @@ class NetworkingMixin:
                 body = {"floatingip": {"floating_network_id": external_network_id, "port_id": port_id}}
                 with self._neutron_call(f"allocate a floating IP for port {port_id}"):
                     fip = neutron.create_floatingip(body)["floatingip"]
+                self._tag(tenant_id, "floatingips", fip)
         return {"id": fip["id"], "address": fip["floating_ip_address"], "port_id": fip.get("port_id"),
                 "fixed_ip": fip.get("fixed_ip_address")}
 
