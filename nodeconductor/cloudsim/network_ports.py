@@ -134,8 +134,13 @@ class PortsMixin:
                          f"Security group {group_id} does not exist")
 
     def sg_list(self, req):
-        """GET /v2.0/security-groups: makes the caller's default group on first sight."""
+        """GET /v2.0/security-groups: makes the default group of the caller's project (and of each project an
+        admin filters on) on first sight, as Neutron does."""
         ensure_default_group(self.state, req.project_id)
+        if req.is_admin:
+            for key in ("project_id", "tenant_id"):
+                for project_id in req.query.get(key, ()):
+                    ensure_default_group(self.state, project_id)
         groups = [g for g in self.state.security_groups.values() if self.visible(req, g)]
         return self.listing(req, groups, "security_groups", self.group_view)
 

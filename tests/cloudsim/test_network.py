@@ -135,3 +135,12 @@ def test_network_latency_knob(cloudsim):
     t0 = time.monotonic()
     client.list_networks()
     assert time.monotonic() - t0 >= 0.2
+
+
+def test_admin_listing_groups_of_a_project_makes_its_default_group(cloudsim):
+    admin = neutron(cloudsim, user="admin", password="admin", project="admin")
+    stranger = "0123456789abcdef0123456789abcdef"
+    assert not [g for g in cloudsim.networking()["security_groups"] if g["project_id"] == stranger]
+    groups = admin.list_security_groups(project_id=stranger)["security_groups"]
+    assert [(g["name"], g["project_id"]) for g in groups] == [("default", stranger)]
+    assert admin.list_security_groups(project_id=stranger)["security_groups"][0]["id"] == groups[0]["id"]

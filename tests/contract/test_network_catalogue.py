@@ -79,3 +79,35 @@ def test_unknown_attribute_is_400(cloud):
     with pytest.raises(neutron_exc.BadRequest) as err:
         cloud.neutron.create_network({"network": {"name": f"{cloud.prefix}-bogus", "bogus": 1}})
     assert "Unrecognized attribute(s) 'bogus'" in str(err.value)
+
+
+def test_a_brand_new_project_gets_its_default_group_on_first_use(cloud):
+    """Scoped to a new project, the first list of groups shows `default`, made there and then."""
+    admin_session = cloud.admin_session()
+    if admin_session is None:
+        pytest.skip("needs admin credentials to make a project")
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
+    from keystoneclient.v3 import client as keystone_client
+    from neutronclient.v2_0 import client as neutron_client
+
+    keystone = keystone_client.Client(session=admin_session)
+    project = keystone.projects.create(name=f"{cloud.prefix}-fresh", domain="default")
+    admin_neutron = cloud.admin_neutron()
+    try:
+        role = next(r for r in keystone.roles.list() if r.name == "admin")
+        keystone.roles.grant(role, user=admin_session.get_user_id(), project=project.id)
+        creds = cloud.admin_creds
+        scoped = ks_session.Session(auth=v3.Password(
+            auth_url=creds.auth_url, username=creds.username, password=creds.password, project_id=project.id,
+            user_domain_name=creds.user_domain))
+        groups = neutron_client.Client(session=scoped).list_security_groups(project_id=project.id)["security_groups"]
+        assert [(g["name"], g["project_id"], len(g["security_group_rules"])) for g in groups] == [
+            ("default", project.id, 4)]
+        # An admin listing with a project filter makes that project's default group too (and only one).
+        listed = admin_neutron.list_security_groups(project_id=project.id)["security_groups"]
+        assert [g["id"] for g in listed] == [groups[0]["id"]]
+    finally:
+        for group in admin_neutron.list_security_groups(project_id=project.id)["security_groups"]:
+            admin_neutron.delete_security_group(group["id"])
+        keystone.projects.delete(project.id)
