@@ -8,8 +8,28 @@ from .network_model import add_port, ensure_default_group, remove_port
 ALLOCATION_FAILED = "Build of instance {} aborted: Failed to allocate the network(s), not rescheduling."
 
 
+def auto_nics(state, req, networks):
+    """Nova's choice for "auto" (or, below 2.37, no `networks`): the tenant's only network, else a refusal.
+
+    Auto-allocation of a fresh topology needs an is_default external network, which mini-openstack (and this
+    simulator) does not have, so with no network at all "auto" is a 400 there; below 2.37 the server then simply
+    boots without a network.
+    """
+    nets = [n for n in state.networks.values() if not n["router:external"]
+            and (n["project_id"] == req.project_id or n["shared"])]
+    if len(nets) > 1:
+        raise ApiError(409, "Multiple possible networks found, use a Network ID to be more specific.")
+    if nets:
+        return [{"network": nets[0]["id"], "fixed_ip": None, "own": True}]
+    if networks == "auto":
+        raise ApiError(400, f"Unable to automatically allocate a network for project {req.project_id}")
+    return []
+
+
 def plan_nics(state, req, networks):
-    """Check a boot request's `networks` list (port or network uuid); return what to bind at build."""
+    """Check a boot request's `networks` (port or network uuid, or "auto"); return what to bind at build."""
+    if networks == "auto" or networks is None:
+        return auto_nics(state, req, networks)
     if not isinstance(networks, list):
         return []
     nics = []

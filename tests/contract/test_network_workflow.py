@@ -3,6 +3,9 @@
 import ipaddress
 import time
 
+import pytest
+from novaclient import exceptions as nova_exc
+
 
 def floating_entries(server):
     """The floating addresses Nova lists for a server."""
@@ -130,3 +133,21 @@ def test_boot_on_a_network_makes_a_port_that_goes_with_the_server(netfresh):
                describe=len)
     if failed:
         print(f"[{c.name}] transient build failures retried: {failed}")
+
+
+def test_auto_networks_need_exactly_one_tenant_network(netfresh):
+    c = netfresh
+    mine = [n for n in c.neutron.list_networks(project_id=c.project_id)["networks"] if not n["router:external"]]
+    if mine:
+        pytest.skip(f"the tenant already has networks of its own: {[n['name'] for n in mine]}")
+    with pytest.raises(nova_exc.BadRequest) as err:
+        c.boot_on("auto", attempts=1)
+    assert f"Unable to automatically allocate a network for project {c.project_id}" in str(err.value)
+    net, _ = c.make_network("auto-one", cidr="10.26.0.0/24")
+    srv, failed = c.boot_on("auto")
+    assert not failed or not c.sim, f"the simulator has no transient build failures: {failed}"
+    assert list(srv.addresses) == [net["name"]]
+    c.make_network("auto-two", cidr="10.27.0.0/24")
+    with pytest.raises(nova_exc.Conflict) as err:
+        c.boot_on("auto", attempts=1)
+    assert "Multiple possible networks found, use a Network ID to be more specific." in str(err.value)
