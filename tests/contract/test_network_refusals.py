@@ -262,3 +262,14 @@ def test_tenant_may_not_make_external_networks_or_ports_on_public(cloud, tenant)
         cloud.make_port(cloud.public_network()["id"])
     assert (err.value.status_code, first_line(err)) == (
         403, f"Tenant {cloud.project_id} not allowed to create port on this network")
+
+
+def test_full_subnet_refuses_another_port_with_409(cloud, tenant):
+    small, small_sub = cloud.make_network("ref-small", cidr="10.28.0.0/29")
+    assert small_sub["allocation_pools"] == [{"start": "10.28.0.2", "end": "10.28.0.6"}]
+    got = {cloud.make_port(small["id"])["fixed_ips"][0]["ip_address"] for _ in range(5)}
+    assert got == {f"10.28.0.{i}" for i in range(2, 7)}
+    with pytest.raises(neutron_exc.IpAddressGenerationFailureClient) as err:
+        cloud.make_port(small["id"])
+    assert (err.value.status_code, first_line(err)) == (409, f"No more IP addresses available on network "
+                                                             f"{small['id']}.")
