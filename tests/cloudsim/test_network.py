@@ -144,3 +144,42 @@ def test_admin_listing_groups_of_a_project_makes_its_default_group(cloudsim):
     groups = admin.list_security_groups(project_id=stranger)["security_groups"]
     assert [(g["name"], g["project_id"]) for g in groups] == [("default", stranger)]
     assert admin.list_security_groups(project_id=stranger)["security_groups"][0]["id"] == groups[0]["id"]
+
+
+def test_updates_and_odd_requests_answer_4xx_never_500(cloudsim):
+    client = neutron(cloudsim)
+    net, sub, router = tenant_network(client)
+    assert client.update_network(net["id"], {"network": {"name": "renamed"}})["network"]["name"] == "renamed"
+    assert client.update_subnet(sub["id"], {"subnet": {"name": "s2"}})["subnet"]["name"] == "s2"
+    assert client.update_router(router["id"], {"router": {"name": "r2"}})["router"]["name"] == "r2"
+    cleared = client.update_router(router["id"], {"router": {"external_gateway_info": {}}})["router"]
+    assert cleared["external_gateway_info"] is None
+    port = client.create_port({"port": {"network_id": net["id"], "name": "p"}})["port"]
+    assert client.update_port(port["id"], {"port": {"security_groups": []}})["port"]["security_groups"] == []
+    group = client.create_security_group({"security_group": {"name": "g"}})["security_group"]
+    assert client.update_security_group(group["id"], {"security_group": {"description": "d"}})[
+        "security_group"]["description"] == "d"
+    other = client.create_network({"network": {"name": "other"}})["network"]
+    client.create_subnet({"subnet": {"network_id": other["id"], "ip_version": 4, "cidr": "10.31.0.0/24"}})
+    spare = client.create_port({"port": {"network_id": other["id"]}})["port"]
+    attached = client.add_interface_router(router["id"], {"port_id": spare["id"]})
+    assert attached["port_id"] == spare["id"]
+    with pytest.raises(neutron_exc.BadRequest):
+        client.add_interface_router(router["id"], {})
+    removed = client.remove_interface_router(router["id"], {"port_id": spare["id"]})
+    assert removed["port_id"] == spare["id"]
+    with pytest.raises(neutron_exc.NotFound):
+        client.remove_interface_router(router["id"], {"port_id": spare["id"]})
+    token = session(cloudsim).get_token()
+    base = cloudsim.base_url + "/network/v2.0"
+    for method, path, body, status in (
+            ("POST", "/networks", None, 400), ("POST", "/subnets", {"subnet": {"network_id": net["id"]}}, 400),
+            ("POST", "/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 6}}, 400),
+            ("POST", "/ports", {"port": {}}, 400), ("POST", "/floatingips", {"floatingip": {}}, 400),
+            ("PUT", f"/quotas/{cloudsim.project_id('demo')}", {"quota": {"port": 1}}, 403),
+            ("DELETE", f"/quotas/{cloudsim.project_id('demo')}", None, 403),
+            ("GET", "/quotas/someone-else", None, 403), ("GET", "/nothing-here", None, 404),
+            ("PATCH", "/networks", None, 405)):
+        resp = requests.request(method, base + path, json=body, headers={"X-Auth-Token": token}, timeout=5)
+        assert resp.status_code == status, (method, path, resp.text)
+        assert set(resp.json()["NeutronError"]) == {"type", "message", "detail"}
