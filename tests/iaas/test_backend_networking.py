@@ -128,6 +128,12 @@ def test_ports_and_security_group_rules(backend, tenant):
     assert (group["added"], group["removed"]) == (1, 0)
     again = backend.ensure_security_group(tenant_id, f"{name}-sg", [dict(SSH, remote_ip_prefix="0.0.0.0/0")])
     assert (again["id"], again["added"], again["removed"]) == (group["id"], 0, 0)
+    with pytest.raises(CloudBackendError) as err:
+        backend.ensure_security_group(tenant_id, f"{name}-sg", [dict(SSH, remote_group_id=group["id"])])
+    assert "names a remote group; only rules by address prefix are managed." in str(err.value)
+    with pytest.raises(CloudBackendError) as err:
+        backend.ensure_security_group(tenant_id, f"{name}-sg", [dict(SSH, remote_ip_prefix="10.0.0.300/8")])
+    assert str(err.value).startswith("Rule {") and "is not valid: " in str(err.value)
     changed = backend.ensure_security_group(tenant_id, f"{name}-sg", [HTTP])
     assert (changed["id"], changed["added"], changed["removed"]) == (group["id"], 1, 1)
     neutron = backend.neutron(tenant_id)

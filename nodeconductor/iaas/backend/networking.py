@@ -265,6 +265,18 @@ class NetworkingMixin:
         remote_ip_prefix). Only the missing ones are added and only the surplus ones removed: the group is never
         deleted and made again, so ports using it keep it. Returns {id, added, removed}.
         """
+        wanted = {}
+        for rule in rules:
+            if rule.get("remote_group_id"):
+                raise CloudBackendError(f"Rule {rule} names a remote group; only rules by address prefix are "
+                                        "managed.")
+            try:
+                key = rule_key(rule)
+            except (TypeError, ValueError) as exc:
+                raise CloudBackendError(f"Rule {rule} is not valid: {exc}.") from None
+            if key[0] not in directions:
+                raise CloudBackendError(f"Rule {rule} has direction {key[0]}, but only {directions} are managed.")
+            wanted[key] = rule
         neutron = self.neutron(tenant_id)
         groups = self._list(tenant_id, "security_groups", name=name)
         if groups:
@@ -275,12 +287,6 @@ class NetworkingMixin:
                                                                           "description": description}})
                 group = group["security_group"]
         self._tag(tenant_id, "security_groups", group)
-        wanted = {}
-        for rule in rules:
-            key = rule_key(rule)
-            if key[0] not in directions:
-                raise CloudBackendError(f"Rule {rule} has direction {key[0]}, but only {directions} are managed.")
-            wanted[key] = rule
         present = {}
         for rule in group.get("security_group_rules", ()):
             if rule["direction"] in directions and not rule.get("remote_group_id"):
