@@ -261,23 +261,33 @@ class Cloud:
                              lambda s: s.status == "ERROR",
                              lambda s: f"{s.status}/{getattr(s, 'OS-EXT-STS:task_state')}")
 
-    def cleanup_network(self):
-        """Delete the tracked Neutron resources newest first (run cleanup() first: servers hold ports)."""
+    def cleanup_network(self, attempts=3):
+        """Delete the tracked Neutron resources newest first (run cleanup() first: servers hold ports).
+
+        A delete that meets Neutron 21's transient 500 (the default-group race, mini-openstack NOTES.md) is
+        tried again: deletes are idempotent, and a 404 means it is gone.
+        """
         errors = []
         for kind, item_id, client in reversed(list(self.made)):
-            try:
-                if kind == "interface":
-                    client.remove_interface_router(item_id[0], {"subnet_id": item_id[1]})
-                elif kind == "security_group_rule":
-                    client.delete_security_group_rule(item_id)
-                else:
-                    getattr(client, f"delete_{kind}")(item_id)
-            except neutron_exc.NotFound:
-                pass
-            except Exception as e:  # keep cleaning the rest
-                errors.append(f"{kind} {item_id}: {e}")
-                continue
-            self.made.remove((kind, item_id, client))
+            for attempt in range(attempts):
+                try:
+                    if kind == "interface":
+                        client.remove_interface_router(item_id[0], {"subnet_id": item_id[1]})
+                    else:
+                        getattr(client, f"delete_{kind}")(item_id)
+                except neutron_exc.NotFound:
+                    pass
+                except neutron_exc.InternalServerError as e:
+                    if attempt < attempts - 1:
+                        time.sleep(self.poll)
+                        continue
+                    errors.append(f"{kind} {item_id}: {e}")
+                    break
+                except Exception as e:  # keep cleaning the rest
+                    errors.append(f"{kind} {item_id}: {e}")
+                    break
+                self.made.remove((kind, item_id, client))
+                break
         return errors
 
     def boot_on(self, nics, suffix="netvm", attempts=2):

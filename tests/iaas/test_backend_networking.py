@@ -250,3 +250,19 @@ def test_several_external_networks_need_a_name(sim_backend, sim_env):
                               "'external_network' in its credentials.")
     sim_backend.credentials = {**sim_backend.credentials, "external_network": "second-ext"}
     assert sim_backend.find_external_network()["name"] == "second-ext"
+
+
+def test_deletes_retry_the_transient_500_and_tolerate_absence(sim_backend, sim_env):
+    tenant_id = sim_env.tenant_id
+    sim_backend.ensure_tenant_access(tenant_id)
+    net = sim_backend.ensure_tenant_network(tenant_id, "nc-retry")
+    port = sim_backend.ensure_port(tenant_id, net["network_id"], "nc-retry-port")
+    sim_env.sim.fail_next("network.port_delete", times=1, status=500, message="'NoneType' object has no attribute "
+                                                                              "'flush'")
+    assert sim_backend.delete_port(tenant_id, port["id"]) is True
+    assert sim_env.sim.call_counts()["network.port_delete"] == 2
+    assert sim_backend.delete_port(tenant_id, port["id"]) is False, "already gone"
+    sim_env.sim.fail_next("network.router_remove_interface", times=1, status=500)
+    sim_backend.delete_tenant_network(tenant_id, "nc-retry")
+    left = sim_env.sim.networking(tenant_id)
+    assert not left["networks"] and not left["routers"] and not left["ports"]

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SUBNET_POOL = "10.20.0.0/16"
 DEFAULT_SUBNET_PREFIX = 24
-# Neutron 21 sometimes answers a read with a 500 while it races a port binding update (mini-openstack NOTES.md);
-# the next read works, so reads are retried a few times before the error counts.
+# Neutron 21 sometimes answers a call with a 500 while it races a port binding update (mini-openstack NOTES.md);
+# the next one works, so reads and deletes (both safe to repeat) are retried a few times before the error counts.
 READ_ATTEMPTS = 4
 READ_RETRY_PAUSE = 0.5
 TAG = "nodeconductor"
@@ -86,7 +86,7 @@ class NetworkingMixin:
             raise error_class(message) from None
 
     def _read(self, what, fn, *args, **kwargs):
-        """A Neutron read, retried while it fails with a 500 (the transient race), then translated."""
+        """A Neutron read or delete, retried while it fails with a 500 (the transient race), then translated."""
         from neutronclient.common import exceptions as neutron_exc
 
         for attempt in range(READ_ATTEMPTS):
@@ -98,6 +98,14 @@ class NetworkingMixin:
                         raise
                     logger.info("%s: transient 500, reading again", what)
             time.sleep(READ_RETRY_PAUSE)
+
+    def _delete(self, what, fn, *args):
+        """A Neutron delete (or interface removal) through _read's retries; False when it was already gone."""
+        try:
+            self._read(what, fn, *args)
+        except CloudResourceNotFound:
+            return False
+        return True
 
     def _list(self, tenant_id, kind, **filters):
         """The tenant's resources of one kind (plural, e.g. "networks") matching filters."""
@@ -210,14 +218,11 @@ class NetworkingMixin:
             for port in self._list(tenant_id, "ports", device_id=router["id"],
                                    device_owner="network:router_interface"):
                 for ip in port.get("fixed_ips", ()):
-                    with contextlib.suppress(CloudResourceNotFound), self._neutron_call(
-                            f"remove the interface on subnet {ip['subnet_id']} from router {router['id']}"):
-                        neutron.remove_interface_router(router["id"], {"subnet_id": ip["subnet_id"]})
-            with contextlib.suppress(CloudResourceNotFound), self._neutron_call(f"delete router {router['id']}"):
-                neutron.delete_router(router["id"])
+                    self._delete(f"remove the interface on subnet {ip['subnet_id']} from router {router['id']}",
+                                 neutron.remove_interface_router, router["id"], {"subnet_id": ip["subnet_id"]})
+            self._delete(f"delete router {router['id']}", neutron.delete_router, router["id"])
         for network in self._list(tenant_id, "networks", name=name):
-            with contextlib.suppress(CloudResourceNotFound), self._neutron_call(f"delete network {network['id']}"):
-                neutron.delete_network(network["id"])
+            self._delete(f"delete network {network['id']}", neutron.delete_network, network["id"])
 
     # Ports --------------------------------------------------------------------------------------------
     @staticmethod
@@ -250,12 +255,7 @@ class NetworkingMixin:
 
     def delete_port(self, tenant_id, port_id):
         """Delete a port (its floating IPs lose their association); True when it existed."""
-        try:
-            with self._neutron_call(f"delete port {port_id}"):
-                self.neutron(tenant_id).delete_port(port_id)
-        except CloudResourceNotFound:
-            return False
-        return True
+        return self._delete(f"delete port {port_id}", self.neutron(tenant_id).delete_port, port_id)
 
     # Security groups ----------------------------------------------------------------------------------
     def ensure_security_group(self, tenant_id, name, rules, description="", directions=("ingress",)):
@@ -293,9 +293,8 @@ class NetworkingMixin:
                 present.setdefault(rule_key(rule), rule["id"])
         added, removed = 0, 0
         for key in sorted(set(present) - set(wanted), key=str):
-            with contextlib.suppress(CloudResourceNotFound), self._neutron_call(
-                    f"delete rule {present[key]} of security group {group['id']}"):
-                neutron.delete_security_group_rule(present[key])
+            self._delete(f"delete rule {present[key]} of security group {group['id']}",
+                         neutron.delete_security_group_rule, present[key])
             removed += 1
         for key in sorted(set(wanted) - set(present), key=str):
             body = {"security_group_id": group["id"], **dict(zip(RULE_KEYS, key, strict=True))}
@@ -334,8 +333,6 @@ class NetworkingMixin:
         neutron = self.neutron(tenant_id)
         released = []
         for fip in self._list(tenant_id, "floatingips", port_id=port_id):
-            with contextlib.suppress(CloudResourceNotFound), self._neutron_call(
-                    f"release floating IP {fip['floating_ip_address']}"):
-                neutron.delete_floatingip(fip["id"])
+            self._delete(f"release floating IP {fip['floating_ip_address']}", neutron.delete_floatingip, fip["id"])
             released.append(fip["floating_ip_address"])
         return released
