@@ -1,4 +1,4 @@
-"""A simulated OpenStack (Keystone v3, Nova 2.1-2.93, Cinder v3 3.0-3.70, Glance v2) for tests, on one port.
+"""A simulated OpenStack (Keystone v3, Nova 2.1-2.93, Cinder v3 3.0-3.70, Glance v2, Neutron v2.0) on one port.
 
 No Django and nothing from the rest of nodeconductor is imported here: run it standalone with
 ``python -m nodeconductor.cloudsim --port 5000`` or embed it::
@@ -8,12 +8,17 @@ No Django and nothing from the rest of nodeconductor is imported here: run it st
 
 Layout (catalog region RegionOne, interfaces public/internal/admin all alike):
 identity ``/v3`` (also ``/`` discovery and legacy ``/v2.0/tokens``), compute ``/compute/v2.1``,
-volumev3 and block-storage ``/volume/v3/<project_id>``, image ``/image``; test knobs under ``/_sim/``.
+volumev3 and block-storage ``/volume/v3/<project_id>``, image ``/image``, network ``/network`` (Neutron v2.0 as
+ML2/OVN answers on mini-openstack); test knobs under ``/_sim/``.
 Initial state is mini-openstack's: domain Default, projects admin/service/demo, users admin (admin on admin) and
 demo (member+reader on demo), flavors m1.tiny/m1.small/m1.medium (ids 1/2/3), public image tiny-qcow2
 (id ``d15dc2c4-25d6-4150-93fe-a412499298d8``, min_disk 1); the demo project's id is
 ``593af1f7b67b4d63b691fcabd2dad126``: both are the seed guide's, so its example runs here unchanged but for
-the auth_url.
+the auth_url. Neutron starts with the admin's external network ``public`` (flat on physnet1, router:external, not
+shared; subnet 203.0.113.0/24, gateway .1, pool .10-.250, hidden from tenants) and nothing else: a project's
+``default`` security group appears on its first Neutron use. Ports stay ``DOWN`` forever; Nova boots on
+``networks=[{"port": id}]`` or ``[{"uuid": net}]`` and shows fixed addresses, and floating ones once the
+floating IP's status has followed (delay ``floatingip_status``).
 
 Operation names (for ``fail_next`` and ``call_counts``):
 
@@ -36,6 +41,10 @@ Operation names (for ``fail_next`` and ``call_counts``):
   ``volume.limits``, ``volume.quota_get``, ``volume.quota_defaults``, ``volume.quota_update``
 * image: ``image.versions``, ``image.schema``, ``image.list``, ``image.get``, ``image.create``, ``image.upload``,
   ``image.delete``
+* network: ``network.versions``, ``network.<kind>_list``, ``_create``, ``_get``, ``_update``, ``_delete`` for kinds
+  ``network``, ``subnet``, ``port``, ``router``, ``floatingip``, ``sg`` (security groups) and ``sg_rule`` (no update),
+  ``network.router_add_interface``, ``network.router_remove_interface``, ``network.quota_get``,
+  ``network.quota_details``, ``network.quota_defaults``, ``network.quota_update``, ``network.quota_delete``
 
 Fault modes: ``http`` (default; answer ``status`` with ``message`` in the service's error shape, nothing happens),
 ``hang`` (sleep ``seconds`` before handling, outside the lock, then handle normally: the client has timed out
@@ -46,8 +55,8 @@ server actions, compute.server_delete, compute.volume_attach/detach, volume.crea
 
 Delays (``set_delay``): server_build, server_stop, server_start, server_reboot, server_resize,
 server_confirm_resize, server_revert_resize, server_delete, volume_create, volume_download, volume_attach,
-volume_detach, volume_extend, volume_delete. Multi-step transitions (build, attach, resize, volume from image) pass
-through their intermediate states within these delays.
+volume_detach, volume_extend, volume_delete, floatingip_status. Multi-step transitions (build, attach, resize,
+volume from image) pass through their intermediate states within these delays.
 """
 
 from .sim import CloudSim

@@ -23,7 +23,7 @@ class Control(Service):
         r("POST", "/token_lifetime", "sim.token_lifetime", self.token_lifetime, auth=False)
         r("PUT", "/quotas/(?P<project>[^/]+)", "sim.quota", self.quota, auth=False)
         r("GET", "/calls", "sim.calls", self.calls, auth=False)
-        r("GET", "/(?P<kind>servers|volumes|keypairs|projects)", "sim.snapshot", self.snapshot, auth=False)
+        r("GET", "/(?P<kind>servers|volumes|keypairs|projects|networking)", "sim.snapshot", self.snapshot, auth=False)
         r("POST", "/images", "sim.add_image", self.add_image, auth=False)
         r("DELETE", "/images/(?P<id>[^/]+)", "sim.remove_image", self.remove_image, auth=False)
         r("POST", "/flavors", "sim.add_flavor", self.add_flavor, auth=False)
@@ -87,9 +87,10 @@ class Control(Service):
         return Response(204)
 
     def quota(self, req):
-        """PUT /_sim/quotas/{project} {compute: {...}, volume: {...}}."""
+        """PUT /_sim/quotas/{project} {compute: {...}, volume: {...}, network: {...}}."""
         spec = self._body(req)
-        self.sim.set_quota(req.match["project"], compute=spec.get("compute"), volume=spec.get("volume"))
+        self.sim.set_quota(req.match["project"], compute=spec.get("compute"), volume=spec.get("volume"),
+                           network=spec.get("network"))
         return Response(204)
 
     def calls(self, req):
@@ -97,9 +98,9 @@ class Control(Service):
         return Response(200, {"counts": dict(self.sim.call_counts()), "calls": self.sim.call_log})
 
     def snapshot(self, req):
-        """GET /_sim/servers|volumes|keypairs|projects."""
+        """GET /_sim/servers|volumes|keypairs|projects|networking."""
         kind = req.match["kind"]
-        if kind in ("servers", "volumes"):
+        if kind in ("servers", "volumes", "networking"):
             return Response(200, {kind: getattr(self.sim, kind)(project_id=req.arg("project_id"))})
         return Response(200, {kind: getattr(self.sim, kind)()})
 

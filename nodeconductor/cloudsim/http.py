@@ -87,6 +87,10 @@ class Service:
     def decorate(self, req, resp):
         """Add service-specific response headers."""
 
+    def error_body(self, exc):
+        """Render an ApiError; services whose errors carry more than status and message override this."""
+        return self.error(exc.status, exc.message)
+
     def error(self, status, message):
         """Render an error body the way the real service does (Nova/Cinder style by default)."""
         kinds = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
@@ -165,7 +169,7 @@ class Dispatcher:
             with self.state.lock:
                 resp = route.handler(req)
         except ApiError as e:
-            resp = Response(e.status, service.error(e.status, e.message), e.headers)
+            resp = Response(e.status, service.error_body(e), e.headers)
             if e.status == 401:
                 # keystonemiddleware, not the service, refuses the token: its body shape for every service.
                 resp.body = {"error": {"code": 401, "title": "Unauthorized", "message": e.message}}

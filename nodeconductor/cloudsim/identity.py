@@ -18,6 +18,7 @@ def catalog_entries(base, project_id):
         ("volumev3", "cinderv3", volume),
         ("block-storage", "cinder", volume),
         ("image", "glance", f"{base}/image"),
+        ("network", "neutron", f"{base}/network"),
     ]
 
 

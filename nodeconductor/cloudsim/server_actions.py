@@ -1,6 +1,7 @@
 """Nova server actions (stop/start/reboot/resize/confirm/revert), delete and os-volume_attachments."""
 
 from .core import ApiError, isotime, new_id
+from .server_networks import release
 from .servers import POWER, conflict
 from .volumes_model import attach, begin_detach, finish_detach
 
@@ -160,6 +161,7 @@ class ServerActionsMixin:
             if b["delete_on_termination"]:
                 vol["status"] = "deleting"
                 st.later("volume_delete", st.volumes.pop, vol["id"], None)
+        release(st, s)
         del st.servers[sid]
 
     # -- volume attachments --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Nova servers: boot (incl. BDM v2 boot-from-volume), power and resize actions, delete, volume attachments."""
 
 from .core import ApiError, isotime, new_id
+from .server_networks import ALLOCATION_FAILED, addresses, allocate, plan_nics, security_group_names
 from .volumes_model import attach, new_volume
 
 # (vm_state, task_state) -> status, as nova.api.openstack.common.status_from_state maps them.
@@ -79,7 +80,8 @@ class ServersMixin:
         out.update({
             "status": server_status(s), "tenant_id": s["project_id"], "user_id": s["user_id"],
             "metadata": dict(s["metadata"]), "hostId": s["host_id"], "image": image, "flavor": flavor,
-            "created": s["created"], "updated": s["updated"], "addresses": {}, "accessIPv4": "", "accessIPv6": "",
+            "created": s["created"], "updated": s["updated"], "addresses": addresses(self.state, s),
+            "accessIPv4": "", "accessIPv6": "",
             "OS-DCF:diskConfig": "MANUAL", "progress": 0, "OS-EXT-AZ:availability_zone": "nova",
             "config_drive": "", "key_name": s["key_name"], "OS-SRV-USG:launched_at": s["launched_at"],
             "OS-SRV-USG:terminated_at": None, "OS-EXT-STS:task_state": s["task_state"],
@@ -99,6 +101,8 @@ class ServersMixin:
             out["trusted_image_certificates"] = None
         if req.version.at_least("2.73"):
             out["locked_reason"] = None
+        if s["nics"]:
+            out["security_groups"] = security_group_names(self.state, s)
         if s["fault"]:
             out["fault"] = dict(s["fault"])
         return out
@@ -193,8 +197,7 @@ class ServersMixin:
             raise ApiError(400, f"Invalid input for field/attribute server. Value: {spec}. 'networks' is a required "
                                 "property")
         networks = spec.get("networks")
-        if isinstance(networks, list) and networks:
-            raise ApiError(400, "Network could not be found: the simulator has no networks; use 'none' or 'auto'.")
+        nics = plan_nics(st, req, networks)
         flavor = self.get_flavor(spec.get("flavorRef"), status=400)
         bdms = self._bdm_volumes(req, spec)
         image_id = spec.get("imageRef") or None
@@ -221,7 +224,8 @@ class ServersMixin:
             "metadata": dict(spec.get("metadata") or {}), "created": now, "updated": now, "launched_at": None,
             "fault": None, "pre_resize_vm_state": None, "description": spec.get("description"),
             "host_id": new_id().replace("-", "")[:28], "instance_name": f"instance-{len(st.servers) + 1:08x}",
-            "created_seq": st.scheduler_seq(),
+            "created_seq": st.scheduler_seq(), "nics": nics,
+            "security_group_names": [g.get("name") for g in spec.get("security_groups") or () if isinstance(g, dict)],
         }
         for b in sorted(bdms, key=lambda b: (b["boot_index"] is None or b["boot_index"] < 0, b["boot_index"] or 0)):
             if b["new"] is not None:
@@ -234,7 +238,7 @@ class ServersMixin:
             server["bdms"].append(b)
         st.servers[sid] = server
         error = st.faults.take("compute.server_create", modes=("error_state",)) is not None
-        st.later("server_build", self._build_step, sid, error, 1)
+        st.later("server_build", self._build_step, sid, error, 0 if nics else 1)
         body = {"id": sid, "links": self.link("servers", sid), "OS-DCF:diskConfig": "MANUAL"}
         if not req.version.at_least("2.37") or networks != "none":
             body["security_groups"] = [{"name": "default"}]
@@ -247,6 +251,17 @@ class ServersMixin:
         if s is None or s["vm_state"] != "building":
             return
         s["updated"] = isotime()
+        if step == 0:
+            # BUILD/networking: nova-compute binds the ports before it maps the block devices.
+            if not allocate(st, s, s["security_group_names"]):
+                s.update(vm_state="error", task_state=None, power_state=0,
+                         fault={"code": 500, "created": isotime(), "message": ALLOCATION_FAILED.format(sid)})
+                for b in s["bdms"]:
+                    st.volumes[b["volume_id"]]["status"] = "available"
+                return
+            s["task_state"] = "networking"
+            st.later("server_build", self._build_step, sid, error, 1)
+            return
         if step == 1:
             s["task_state"] = "block_device_mapping"
             for b in s["bdms"]:

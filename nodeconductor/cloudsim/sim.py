@@ -9,14 +9,15 @@ from .core import DELAY_PROFILES
 from .http import Dispatcher, SimHTTPServer
 from .identity import Identity
 from .image import Image
+from .network import Network
 from .state import State
 from .volume import Volume
 
-SERVICES = ("identity", "compute", "volume", "image")
+SERVICES = ("identity", "compute", "volume", "image", "network")
 
 
 class CloudSim:
-    """A simulated OpenStack (Keystone, Nova, Cinder, Glance) on one port; see the package docstring."""
+    """A simulated OpenStack (Keystone, Nova, Cinder, Glance, Neutron) on one port; see the package docstring."""
 
     def __init__(self, host="127.0.0.1", port=0, admin_password="admin", demo_password="demo", delays="fast"):
         if delays not in DELAY_PROFILES:
@@ -25,7 +26,8 @@ class CloudSim:
         self.port = port
         self.state = State(admin_password, demo_password, delays)
         identity = Identity(self.state)
-        services = [Control(self.state, self), Compute(self.state), Volume(self.state), Image(self.state)]
+        services = [Control(self.state, self), Compute(self.state), Volume(self.state), Image(self.state),
+                    Network(self.state)]
         self._dispatcher = Dispatcher(self.state, services, identity)
         self._httpd = None
         self._thread = None
@@ -118,9 +120,11 @@ class CloudSim:
         with self.state.lock:
             self.state.tokens.clear()
 
-    def set_quota(self, project_id, compute=None, volume=None):
-        """Override Nova and/or Cinder quotas of a project (e.g. compute={'instances': 1})."""
+    def set_quota(self, project_id, compute=None, volume=None, network=None):
+        """Override Nova, Cinder and/or Neutron quotas of a project (e.g. network={'floatingip': 1})."""
         with self.state.lock:
+            if network:
+                self.state.neutron_quotas.setdefault(project_id, {}).update({k: int(v) for k, v in network.items()})
             if compute:
                 self.state.nova_quotas.setdefault(project_id, {}).update({k: int(v) for k, v in compute.items()})
             if volume:
@@ -145,6 +149,16 @@ class CloudSim:
     def volumes(self, project_id=None):
         """Plain-dict copies of the volumes."""
         return self._snapshot(self.state.volumes, project_id)
+
+    def networking(self, project_id=None):
+        """Plain-dict copies of the Neutron resources per kind (networks, subnets, ports, routers, ...)."""
+        kinds = ("networks", "subnets", "ports", "routers", "security_groups", "sg_rules", "floatingips")
+        return {kind: self._snapshot(getattr(self.state, kind), project_id) for kind in kinds}
+
+    def public_network(self):
+        """The external network `public` as a plain dict."""
+        with self.state.lock:
+            return copy.deepcopy(next(n for n in self.state.networks.values() if n["name"] == "public"))
 
     def keypairs(self):
         """Plain-dict copies of all keypairs."""

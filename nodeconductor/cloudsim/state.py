@@ -1,9 +1,10 @@
-"""The in-memory cloud: identity, flavors, images, servers, volumes, keypairs and quotas, behind one lock."""
+"""The in-memory cloud: identity, flavors, images, servers, volumes, keypairs, networks and quotas, behind one lock."""
 
 import functools
 import threading
 
 from .core import DELAY_PROFILES, CallLog, FaultRegistry, Scheduler, isotime, new_hex_id, new_id
+from .network_model import add_public_network
 
 # The seed guide's own tenant and image ids, so its example runs against the simulator with only the
 # auth_url changed (a real cloud has its own ids; the guide says where to find them).
@@ -47,7 +48,7 @@ class State:
             if self.delay_profile not in DELAY_PROFILES:
                 raise ValueError(f"unknown delay profile {self.delay_profile!r}")
             self.delays = dict(DELAY_PROFILES[self.delay_profile])
-            self.latency = {"identity": 0.0, "compute": 0.0, "volume": 0.0, "image": 0.0}
+            self.latency = {"identity": 0.0, "compute": 0.0, "volume": 0.0, "image": 0.0, "network": 0.0}
             self.token_lifetime = 3600.0
             self.tokens = {}
             self.domains = {DEFAULT_DOMAIN_ID: {"id": DEFAULT_DOMAIN_ID, "name": "Default", "enabled": True,
@@ -79,6 +80,11 @@ class State:
             self.keypairs = {}  # (user_id, name) -> keypair
             self.nova_quotas = {}  # project_id -> overrides
             self.cinder_quotas = {}
+            # Neutron: the admin's external network `public` exists from the start, tenants have nothing.
+            self.networks, self.subnets, self.ports, self.routers = {}, {}, {}, {}
+            self.security_groups, self.sg_rules, self.floatingips = {}, {}, {}
+            self.neutron_quotas = {}
+            add_public_network(self, admin_p["id"])
 
     # -- identity ------------------------------------------------------------------------------------
 

@@ -38,6 +38,14 @@ def fresh(cloud):
     assert not errors, f"cleanup left resources behind: {errors}"
 
 
+@pytest.fixture
+def netfresh(cloud):
+    """The module's target, with per-test cleanup of tracked servers, volumes and Neutron resources."""
+    yield cloud
+    errors = cloud.cleanup() + cloud.cleanup_network()
+    assert not errors, f"cleanup left resources behind: {errors}"
+
+
 def pytest_report_header(config):
     """Say which targets the contract suite runs against."""
     url = os.environ.get("OS_AUTH_URL")

@@ -6,6 +6,7 @@ from . import clients
 from .errors import CloudBackendError, translate_errors
 from .instance_actions import InstanceActionsMixin
 from .instances import InstanceOperationsMixin
+from .networking import NetworkingMixin
 from .session import forget_session, get_session
 
 MIB_PER_GIB = 1024
@@ -21,7 +22,7 @@ def mib_to_gib(mib):
     return max(1, math.ceil(int(mib) / MIB_PER_GIB))
 
 
-class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin):
+class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 
     def __init__(self, cloud):
