@@ -36,9 +36,15 @@ def test_a_scheduled_provision_shows_its_progress_and_why_actions_wait(iaas, rol
     progress = browser.text(".progress")
     assert "Provisioning Scheduled" in progress and "Waiting for a free worker" in progress
     assert browser.find(".progress [role=progressbar]").get_attribute("aria-valuetext") == "Queued for a worker"
-    for action in ("start", "stop", "restart", "delete"):
+    reasons = {  # the API's own reasons, from the instance's `actions`
+        "start": "Only an Offline instance can be started",
+        "stop": "Only an Online instance can be stopped",
+        "restart": "Only an Online instance can be restarted",
+        "delete": "Only an Offline or Erred instance can be deleted",
+    }
+    for action, needed in reasons.items():
         assert not browser.find(f"[data-action='{action}']").is_enabled()
-        assert browser.text(f"#reason-{action}") == "Wait: the instance is Provisioning Scheduled."
+        assert browser.text(f"#reason-{action}") == f"{needed}; the instance is Provisioning Scheduled."
     browser.full_screenshot("instance-provisioning")
 
 
@@ -52,8 +58,9 @@ def test_actions_and_operation_from_the_instance_body_win_over_state(roles, logi
           const online = {hostname: "vm", state: "Online"};
           const withApi = {hostname: "vm", state: "Provisioning",
             actions: {stop: {enabled: false, reason: "Busy provisioning"}, start: {enabled: true}},
-            operation: {name: "provision", step: "Creating the data volume", done: 1, total: 4,
-                        waiting_for: "Cinder volume available", since: "2026-01-01T00:00:00Z"}};
+            operation: {name: "provision", state: "running", step: "Creating the data volume", steps_done: 1,
+                        steps_total: 4, waiting_for: "Cinder volume available",
+                        waiting_since: "2026-01-01T00:00:00Z"}};
           done(JSON.stringify({
             online: m.actionsOf(online), onlineProgress: m.progressOf(online),
             api: m.actionsOf(withApi), apiProgress: m.progressOf(withApi), busy: m.isBusy(withApi),

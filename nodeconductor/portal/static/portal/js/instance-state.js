@@ -18,7 +18,8 @@ const RULES = {
 export function actionsOf(instance) {
   const out = {};
   for (const name of ACTIONS) {
-    const given = instance.actions && instance.actions[name];
+    // The API names the two resizes apart; both need the same state, so the flavor one speaks for "resize".
+    const given = instance.actions && instance.actions[name === "resize" ? "resize_flavor" : name];
     if (given && typeof given.enabled === "boolean") {
       out[name] = { enabled: given.enabled, reason: given.reason || "" };
       continue;
@@ -34,29 +35,31 @@ export function actionsOf(instance) {
 
 /** Whether a worker is busy with the instance, so the portal keeps polling it quickly. */
 export function isBusy(instance) {
-  if (instance.operation && !isDone(instance.operation)) return true;
+  const op = instance.operation;
+  if (op && typeof op === "object" && op.state) return op.state !== "failed";
   return !STABLE.includes(instance.state);
-}
-
-function isDone(operation) {
-  return operation.done !== undefined && operation.total !== undefined && operation.done >= operation.total;
 }
 
 /**
  * What the instance is doing: {title, step, percent (null when unknown), waitingFor, since}, or null when idle.
- * Uses `operation` {name, step, done, total, waiting_for, since} when present, else the state alone.
+ * Uses the API's `operation` {name, state, step, steps_done, steps_total, waiting_for, waiting_since, started}
+ * when present (an operation that failed is shown through the state and error message), else the state alone.
  */
 export function progressOf(instance) {
   const op = instance.operation;
   if (op && typeof op === "object") {
-    const percent = op.total ? Math.max(0, Math.min(100, Math.round((100 * (op.done || 0)) / op.total))) : null;
+    if (op.state === "failed") return null;
+    const queued = op.state === "queued";
+    const done = op.steps_done || 0;
+    const total = op.steps_total || 0;
+    const percent = total ? Math.max(0, Math.min(100, Math.round((100 * done) / total))) : null;
     return {
-      title: op.name ? `${capitalize(op.name)} ${instance.hostname}` : instance.state,
-      step: op.step || "",
-      percent,
-      waitingFor: op.waiting_for || "",
-      since: op.since || "",
-      counts: op.total ? `step ${Math.min(op.done + 1, op.total)} of ${op.total}` : "",
+      title: op.name ? `${capitalize(op.name.replace("_", " "))} ${instance.hostname}` : instance.state,
+      step: queued ? "Queued for a worker" : (op.state === "cleaning up" ? "Cleaning up: " : "") + (op.step || ""),
+      percent: queued ? null : percent,
+      waitingFor: queued ? "a free worker" : op.waiting_for || "",
+      since: op.waiting_since || op.started || instance.modified || "",
+      counts: total && !queued ? `step ${Math.min(done + 1, total)} of ${total}` : "",
     };
   }
   if (STABLE.includes(instance.state)) return null;
