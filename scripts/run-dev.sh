@@ -59,6 +59,9 @@ port_free() {
     "$PYTHON" - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
+# As the servers do: a port whose last run left only TIME_WAIT connections is free (Linux still refuses a
+# port someone listens on).
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

@@ -48,6 +48,26 @@ def test_a_scheduled_provision_shows_its_progress_and_why_actions_wait(iaas, rol
     browser.full_screenshot("instance-provisioning")
 
 
+def test_a_running_provision_shows_the_api_step_and_what_it_waits_for(iaas, roles, login, browser):
+    """A provision a worker has taken one step of: the page shows the API's own step, count and wait."""
+    from nodeconductor.iaas import operations
+
+    instance = Instance.objects.create(
+        hostname="building-vm", template=iaas.template, cloud_project_membership=iaas.membership,
+        flavor=iaas.flavor, system_volume_size=1024, data_volume_size=1024,
+    )  # fmt: skip
+    iaas.env.sim.set_delay("volume_create", 60)  # the volumes stay "creating" while the page is looked at
+    operations.advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+    login(roles.users["admin"])
+    browser.go(f"#/instances/{instance.uuid}")
+    browser.wait_text("step 2 of 3", css=".progress")
+    progress = browser.text(".progress")
+    assert "wait for both volumes to be available, then boot the server from the root volume" in progress
+    assert "volumes to become available" in progress
+    assert browser.text("#reason-delete") == "Only an Offline or Erred instance can be deleted; the instance is " \
+        "Provisioning."  # fmt: skip
+
+
 def test_actions_and_operation_from_the_instance_body_win_over_state(roles, login, browser):
     """The portal prefers the API's `actions` and `operation` (another issue adds them) to its own state rules."""
     login(roles.users["admin"])
