@@ -137,10 +137,6 @@ def send_operation_step(instance_uuid, token, seq, countdown=0):
     run_instance_operation.apply_async(args=(str(instance_uuid), token, seq), countdown=countdown or None)
 
 
-def _resend_step(instance_uuid, token, seq):
-    send_operation_step(instance_uuid, token, seq)
-
-
 def _picked_up_before():
     """Rows in Sync Scheduled since before this moment have no task coming: made in the shell, or lost."""
     from django.conf import settings
@@ -156,7 +152,7 @@ def resume_stalled_work():
     Clouds and memberships in Sync Scheduled with no task coming, such as those the seed guide creates in the
     shell, are taken up; syncs whose worker died are failed and retried.
     """
-    resumed = operations.sweep(_resend_step)
+    resumed = operations.sweep(send_operation_step)
     before = _picked_up_before()
     lease_start = timezone.now() - timedelta(seconds=operations.step_lease())
     for model, task in ((Cloud, pull_cloud_account), (CloudProjectMembership, sync_cloud_membership)):
@@ -205,7 +201,7 @@ def recover_instance(instance_uuid, user_uuid=None):
             instance.recover_online()
         else:
             instance.recover_offline()
-        instance.operation_name = instance.operation_phase = ""
-        instance.operation_params = {}
+        for field, value in operations.CLEARED.items():  # the failed step is history once recovered
+            setattr(instance, field, value)
         instance.save()
         events.instance_event(instance, "recover", "succeeded", user=user)
