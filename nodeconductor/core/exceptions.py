@@ -1,4 +1,9 @@
-"""One error shape for every API failure: field-keyed 400s, and {"detail": ...} for the rest."""
+"""One error shape for every API failure: field-keyed 400s, {"detail": ...} for the rest, and a `code` in each.
+
+The `code` is machine-readable, so a client can branch without parsing the human message: `invalid`,
+`quota_exceeded`, `invalid_state`, `in_use`, `not_found`, ... (the list is in docs/api/conventions.rst and
+in ERROR_CODES below; tests check that every code answered is listed).
+"""
 
 import logging
 
@@ -10,10 +15,31 @@ from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from django_fsm import TransitionNotAllowed
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
+
+
+# Every top-level code an error body may carry, with what it means; docs/api/conventions.rst lists the same.
+ERROR_CODES = {
+    "invalid": "The input is invalid; the field-keyed messages say what to fix (400).",
+    "parse_error": "The body is not valid JSON (or form data) (400).",
+    "quota_exceeded": "The request would take the tenant over a quota (400).",
+    "not_found_in_cloud": "A resource named in the request does not exist in the cloud (400).",
+    "not_importable": "The server cannot be brought under NodeConductor; the message says why (400).",
+    "not_authenticated": "No credentials were sent (401).",
+    "authentication_failed": "The credentials or the token are wrong (401).",
+    "permission_denied": "The object is visible, but the requester may not do this (403).",
+    "not_found": "The object does not exist or is not visible to the requester (404).",
+    "method_not_allowed": "The endpoint does not take this HTTP method (405).",
+    "not_acceptable": "The Accept header asks for a format the API does not serve (406).",
+    "invalid_state": "The object's state does not allow the request; the message names the state needed (409).",
+    "in_use": "The object still has dependants or users; remove them first (409).",
+    "conflict": "The request conflicts with existing data, such as a duplicate (409).",
+    "unsupported_media_type": "The body's Content-Type is not JSON or form data (415).",
+    "throttled": "Too many requests; retry after the time given (429).",
+    "service_unavailable": "The database or the task queue refused the request; nothing was changed (503).",
+}
 
 
 class Conflict(exceptions.APIException):
@@ -21,7 +47,20 @@ class Conflict(exceptions.APIException):
 
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The object is not in a state that allows this request."
-    default_code = "conflict"
+    default_code = "invalid_state"
+
+
+class InUse(Conflict):
+    """The object still has dependants or users, so it cannot be deleted or changed yet (409)."""
+
+    default_detail = "The object is still in use; remove what uses it first."
+    default_code = "in_use"
+
+
+class QuotaExceeded(exceptions.ValidationError):
+    """The request would take a tenant over a quota (400, field-keyed like every 400)."""
+
+    default_code = "quota_exceeded"
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -41,10 +80,6 @@ class ServiceUnavailable(exceptions.APIException):
 # A locked SQLite file or a PostgreSQL restart usually clears within seconds.
 DATABASE_RETRY_AFTER = 5
 DATABASE_UNAVAILABLE = "The database is busy or unavailable and could not complete the request; retry in a few seconds."
-
-
-class IncorrectStateException(Conflict):
-    """Raised by services when a transition's source state does not match."""
 
 
 def _django_validation_detail(exc):
@@ -71,13 +106,13 @@ def exception_handler(exc, context):
     elif isinstance(exc, TransitionNotAllowed):
         exc = Conflict(str(exc))
     elif isinstance(exc, (ProtectedError, RestrictedError)):
-        exc = Conflict("The object still holds resources; remove them first.")
+        exc = InUse("The object still holds resources; remove them first.")
     elif isinstance(exc, DataError):
         logger.info("Data error answered as 400: %s", exc)
         exc = exceptions.ValidationError({"detail": "A value is out of the range the database accepts."})
     elif isinstance(exc, IntegrityError):
         logger.info("Integrity error answered as 409: %s", exc)
-        exc = Conflict("The request conflicts with existing data (a duplicate or a missing reference).")
+        exc = Conflict("The request conflicts with existing data (a duplicate or a missing reference).", "conflict")
     elif isinstance(exc, (DatabaseError, InterfaceError)):
         # Locked, restarted, unreachable or out of connections: the request may succeed when retried.
         view = context.get("view")
@@ -93,11 +128,41 @@ def exception_handler(exc, context):
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
-    if isinstance(exc, ServiceUnavailable) and response is not None:
+    if response is None:
+        return None
+    if isinstance(exc, ServiceUnavailable):
         response["Retry-After"] = str(int(exc.retry_after))
+    response.data = with_code(response.data, error_code(exc))
     return response
 
 
-def error_response(detail, status_code):
-    """Build a response in the common error shape outside DRF views."""
-    return Response({"detail": detail}, status=status_code)
+def error_code(exc):
+    """The machine-readable code of an API exception: its own code, or `invalid` for plain field errors."""
+    if isinstance(exc, exceptions.ValidationError):
+        codes = set(_leaf_codes(exc.get_codes()))
+        named = sorted(codes & set(ERROR_CODES) - {"invalid"})
+        return named[0] if named else "invalid"
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    if isinstance(code, str) and code in ERROR_CODES:
+        return code
+    return getattr(exc, "default_code", None) if getattr(exc, "default_code", None) in ERROR_CODES else "invalid"
+
+
+def _leaf_codes(codes):
+    if isinstance(codes, dict):
+        for value in codes.values():
+            yield from _leaf_codes(value)
+    elif isinstance(codes, list):
+        for value in codes:
+            yield from _leaf_codes(value)
+    else:
+        yield codes
+
+
+def with_code(data, code):
+    """An error body with its `code`: a list of messages becomes {"non_field_errors": [...]} to hold it."""
+    if isinstance(data, list):
+        data = {"non_field_errors": data}
+    elif not isinstance(data, dict):
+        data = {"detail": data}
+    return {**data, "code": code}

@@ -10,9 +10,8 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
-from rest_framework.exceptions import ValidationError
 
-from nodeconductor.core.exceptions import Conflict, ServiceUnavailable
+from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavailable
 
 from . import events, instance_policy, operations, tasks
 from .models import CloudProjectMembership, Instance, InstanceState
@@ -45,7 +44,7 @@ def check_quota(membership, extra):
         if amount > 0 and limit >= 0 and usage[key] + amount > limit:
             problems.append(f"{label}: {usage[key]} in use + {amount} requested > limit {limit}")
     if problems:
-        raise ValidationError({"non_field_errors": ["Quota exceeded in the project's tenant: " + "; ".join(problems)]})
+        raise QuotaExceeded({"non_field_errors": ["Quota exceeded in the project's tenant: " + "; ".join(problems)]})
 
 
 def _locked_membership(membership):

@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django_fsm import ConcurrentTransition
 
-from nodeconductor.core.exceptions import Conflict, ServiceUnavailable
+from nodeconductor.core.exceptions import Conflict, InUse, ServiceUnavailable
 
 from .models import Cloud, CloudProjectMembership, SyncState
 
@@ -83,7 +83,7 @@ def cloud_schedule_pull(cloud):
 def cloud_delete(cloud):
     """Delete a cloud account unless projects are still bound to it."""
     if cloud.memberships.exists():
-        raise Conflict("The cloud still has project memberships; delete them (and their instances) first.")
+        raise InUse("The cloud still has project memberships; delete them (and their instances) first.")
     cloud.delete()
 
 
@@ -122,5 +122,5 @@ def membership_schedule_sync(membership, quotas=None):
 def membership_delete(membership):
     """Unbind a project from a cloud unless it still has instances there (the tenant itself is kept)."""
     if membership.instances.exists():
-        raise Conflict("The membership still has instances; delete them first.")
+        raise InUse("The membership still has instances; delete them first.")
     membership.delete()

@@ -5,7 +5,7 @@ from collections import Counter
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 
-from nodeconductor.core.exceptions import Conflict
+from nodeconductor.core.exceptions import InUse
 
 
 def _describe_blockers(objects):
@@ -24,7 +24,7 @@ def _delete_or_conflict(obj, what):
             result = obj.delete()
     except (ProtectedError, RestrictedError) as exc:
         blockers = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
-        raise Conflict(f"The {what} still has {_describe_blockers(blockers)}; delete them first.") from None
+        raise InUse(f"The {what} still has {_describe_blockers(blockers)}; delete them first.") from None
     return result
 
 

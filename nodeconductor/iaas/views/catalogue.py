@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import permissions
 
 from nodeconductor.core import filters
-from nodeconductor.core.exceptions import Conflict
+from nodeconductor.core.exceptions import InUse
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
 from nodeconductor.core.schema import conflict
 from nodeconductor.core.views import UuidModelViewSet, UuidReadOnlyViewSet
@@ -112,7 +112,7 @@ class TemplateViewSet(UuidModelViewSet):
     def perform_destroy(self, instance):
         """Refuse while instances use the template, naming the way out."""
         if instance.instances.exists():
-            raise Conflict("Instances still use this template; deactivate it (is_active=false) instead.")
+            raise InUse("Instances still use this template; deactivate it (is_active=false) instead.")
         instance.delete()
 
 
