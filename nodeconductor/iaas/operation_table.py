@@ -21,6 +21,7 @@ class Call:
     api: str  # the python-*client call, e.g. "cinder volumes.create"
     args: str = ""  # a template over the plan's context, e.g. "size={system_gib} GiB imageRef={image_id}"
     when: str = ""  # a context key that must be truthy for the call to be made (e.g. an SSH key to push)
+    only_if: str = ""  # a condition only the cloud's state at run time decides, e.g. "the volume is still there"
 
     def applies(self, context):
         """Whether the call is made for this request."""
@@ -104,11 +105,13 @@ class Operation:
         return {p.name: p.does for p in (self.compensation_phases if compensating else self.phases)}
 
 
+_LEFT = "Nova did not delete it with the server (delete_on_termination)"
 _DELETE_PHASES = (
     Phase("", "delete the server", (Call("nova servers.delete", "{server_id}"),)),
     Phase("server_gone", "wait for the server to be gone", (Wait("server {server_id}", "gone"),)),
     Phase("volumes", "delete both volumes and wait for them to be gone", (
-        Call("cinder volumes.delete", "{system_volume_id}"), Call("cinder volumes.delete", "{data_volume_id}"),
+        Call("cinder volumes.delete", "{system_volume_id}", only_if=_LEFT),
+        Call("cinder volumes.delete", "{data_volume_id}", only_if=_LEFT),
         Wait("root volume and data volume", "gone"))),
 )  # fmt: skip
 
@@ -129,7 +132,8 @@ PROVISION = Operation(
             Call("cinder volumes.create", "size={data_gib} GiB name=nc-{uuid}-data"))),
         Phase("volumes", "wait for both volumes to be available, then boot the server from the root volume", (
             Wait("root volume and data volume", "available"),
-            Call("nova keypairs.create", "{key_pair} (the SSH key {key_name})", when="key_pair"),
+            Call("nova keypairs.create", "{key_pair} (the SSH key {key_name})", when="key_pair",
+                 only_if="the cloud does not have this keypair yet"),
             Call("nova servers.create", "name={hostname} flavor={flavor_id} block_device_mapping_v2=[root volume "
                  "boot_index=0, data volume boot_index=-1] networks={networks}"))),
         Phase("server", "wait for the server to be ACTIVE", (Wait("server", "ACTIVE"),)),
