@@ -337,7 +337,9 @@ def _log_step_done(op, instance, params, compensating, phase):
     began = params.get("phase_started") or (instance.operation_started or timezone.now()).timestamp()
     label = table.get(phase, phase or "first step")
     step = ("clean up: " if compensating else "") + label
-    events.instance_step_event(instance, op.name, step, time.time() - began, user=_user(params))
+    ended = time.time()
+    events.instance_step_event(instance, op.name, step, ended - began, user=_user(params), started=_iso(began),
+                               ended=_iso(ended))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- in-process runs

@@ -32,7 +32,8 @@ def test_plan_then_provision_step_by_step_with_progress_then_recover(iaas_any, r
     assert tenant_resources(iaas) == before, "a dry run made something in the cloud"
     assert Instance.objects.count() == 0
     image = iaas.template.images.get(cloud=iaas.cloud).backend_id
-    assert plan.json()["steps"][0]["actions"][0]["call"].startswith(f"cinder volumes.create size=1 GiB imageRef={image}")
+    first_call = plan.json()["steps"][0]["actions"][0]["call"]
+    assert first_call.startswith(f"cinder volumes.create size=1 GiB imageRef={image}")
 
     created = client.post("/api/instances/", body, format="json")
     assert created.status_code == 201, created.json()
@@ -56,6 +57,9 @@ def test_plan_then_provision_step_by_step_with_progress_then_recover(iaas_any, r
     steps = Event.objects.filter(resource_uuid=uuid, event_type="instance_provision_step_done")
     assert steps.count() >= 2
     assert all(e.context["seconds"] >= 0 for e in steps)
+    # Each step's event says when it began and ended; the steps follow one another.
+    spans = sorted((e.context["started"], e.context["ended"]) for e in steps)
+    assert all(a <= b for a, b in spans) and all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
 
     # A healthy instance marked Erred (say, by a worker that lost its database) is reconciled by staff.
     instance = Instance.objects.get(uuid=uuid)
