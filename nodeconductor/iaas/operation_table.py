@@ -94,6 +94,9 @@ class Operation:
     # the calls a run makes in the cloud are the ones the phases list.
     phases: tuple = ()
     compensation_phases: tuple = ()
+    # A build takes one of the cloud's build slots (the per-cloud cap): the job waits in its scheduled state,
+    # queued, until one is free.
+    builds: bool = False
 
     @property
     def deletes(self):
@@ -139,6 +142,7 @@ PROVISION = Operation(
         Phase("server", "wait for the server to be ACTIVE", (Wait("server", "ACTIVE"),)),
     ),
     compensation_phases=_DELETE_PHASES,
+    builds=True,
 )  # fmt: skip
 STOP = Operation("stop", S.STOPPING_SCHEDULED, S.STOPPING, Instance.begin_stopping, Actions.stop_step,
                  Instance.set_offline, phases=_power_phases("nova servers.stop", "SHUTOFF"))  # fmt: skip

@@ -83,6 +83,43 @@ def poll_interval():
     return _setting("OPENSTACK_POLL_INTERVAL", 2)
 
 
+def build_cap(cloud):
+    """How many provisions may build at once in a cloud: its credentials' max_concurrent_builds, or the setting.
+
+    A cloud chokes on many parallel boots (Nova's own default is 10 per compute host); builds past the cap
+    wait their turn in Provisioning Scheduled. 0 or less means no cap.
+    """
+    credentials = cloud.get_credentials() or {}
+    return int(credentials.get("max_concurrent_builds", _setting("OPENSTACK_MAX_CONCURRENT_BUILDS", 10)))
+
+
+def queue_poll():
+    """Seconds between two looks for a free build slot."""
+    return _setting("OPERATION_QUEUE_POLL_INTERVAL", 1)
+
+
+def _no_build_slot(instance):
+    """Why the instance must wait for a build slot of its cloud (first come, first served); "" when it may build.
+
+    Runs in the transaction that begins the build, with the cloud's row locked, so two workers never both
+    take the last slot.
+    """
+    from .models import Cloud
+
+    cloud = Cloud.objects.select_for_update().get(pk=instance.cloud_project_membership.cloud_id)
+    cap = build_cap(cloud)
+    if cap <= 0:
+        return ""
+    in_cloud = Instance.objects.filter(cloud_project_membership__cloud=cloud)
+    building = in_cloud.filter(state=S.PROVISIONING).count()
+    ahead = in_cloud.filter(state=S.PROVISIONING_SCHEDULED).filter(
+        Q(created__lt=instance.created) | Q(created=instance.created, pk__lt=instance.pk)
+    ).count()
+    if building + ahead < cap:
+        return ""
+    return f"a build slot: {building} of {cap} builds run in cloud {cloud.name}, {ahead} queued ahead"
+
+
 def next_poll(waited):
     """Pause before the next look: a tenth of the time already waited in this phase, within the bounds.
 
@@ -281,6 +318,12 @@ def run_step(instance_uuid, token, seq):
     params = dict(instance.operation_params)
     if instance.state == op.scheduled_state:
         with transaction.atomic():
+            queued = _no_build_slot(instance) if op.builds else ""
+            if queued:
+                # Wait in the scheduled state (the API shows it queued) and look again shortly.
+                params = {**params, "waiting_for": queued}
+                _release(instance, token, seq, "", params, {}, queue_poll())
+                return Outcome(finished=False, seq=seq + 1, retry_after=queue_poll(), token=token)
             op.begin(instance)
             instance.operation_started = timezone.now()
             instance.save()
