@@ -146,13 +146,6 @@ class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, Networking
             data["quotas"][tenant_id] = self.get_quotas(tenant_id)
         return data
 
-    def pull_cloud_account(self, cloud=None, dry_run=False):
-        """Pull flavors, images and quotas and apply them as a minimal diff; returns what changed."""
-        from nodeconductor.iaas.pull import apply_cloud_account
-
-        cloud = cloud or self.cloud
-        return apply_cloud_account(cloud, self.fetch_cloud_account(cloud), dry_run=dry_run)
-
     # Tenants --------------------------------------------------------------------------------------
     def _admin_user_id(self):
         """Keystone id of the admin user of these credentials."""
