@@ -2,6 +2,7 @@
 
 from .catalogue import Flavor, Image, Template, TemplateLicense, TemplateMapping
 from .cloud import Cloud, CloudProjectMembership, SyncState
+from .importable import ImportableServer
 from .instance import Instance, InstanceState
 
 __all__ = (
@@ -9,6 +10,7 @@ __all__ = (
     "CloudProjectMembership",
     "Flavor",
     "Image",
+    "ImportableServer",
     "Instance",
     "InstanceState",
     "SyncState",
