@@ -106,13 +106,35 @@ def refresh_importable(backend, membership):
             **fields,
         ))  # fmt: skip
     with transaction.atomic():
-        before = dict(membership.importable_servers.values_list("backend_id", "name"))
-        membership.importable_servers.all().delete()
-        ImportableServer.objects.bulk_create(rows)
-    after = {row.backend_id: row.name for row in rows}
-    found = [f"untracked server {after[i]} ({i}) found in {membership}" for i in sorted(set(after) - set(before))]
-    gone = [f"untracked server {before[i]} ({i}) gone from {membership}" for i in sorted(set(before) - set(after))]
-    return found + gone
+        existing = {r.backend_id: r for r in membership.importable_servers.all()}
+        wanted = {r.backend_id: r for r in rows}
+        changed = [r for i, r in wanted.items() if i in existing and _facts(existing[i]) != _facts(r)]
+        for fresh in changed:
+            fresh.pk = existing[fresh.backend_id].pk
+        # A minimal diff, like the rest of the pull: an unchanged tenant writes nothing.
+        gone = [existing[i].pk for i in existing if i not in wanted]
+        if gone:
+            ImportableServer.objects.filter(pk__in=gone).delete()
+        ImportableServer.objects.bulk_create([r for i, r in wanted.items() if i not in existing])
+        if changed:
+            ImportableServer.objects.bulk_update(changed, [*FACTS, "pulled"])
+    found = [
+        f"untracked server {wanted[i].name} ({i}) found in {membership}" for i in sorted(set(wanted) - set(existing))
+    ]
+    lost = [
+        f"untracked server {existing[i].name} ({i}) gone from {membership}" for i in sorted(set(existing) - set(wanted))
+    ]
+    return found + lost
+
+
+FACTS = ("name", "status", "flavor_backend_id", "flavor_id", "image_backend_id", "template_id", "system_volume_id",
+         "system_volume_size", "data_volume_id", "data_volume_size", "internal_ips", "external_ips",
+         "created_in_cloud", "launched_at", "reasons")  # fmt: skip
+
+
+def _facts(row):
+    """What a pull learns of a server, to tell whether a row changed."""
+    return tuple(getattr(row, f) for f in FACTS)
 
 
 # ---------------------------------------------------------------------------------------------- the operation

@@ -153,6 +153,13 @@ def test_the_pull_lists_an_untracked_server_with_what_an_import_makes_of_it(iaas
         "created_in_cloud": item["created_in_cloud"], "launched_at": item["launched_at"], "pulled": item["pulled"],
     }  # fmt: skip
     assert item["launched_at"] and item["created_in_cloud"] and item["pulled"]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        pull(iaas)
+    assert [q["sql"] for q in queries if "iaas_importableserver" in q["sql"] and not q["sql"].startswith("SELECT")] == []
+    assert listed(roles, iaas)[server.id] == item  # unchanged, not rewritten
 
 
 def test_the_list_says_why_a_server_cannot_be_imported(iaas, roles, raw):

@@ -30,7 +30,7 @@ class ImportableServer(models.Model):
     launched_at = models.DateTimeField(null=True, blank=True)
     # Why the server cannot be imported, one sentence each; empty when it can.
     reasons = models.JSONField(default=list, blank=True)
-    pulled = models.DateTimeField(help_text="When the pull saw the server")
+    pulled = models.DateTimeField(help_text="When a pull recorded these facts of the server")
 
     class Meta:
         ordering = ("name", "backend_id")
