@@ -89,7 +89,7 @@ def _tenant_instances(membership):
 def refresh_importable(backend, membership):
     """Rewrite the membership's ImportableServer rows from the cloud; return lines for servers found or gone."""
     servers = backend.describe_tenant_servers(membership.tenant_id)
-    tracked = _tenant_instances(membership).values_list("uuid", "backend_id")
+    tracked = list(_tenant_instances(membership).values_list("uuid", "backend_id"))
     tracked_uuids = {str(uuid) for uuid, _ in tracked}
     tracked_ids = {backend_id for _, backend_id in tracked if backend_id}
     flavors, templates = catalogue(membership.cloud)
