@@ -158,7 +158,8 @@ def test_the_pull_lists_an_untracked_server_with_what_an_import_makes_of_it(iaas
 
     with CaptureQueriesContext(connection) as queries:
         pull(iaas)
-    assert [q["sql"] for q in queries if "iaas_importableserver" in q["sql"] and not q["sql"].startswith("SELECT")] == []
+    writes = [q["sql"] for q in queries if "iaas_importableserver" in q["sql"] and not q["sql"].startswith("SELECT")]
+    assert writes == []
     assert listed(roles, iaas)[server.id] == item  # unchanged, not rewritten
 
 
