@@ -14,6 +14,7 @@ from nodeconductor.core.permissions import is_staff
 from . import events, instance_policy, operations
 from .instance_services import _enqueue, _locked_membership, _uuid, check_quota
 from .models import ImportableServer, Instance, SyncState
+from .operation_table import IMPORT
 
 NOT_LISTER = "Only owners of the customer, administrators of the project and staff list importable servers."
 NOT_IMPORTER = "Only project administrators and staff import servers."
@@ -116,8 +117,8 @@ def instance_import(*, user, membership, server_id):
             external_ips=row.external_ips,
             created_by=user,
         )
-        operations.start(instance, operations.IMPORT, {"server_id": server_id, "user_uuid": _uuid(user)})
+        operations.start(instance, IMPORT, {"server_id": server_id, "user_uuid": _uuid(user)})
         instance.save()
         events.instance_event(instance, "import", "scheduled", user=user)
-        _enqueue(instance, operations.IMPORT, None, user)
+        _enqueue(instance, IMPORT, None, user)
     return instance
