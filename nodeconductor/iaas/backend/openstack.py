@@ -4,6 +4,7 @@ import math
 
 from . import clients
 from .errors import CloudBackendError, translate_errors
+from .imports import ImportsMixin
 from .instance_actions import InstanceActionsMixin
 from .instances import InstanceOperationsMixin
 from .networking import NetworkingMixin
@@ -23,7 +24,7 @@ def mib_to_gib(mib):
     return max(1, math.ceil(int(mib) / MIB_PER_GIB))
 
 
-class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin):
+class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin, ImportsMixin):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 
     def __init__(self, cloud):
