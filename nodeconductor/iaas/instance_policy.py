@@ -40,6 +40,8 @@ RULES = {
         Rule("resize_flavor", Instance.schedule_resizing, RESIZE_NEEDS),
         Rule("resize_disk", Instance.schedule_resizing, RESIZE_NEEDS),
         Rule("delete", Instance.schedule_deletion, "Only an Offline or Erred instance can be deleted"),
+        Rule("update_security_groups", Instance.schedule_security_groups_update,
+             "Only an Online instance can change its security groups"),
         Rule("recover", Instance.schedule_recovery, "Only an Erred instance can be recovered", staff_only=True),
     )
 }

@@ -15,6 +15,7 @@ from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavai
 
 from . import events, instance_policy, operations, tasks
 from .models import CloudProjectMembership, Instance, InstanceState
+from .security_group_services import instance_update_security_groups, set_instance_groups  # noqa: F401 - API
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def resize_disk_quota_change(instance, new_size):
 
 
 def instance_create(*, user, membership, template, flavor, hostname, system_volume_size, data_volume_size,
-                    description="", ssh_public_key=None):  # fmt: skip
+                    description="", ssh_public_key=None, security_groups=()):  # fmt: skip
     """Reserve quota and create the instance in Provisioning Scheduled; the worker builds it."""
     with transaction.atomic():
         membership = _locked_membership(membership)
@@ -144,8 +145,11 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
         references = ["template", "cloud_project_membership", "flavor", "ssh_public_key", "created_by"]
         instance.full_clean(exclude=["state", *references], validate_unique=False, validate_constraints=False)
         params = {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)}
+        if security_groups:  # without any, the ports get the tenant's default group (the key stays absent)
+            params["security_group_ids"] = sorted(g.backend_id for g in security_groups)
         operations.start(instance, operations.PROVISION, params)
         instance.save()
+        set_instance_groups(instance, security_groups)
         events.instance_event(instance, "provision", "scheduled", user=user)
         _enqueue(instance, operations.PROVISION, None, user)
     return instance

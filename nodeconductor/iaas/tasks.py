@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import operations, poller
+from . import operations, poller, security_group_sync
 from .backend import CloudBackendError
 from .models import Cloud, CloudProjectMembership, Instance, SyncState
 
@@ -37,6 +37,7 @@ def run_cloud_pull(cloud, dry_run=False):
     cloud.last_pulled = timezone.now()
     _save_transition(cloud, "set_in_sync")
     pull_cloud_instances(cloud, diff)
+    diff.updated.extend(security_group_sync.reconcile_cloud(cloud))
     return diff
 
 
@@ -111,7 +112,9 @@ def sync_cloud_membership(membership_uuid, quotas=None):
     except CloudBackendError as exc:
         _save_transition(membership, "set_erred", str(exc))
         return
-    _save_transition(membership, "set_in_sync")
+    with transaction.atomic():
+        _save_transition(membership, "set_in_sync")
+        security_group_sync.ensure_default_groups(membership)  # the settings' defaults, pushed on commit
     _refresh_importable(backend, membership)
 
 
@@ -212,7 +215,26 @@ def resume_stalled_work():
             model.objects.filter(uuid=uuid, state=SyncState.SYNC_SCHEDULED).update(modified=timezone.now())
             task.delay(str(uuid))
             resumed += 1
+    resumed += security_group_sync.sweep(before, lease_start, push_security_group, delete_security_group)
     return resumed
+
+
+@shared_task(name="nodeconductor.iaas.push_security_group")
+def push_security_group(group_uuid):
+    """Push a security group's rules to Neutron as a diff; it ends In Sync or Erred with the cloud's message."""
+    security_group_sync.push(group_uuid)
+
+
+@shared_task(name="nodeconductor.iaas.delete_security_group")
+def delete_security_group(group_uuid):
+    """Delete a security group in Neutron, then its row; Erred with the cloud's message when refused."""
+    security_group_sync.delete(group_uuid)
+
+
+@shared_task(name="nodeconductor.iaas.update_instance_security_groups")
+def update_instance_security_groups(instance_uuid, user_uuid=None):
+    """Set a running VM's ports to the instance's security groups, with an event of the outcome."""
+    security_group_sync.apply_instance_groups(instance_uuid, user_uuid)
 
 
 @shared_task(name="nodeconductor.iaas.recover_instance")

@@ -1,6 +1,6 @@
 """Routes of iaas: each views module registers its own viewsets."""
 
-from .views import catalogue, cloud, instance
+from .views import catalogue, cloud, instance, security_groups
 
 
 def register_in(router):
@@ -8,3 +8,4 @@ def register_in(router):
     cloud.register_in(router)
     catalogue.register_in(router)
     instance.register_in(router)
+    security_groups.register_in(router)

@@ -8,6 +8,7 @@ from .imports import ImportsMixin
 from .instance_actions import InstanceActionsMixin
 from .instances import InstanceOperationsMixin
 from .networking import NetworkingMixin
+from .security_groups import SecurityGroupsMixin
 from .session import forget_session, get_session
 from .snapshots import SnapshotMixin
 
@@ -24,7 +25,9 @@ def mib_to_gib(mib):
     return max(1, math.ceil(int(mib) / MIB_PER_GIB))
 
 
-class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin, ImportsMixin):
+class OpenStackBackend(
+    InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin, ImportsMixin, SecurityGroupsMixin
+):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 
     def __init__(self, cloud):

@@ -5,6 +5,7 @@ from .cloud import Cloud, CloudProjectMembership, SyncState
 from .importable import ImportableServer
 from .instance import Instance, InstanceState
 from .poller import TenantPoller
+from .security_groups import InstanceSecurityGroup, SecurityGroup, SecurityGroupRule, SecurityGroupState
 
 __all__ = (
     "Cloud",
@@ -13,7 +14,11 @@ __all__ = (
     "Image",
     "ImportableServer",
     "Instance",
+    "InstanceSecurityGroup",
     "InstanceState",
+    "SecurityGroup",
+    "SecurityGroupRule",
+    "SecurityGroupState",
     "SyncState",
     "Template",
     "TemplateLicense",

@@ -151,6 +151,9 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     quota_ram = models.IntegerField(default=-1, help_text="MiB")
     quota_storage = models.BigIntegerField(default=-1, help_text="MiB")
     quota_max_instances = models.IntegerField(default=-1)
+    # Our own limits on the security groups of the membership and their rules (-1 = unlimited).
+    quota_security_group_count = models.IntegerField(default=-1)
+    quota_security_group_rule_count = models.IntegerField(default=-1)
 
     objects = CloudProjectMembershipQuerySet.as_manager()
 

@@ -238,6 +238,10 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
         self.pending_cores = self.pending_ram = self.pending_data_volume_size = None
         return previous
 
+    @transition(field=state, source=S.ONLINE, target=S.ONLINE)
+    def schedule_security_groups_update(self):
+        """Queue setting the running VM's security groups; it stays Online while a worker applies them."""
+
     # Failure and recovery
     @transition(field=state, source=WORKING_STATES + [S.ONLINE, S.OFFLINE], target=S.ERRED)
     def set_erred(self, message=""):

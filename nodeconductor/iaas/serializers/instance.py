@@ -12,7 +12,8 @@ from nodeconductor.structure.models import Project
 from .. import instance_policy, operations
 from ..instance_policy import NOT_ADMIN, can_operate
 from ..instance_services import min_data_volume_size
-from ..models import CloudProjectMembership, Flavor, Instance, InstanceState, SyncState, Template
+from ..models import CloudProjectMembership, Flavor, Instance, InstanceState, SecurityGroup, SyncState, Template
+from ..security_group_services import usable_groups_error
 
 # RFC 1123 host name: labels of letters, digits and hyphens, dot-separated.
 HOSTNAME_VALIDATOR = RegexValidator(
@@ -206,6 +207,10 @@ class InstanceCreateSerializer(serializers.Serializer):
     data_volume_size = serializers.IntegerField(
         min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default from settings."
     )
+    security_groups = UuidHyperlinkedRelatedField(
+        view_name="securitygroup-detail", queryset=SecurityGroup.objects.all(), many=True, required=False,
+        help_text="Groups of the project's membership in the flavor's cloud; none: the tenant's default group.",
+    )  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         """Offer only what the requester sees, so invisible objects are 400 "does not exist", never 403."""
@@ -250,6 +255,9 @@ class InstanceCreateSerializer(serializers.Serializer):
         data = attrs.setdefault("data_volume_size", settings.NODECONDUCTOR.get("DEFAULT_DATA_VOLUME_SIZE", 20480))
         if data < min_data_volume_size():
             raise serializers.ValidationError({"data_volume_size": f"Must be at least {min_data_volume_size()} MiB."})
+        problem = usable_groups_error(membership, attrs.get("security_groups", ()))
+        if problem:
+            raise serializers.ValidationError({"security_groups": problem})
         attrs["membership"] = membership
         return attrs
 
@@ -287,3 +295,18 @@ class InstanceResizeSerializer(serializers.Serializer):
                 {"disk_size": f"Must be larger than the current data volume: {instance.data_volume_size} MiB."}
             )
         return attrs
+
+
+class InstanceSecurityGroupsSerializer(serializers.Serializer):
+    """The full list of groups a running instance should have (visible groups of its own membership)."""
+
+    security_groups = UuidHyperlinkedRelatedField(
+        view_name="securitygroup-detail", queryset=SecurityGroup.objects.all(), many=True, allow_empty=True
+    )
+
+    def validate_security_groups(self, groups):
+        """Groups of the instance's membership that are in the cloud."""
+        problem = usable_groups_error(self.context["instance"].cloud_project_membership, groups)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return groups

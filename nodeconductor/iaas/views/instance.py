@@ -15,7 +15,12 @@ from nodeconductor.events.views import EventFilter, EventViewSet
 from .. import instance_policy, plans
 from .. import instance_services as services
 from ..models import Instance, InstanceState
-from ..serializers.instance import InstanceCreateSerializer, InstanceResizeSerializer, InstanceSerializer
+from ..serializers.instance import (
+    InstanceCreateSerializer,
+    InstanceResizeSerializer,
+    InstanceSecurityGroupsSerializer,
+    InstanceSerializer,
+)
 from ..serializers.plans import PlanSerializer
 
 
@@ -153,6 +158,7 @@ class InstanceViewSet(
             ssh_public_key=data.get("ssh_public_key"),
             system_volume_size=data["system_volume_size"],
             data_volume_size=data["data_volume_size"],
+            security_groups=data.get("security_groups", ()),
         )
         instance = self.get_queryset().get(pk=instance.pk)
         body = InstanceSerializer(instance, context=self.get_serializer_context()).data
@@ -235,6 +241,24 @@ class InstanceViewSet(
         return _scheduled("resize")
 
     @extend_schema(
+        summary="Set the security groups of a running instance",
+        description="The full list of groups (of the instance's membership). Online only; the instance stays "
+        "Online while a worker sets its ports' groups, with an instance_update_security_groups_* event.",
+        request=InstanceSecurityGroupsSerializer,
+        responses={202: accepted("update_security_groups was scheduled"), 409: conflict("The instance is not Online.")},
+    )
+    @decorators.action(detail=True, methods=["post"])
+    def update_security_groups(self, request, uuid=None):
+        """Schedule setting the instance's security groups."""
+        instance = self.get_object()
+        serializer = InstanceSecurityGroupsSerializer(
+            data=request.data, context={**self.get_serializer_context(), "instance": instance}
+        )
+        serializer.is_valid(raise_exception=True)
+        services.instance_update_security_groups(instance, serializer.validated_data["security_groups"], request.user)
+        return _scheduled("update_security_groups")
+
+    @extend_schema(
         summary="Recover an Erred instance (staff)",
         description="Schedules a reconciliation with the cloud: the instance ends Online or Offline when its "
         "server and both volumes are healthy; otherwise it stays Erred and its error_message says what is wrong.",
@@ -295,6 +319,7 @@ ACTION_ROUTES = {
     "instance-restart": "restart",
     "instance-resize": "resize",
     "instance-recover": "recover",
+    "instance-update-security-groups": "update_security_groups",
     "instance-detail": "delete",
 }
 

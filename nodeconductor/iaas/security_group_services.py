@@ -1,0 +1,286 @@
+"""Cross-model rules of security groups: quotas, use by instances, and scheduling the push on commit.
+
+Our database is the source of truth for the groups we manage: every write lands here first and schedules a
+push (Sync Scheduled); the worker makes Neutron match it as a diff (security_group_sync.py). When the task
+queue refuses the message, the request is undone and answered 503, as every scheduling request is.
+"""
+
+import ipaddress
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django_fsm import ConcurrentTransition
+
+from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, ServiceUnavailable
+
+from . import events, instance_policy
+from .models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
+from .models.security_groups import BUSY_STATES, InstanceSecurityGroup
+
+logger = logging.getLogger(__name__)
+G = SecurityGroupState
+QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
+RULE_FIELDS = ("protocol", "from_port", "to_port", "cidr", "direction", "backend_id")
+ANYWHERE = "0.0.0.0/0"
+# NODECONDUCTOR["DEFAULT_SECURITY_GROUPS"] replaces these; each is made on every membership at its sync.
+DEFAULT_SECURITY_GROUPS = (
+    {"name": "ssh", "description": "SSH from anywhere", "rules": [{"protocol": "tcp", "from_port": 22,
+                                                                    "to_port": 22, "cidr": ANYWHERE}]},
+    {"name": "ping", "description": "ICMP echo from anywhere", "rules": [{"protocol": "icmp", "from_port": None,
+                                                                           "to_port": None, "cidr": ANYWHERE}]},
+    {"name": "http", "description": "HTTP from anywhere", "rules": [{"protocol": "tcp", "from_port": 80,
+                                                                      "to_port": 80, "cidr": ANYWHERE}]},
+    {"name": "https", "description": "HTTPS from anywhere", "rules": [{"protocol": "tcp", "from_port": 443,
+                                                                        "to_port": 443, "cidr": ANYWHERE}]},
+)  # fmt: skip
+
+
+def default_groups():
+    """The groups every membership gets, from settings (an empty list turns them off)."""
+    return settings.NODECONDUCTOR.get("DEFAULT_SECURITY_GROUPS", DEFAULT_SECURITY_GROUPS)
+
+
+def rule_identity(rule):
+    """What makes two rules the same rule (a dict or a SecurityGroupRule): used to keep unchanged rows."""
+    get = rule.get if isinstance(rule, dict) else lambda k, d=None: getattr(rule, k, d)
+    cidr = str(ipaddress.ip_network(get("cidr") or ANYWHERE, strict=False))
+    return (get("protocol"), get("from_port"), get("to_port"), cidr, get("direction") or "ingress")
+
+
+# ---------------------------------------------------------------------------------------------- quotas
+def check_quota(membership, extra_groups, extra_rules):
+    """Refuse (400 quota_exceeded) when the membership would hold more groups or rules than its quota."""
+    groups = SecurityGroup.objects.filter(membership=membership)
+    problems = []
+    limit = membership.quota_security_group_count
+    if extra_groups > 0 and limit >= 0 and groups.count() + extra_groups > limit:
+        problems.append(f"security groups: {groups.count()} in use + {extra_groups} requested > limit {limit}")
+    limit = membership.quota_security_group_rule_count
+    used = SecurityGroupRule.objects.filter(group__membership=membership).count()
+    if extra_rules > 0 and limit >= 0 and used + extra_rules > limit:
+        problems.append(f"security group rules: {used} in use + {extra_rules} requested > limit {limit}")
+    if problems:
+        raise QuotaExceeded({"non_field_errors": ["Quota exceeded in the project's tenant: " + "; ".join(problems)]})
+
+
+def _locked_membership(membership):
+    """Lock the membership so concurrent requests count its groups and rules one after another."""
+    return CloudProjectMembership.objects.select_for_update(of=("self",)).get(pk=membership.pk)
+
+
+# ---------------------------------------------------------------------------------------------- enqueueing
+def _enqueue(group, what, undo, task, *, in_request=True):
+    """Send the task once the transaction commits; if the queue refuses it, `undo` and answer 503.
+
+    Outside a request (a worker, the shell) nothing is undone: the row stays scheduled and the sweeper
+    (tasks.resume_stalled_work) sends its task once the queue is back.
+    """
+
+    def send():
+        try:
+            task.delay(str(group.uuid))
+        except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
+            logger.warning("The task queue refused the %s of security group %s: %s", what, group.uuid,
+                           type(exc).__name__)  # fmt: skip
+            if in_request and undo():
+                raise ServiceUnavailable(QUEUE_DOWN.format(what=what)) from None
+
+    transaction.on_commit(send)
+
+
+def _locked_if(group, states):
+    """The group locked, when it is still in one of `states` (else None: a worker took it up already)."""
+    return SecurityGroup.objects.select_for_update().filter(pk=group.pk, state__in=states).first()
+
+
+def _snapshot(group):
+    """What an update may change, to put back when its push cannot be queued."""
+    return group.name, group.description, [{f: getattr(r, f) for f in RULE_FIELDS} for r in group.rules.all()]
+
+
+def _restore(group, previous_state, snapshot):
+    """Undo an update whose push could not be queued; False when a worker already took it up."""
+    with transaction.atomic():
+        locked = _locked_if(group, [G.SYNC_SCHEDULED])
+        if locked is None:
+            return False
+        locked.name, locked.description, rules = snapshot
+        locked.rules.all().delete()
+        SecurityGroupRule.objects.bulk_create([SecurityGroupRule(group=locked, **r) for r in rules])
+        try:
+            if previous_state != G.SYNC_SCHEDULED:
+                locked.unschedule_syncing(previous_state)
+            locked.save()
+        except ConcurrentTransition:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- CRUD
+def _replace_rules(group, rules):
+    """Make the group's rule rows these rules, keeping the rows (and Neutron ids) of rules that stay."""
+    kept = {rule_identity(r): r for r in group.rules.all()}
+    wanted = []
+    for rule in rules:
+        identity = rule_identity(rule)
+        if kept.pop(identity, None) is None:
+            wanted.append(SecurityGroupRule(group=group, **{k: v for k, v in rule.items() if k in RULE_FIELDS}))
+    if kept:
+        SecurityGroupRule.objects.filter(pk__in=[r.pk for r in kept.values()]).delete()
+    SecurityGroupRule.objects.bulk_create(wanted)
+
+
+def group_create(membership, name, rules, description="", *, in_request=True):
+    """Create a group with its rules in Sync Scheduled (quota checked under a lock); the worker pushes it."""
+    from . import tasks
+
+    with transaction.atomic():
+        membership = _locked_membership(membership)
+        check_quota(membership, 1, len(rules))
+        group = SecurityGroup.objects.create(membership=membership, name=name, description=description)
+        _replace_rules(group, rules)
+
+        def undo():
+            return bool(SecurityGroup.objects.filter(pk=group.pk, state=G.SYNC_SCHEDULED).delete()[0])
+
+        _enqueue(group, "push of the security group", undo, tasks.push_security_group, in_request=in_request)
+    return group
+
+
+def _require_idle(group, doing):
+    """409 while a worker pushes or deletes the group: its result would overwrite this request."""
+    if group.state in BUSY_STATES:
+        raise Conflict(f"The security group is {group.get_state_display()}; wait for it to finish before {doing}.")
+
+
+def group_update(group, *, name=None, description=None, rules=None):
+    """Change the name, description or rules (the full list) and schedule the push of the difference."""
+    from . import tasks
+
+    with transaction.atomic():
+        membership = _locked_membership(group.membership)
+        group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
+        _require_idle(group, "changing it")
+        snapshot, previous = _snapshot(group), group.state
+        if rules is not None:
+            check_quota(membership, 0, len(rules) - group.rules.count())
+            _replace_rules(group, rules)
+        group.name = group.name if name is None else name
+        group.description = group.description if description is None else description
+        if group.state != G.SYNC_SCHEDULED:
+            group.schedule_syncing()
+        group.save()
+        _enqueue(group, "push of the security group", lambda: _restore(group, previous, snapshot),
+                 tasks.push_security_group)  # fmt: skip
+    return group
+
+
+def _users(group):
+    """Host names of the instances using the group, for the 409."""
+    return sorted(Instance.objects.filter(security_groups=group).values_list("hostname", flat=True))
+
+
+def group_delete(group):
+    """Schedule the group's removal from Neutron (the worker deletes the row after); 409 while instances use it."""
+    from . import tasks
+
+    with transaction.atomic():
+        group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
+        users = _users(group)
+        if users:
+            raise InUse(f"The security group is used by instances {', '.join(users)}; remove it from them first.")
+        _require_idle(group, "deleting it")
+        previous = group.state
+        group.schedule_deletion()
+        group.save()
+
+        def undo():
+            with transaction.atomic():
+                locked = _locked_if(group, [G.DELETION_SCHEDULED])
+                if locked is None:
+                    return False
+                locked.unschedule_deletion(previous)
+                locked.save()
+            return True
+
+        _enqueue(group, "deletion of the security group", undo, tasks.delete_security_group)
+    return group
+
+
+def schedule_push(group):
+    """Schedule a push of an idle group from a worker (the pull found drift); no 503, the sweeper covers it."""
+    from . import tasks
+
+    with transaction.atomic():
+        group = _locked_if(group, [G.IN_SYNC, G.ERRED])
+        if group is None:
+            return False
+        group.schedule_syncing()
+        group.save()
+        _enqueue(group, "push of the security group", None, tasks.push_security_group, in_request=False)
+    return True
+
+
+def ensure_default_groups(membership):
+    """Create the membership's missing default groups (settings), scheduled for their push; returns their names."""
+    have = set(SecurityGroup.objects.filter(membership=membership).values_list("name", flat=True))
+    made = []
+    for spec in default_groups():
+        if spec["name"] not in have:
+            group_create(membership, spec["name"], list(spec["rules"]), spec.get("description", ""),
+                         in_request=False)  # fmt: skip
+            made.append(spec["name"])
+    return made
+
+
+# ---------------------------------------------------------------------------------------------- instances
+def usable_groups_error(membership, groups):
+    """Why these groups cannot go on an instance of the membership (a 400 message), or "" when they can."""
+    for group in groups:
+        if group.membership_id != membership.pk:
+            return f"The security group {group.name} belongs to another project or cloud than the instance."
+        if group.state in (G.DELETION_SCHEDULED, G.DELETING):
+            return f"The security group {group.name} is being deleted."
+        if not group.backend_id:
+            return f"The security group {group.name} is not in the cloud yet ({group.get_state_display()}); " \
+                "retry once it is In Sync."  # fmt: skip
+    return ""
+
+
+def set_instance_groups(instance, groups):
+    """Record which groups an instance uses (rows only; callers schedule what the cloud must do)."""
+    InstanceSecurityGroup.objects.filter(instance=instance).exclude(group__in=groups).delete()
+    have = set(InstanceSecurityGroup.objects.filter(instance=instance).values_list("group_id", flat=True))
+    InstanceSecurityGroup.objects.bulk_create(
+        [InstanceSecurityGroup(instance=instance, group=g) for g in groups if g.pk not in have]
+    )
+
+
+def instance_update_security_groups(instance, groups, user=None):
+    """Schedule setting a running instance's groups (403/409 by the policy); the instance stays Online."""
+    from . import tasks
+
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        instance_policy.require(user, locked, "update_security_groups")
+        previous = list(SecurityGroup.objects.filter(instances=locked))
+        locked.schedule_security_groups_update()
+        set_instance_groups(locked, groups)
+        locked.save(update_fields=["modified"])
+        events.instance_event(locked, "update_security_groups", "scheduled", user=user)
+        user_uuid = str(user.uuid) if user is not None and user.is_authenticated else None
+
+        def send():
+            try:
+                tasks.update_instance_security_groups.delay(str(locked.uuid), user_uuid)
+            except Exception as exc:  # noqa: BLE001 - any refusal by the broker
+                logger.warning("The task queue refused the security groups update of %s: %s", locked.uuid,
+                               type(exc).__name__)  # fmt: skip
+                set_instance_groups(locked, previous)
+                events.instance_event(locked, "update_security_groups", "failed", user=user,
+                                      error="the task queue is unavailable")  # fmt: skip
+                raise ServiceUnavailable(QUEUE_DOWN.format(what="security groups update")) from None
+
+        transaction.on_commit(send)
+    return locked
