@@ -122,10 +122,11 @@ def _drifted(group, cloud_groups):
 
 def reconcile_membership(backend, membership):
     """Schedule a push of every idle group of the membership that the cloud changed; returns readable lines."""
-    cloud_groups = {g["id"]: g for g in backend.list_security_groups(membership.tenant_id)}
-    lines = []
     groups = SecurityGroup.objects.filter(membership=membership, state__in=[G.IN_SYNC, G.ERRED]).exclude(
         backend_id="").prefetch_related("rules")  # fmt: skip
+    groups, lines = list(groups), []
+    # Nothing of ours in the cloud yet: no call. Our groups being pushed now are left to their push.
+    cloud_groups = {g["id"]: g for g in backend.list_security_groups(membership.tenant_id)} if groups else {}
     for group in groups:
         if _drifted(group, cloud_groups) and schedule_push(group):
             lines.append(f"security group {group.name} of {membership.project.name} differs in the cloud: push "

@@ -45,8 +45,9 @@ class SecurityGroupQuerySet(models.QuerySet):
 class SecurityGroup(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin):
     """A named set of ingress rules in one membership's tenant; instances of that membership use it."""
 
+    # Unbinding a project forgets its groups with it; like the tenant, they stay in the cloud.
     membership = models.ForeignKey(
-        "iaas.CloudProjectMembership", on_delete=models.PROTECT, related_name="security_groups"
+        "iaas.CloudProjectMembership", on_delete=models.CASCADE, related_name="security_groups"
     )
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=255, blank=True)
