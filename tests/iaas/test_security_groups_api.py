@@ -289,12 +289,12 @@ def test_quotas_cover_groups_and_rules(iaas, roles):
     assert client.post(LIST, body(iaas, name="fifth", rules=[SSH]), format="json").status_code == 201
     response = client.post(LIST, body(iaas, name="sixth", rules=[]), format="json")
     assert response.status_code == 400
-    assert response.json() == {"non_field_errors": ["Quota exceeded in the project's tenant: security groups: 5 in "
-                                                    "use + 1 requested > limit 5"], "code": "quota_exceeded"}  # fmt: skip
+    message = "Quota exceeded in the project's tenant: security groups: 5 in use + 1 requested > limit 5"
+    assert response.json() == {"non_field_errors": [message], "code": "quota_exceeded"}
     fifth = SecurityGroup.objects.get(name="fifth")
     response = client.patch(group_url(fifth), {"rules": [SSH, WEB, {**WEB, "cidr": "0.0.0.0/0"}]}, format="json")
-    assert response.json() == {"non_field_errors": ["Quota exceeded in the project's tenant: security group rules: "
-                                                    "5 in use + 2 requested > limit 6"], "code": "quota_exceeded"}  # fmt: skip
+    message = "Quota exceeded in the project's tenant: security group rules: 5 in use + 2 requested > limit 6"
+    assert response.json() == {"non_field_errors": [message], "code": "quota_exceeded"}
     assert client.patch(group_url(fifth), {"rules": [SSH, WEB]}, format="json").status_code == 202
 
 
