@@ -18,6 +18,7 @@ GRAPHS = {
     "instance-state": ("iaas", "Instance", "state"),
     "cloud-state": ("iaas", "Cloud", "state"),
     "membership-state": ("iaas", "CloudProjectMembership", "state"),
+    "security-group-state": ("iaas", "SecurityGroup", "state"),
 }
 SVG_STAMP = "<!-- nodeconductor-dot-sha256: {} -->"
 
