@@ -149,7 +149,8 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
             params["security_group_ids"] = sorted(g.backend_id for g in security_groups)
         operations.start(instance, operations.PROVISION, params)
         instance.save()
-        set_instance_groups(instance, security_groups)
+        if security_groups:
+            set_instance_groups(instance, security_groups)
         events.instance_event(instance, "provision", "scheduled", user=user)
         _enqueue(instance, operations.PROVISION, None, user)
     return instance

@@ -1,6 +1,7 @@
 """Serializers of security groups: the group with its rules nested, written as a whole list."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
@@ -63,7 +64,8 @@ class SecurityGroupSerializer(HyperlinkedModelSerializer):
     cloud = serializers.SerializerMethodField()
     cloud_name = serializers.CharField(source="membership.cloud.name", read_only=True)
 
-    def get_state(self, group) -> str:
+    @extend_schema_field({"type": "string", "enum": list(STATE_LABELS.values())})
+    def get_state(self, group):
         """The state's display string, e.g. "In Sync"."""
         return STATE_LABELS.get(group.state, group.state)
 
