@@ -32,6 +32,8 @@ def tenant_neutron(iaas):
     yield client
     for network in client.list_networks(project_id=tenant_id)["networks"]:
         if network["name"].startswith(client.prefix):
+            for port in client.list_ports(network_id=network["id"])["ports"]:
+                client.delete_port(port["id"])
             client.delete_network(network["id"])
     for group in client.list_security_groups(project_id=tenant_id)["security_groups"]:
         if group["name"].startswith(client.prefix):
@@ -125,7 +127,37 @@ def test_deletion_removes_the_group_in_neutron_then_the_row(iaas_any, roles, neu
         project_id=iaas_any.membership.tenant_id)["security_groups"]}  # fmt: skip
 
 
-# Simulator only: faults, ports of servers, the sweeper.
+def test_update_security_groups_sets_the_ports_of_the_running_vm(iaas_any, roles, neutron):
+    web, ssh = push_new(iaas_any, neutron, [WEB], "web"), push_new(iaas_any, neutron, [SSH], "ssh")
+    server_id = f"{neutron.prefix}-server"  # no server: the ports that name it as their device are what counts
+    instance = make_instance(iaas_any, backend_id=server_id)
+    set_instance_groups(instance, [ssh])
+    network = neutron.create_network({"network": {"name": f"{neutron.prefix}-net"}})["network"]
+    spec = {"network_id": network["id"], "device_id": server_id, "device_owner": "compute:nova",
+            "security_groups": [ssh.backend_id]}  # fmt: skip
+    port = neutron.create_port({"port": spec})
+    body = {"security_groups": [link("securitygroup", web), link("securitygroup", ssh)]}
+    with run_tasks():
+        response = roles.client_as("admin").post(url(instance, "update_security_groups"), body, format="json")
+    assert response.status_code == 202, response.json()
+    assert sorted(neutron.show_port(port["port"]["id"])["port"]["security_groups"]) == sorted(
+        [web.backend_id, ssh.backend_id]
+    )
+    events = list(Event.objects.filter(event_type__startswith="instance_update_security_groups").order_by("pk"))
+    assert [e.event_type for e in events] == ["instance_update_security_groups_scheduled",
+                                              "instance_update_security_groups_succeeded"]  # fmt: skip
+    # Behind our back the port loses a group: the pull gives it back.
+    neutron.update_port(port["port"]["id"], {"port": {"security_groups": [web.backend_id]}})
+    with run_tasks():
+        lines = security_group_sync.reconcile_cloud(iaas_any.cloud)
+    assert lines == [f"security groups of instance {server_id} differ in the cloud: update scheduled"]
+    assert sorted(neutron.show_port(port["port"]["id"])["port"]["security_groups"]) == sorted(
+        [web.backend_id, ssh.backend_id]
+    )
+    neutron.delete_port(port["port"]["id"])
+
+
+# Simulator only: faults, the sweeper.
 
 
 def test_a_group_deleted_in_the_cloud_is_made_again_by_the_pull(iaas, sim_neutron):
@@ -163,35 +195,6 @@ def test_deleting_a_group_neutron_still_uses_ends_erred_and_keeps_the_row(iaas, 
     with run_tasks():
         services.group_delete(group)
     assert not SecurityGroup.objects.filter(pk=group.pk).exists()
-
-
-def test_update_security_groups_sets_the_ports_of_the_running_vm(iaas, roles, sim_neutron):
-    web, ssh = push_new(iaas, sim_neutron, [WEB], "web"), push_new(iaas, sim_neutron, [SSH], "ssh")
-    instance = make_instance(iaas, backend_id="server-1")
-    set_instance_groups(instance, [ssh])
-    network = sim_neutron.create_network({"network": {"name": f"{sim_neutron.prefix}-net"}})["network"]
-    spec = {"network_id": network["id"], "device_id": "server-1", "device_owner": "compute:nova",
-            "security_groups": [ssh.backend_id]}  # fmt: skip
-    port = sim_neutron.create_port({"port": spec})
-    body = {"security_groups": [link("securitygroup", web), link("securitygroup", ssh)]}
-    with run_tasks():
-        response = roles.client_as("admin").post(url(instance, "update_security_groups"), body, format="json")
-    assert response.status_code == 202, response.json()
-    assert sorted(sim_neutron.show_port(port["port"]["id"])["port"]["security_groups"]) == sorted(
-        [web.backend_id, ssh.backend_id]
-    )
-    events = list(Event.objects.filter(event_type__startswith="instance_update_security_groups").order_by("pk"))
-    assert [e.event_type for e in events] == ["instance_update_security_groups_scheduled",
-                                              "instance_update_security_groups_succeeded"]  # fmt: skip
-    # Behind our back the port loses a group: the pull gives it back.
-    sim_neutron.update_port(port["port"]["id"], {"port": {"security_groups": [web.backend_id]}})
-    with run_tasks():
-        lines = security_group_sync.reconcile_cloud(iaas.cloud)
-    assert lines == ["security groups of instance server-1 differ in the cloud: update scheduled"]
-    assert sorted(sim_neutron.show_port(port["port"]["id"])["port"]["security_groups"]) == sorted(
-        [web.backend_id, ssh.backend_id]
-    )
-    sim_neutron.delete_port(port["port"]["id"])
 
 
 def test_the_sweeper_sends_lost_pushes_and_retries_those_of_dead_workers(iaas, sim_neutron, settings):
