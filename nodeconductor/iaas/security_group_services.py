@@ -125,7 +125,9 @@ def _replace_rules(group, rules):
     for rule in rules:
         identity = rule_identity(rule)
         if kept.pop(identity, None) is None:
-            wanted.append(SecurityGroupRule(group=group, **{k: v for k, v in rule.items() if k in RULE_FIELDS}))
+            new = SecurityGroupRule(group=group, **{k: v for k, v in rule.items() if k in RULE_FIELDS})
+            new.clean()  # the API validated already; rules from settings or the shell are checked here
+            wanted.append(new)
     if kept:
         SecurityGroupRule.objects.filter(pk__in=[r.pk for r in kept.values()]).delete()
     SecurityGroupRule.objects.bulk_create(wanted)
@@ -223,14 +225,17 @@ def schedule_push(group):
 
 
 def ensure_default_groups(membership):
-    """Create the membership's missing default groups (settings), scheduled for their push; returns their names."""
-    have = set(SecurityGroup.objects.filter(membership=membership).values_list("name", flat=True))
+    """Give a membership without groups the default ones (settings), scheduled for their push; returns their names.
+
+    Only a membership with no group at all gets them (its first sync): a default group the project deleted on
+    purpose does not come back at the next sync.
+    """
+    if SecurityGroup.objects.filter(membership=membership).exists():
+        return []
     made = []
     for spec in default_groups():
-        if spec["name"] not in have:
-            group_create(membership, spec["name"], list(spec["rules"]), spec.get("description", ""),
-                         in_request=False)  # fmt: skip
-            made.append(spec["name"])
+        group_create(membership, spec["name"], list(spec["rules"]), spec.get("description", ""), in_request=False)
+        made.append(spec["name"])
     return made
 
 

@@ -76,6 +76,18 @@ def test_every_synced_membership_gets_the_default_groups(iaas):
     }
 
 
+def test_a_deleted_default_group_does_not_come_back_at_the_next_sync(iaas):
+    from nodeconductor.iaas.models import SyncState
+    from nodeconductor.iaas.tasks import sync_cloud_membership
+
+    SecurityGroup.objects.filter(membership=iaas.membership, name="ssh").delete()
+    CloudProjectMembership.objects.filter(pk=iaas.membership.pk).update(state=SyncState.SYNC_SCHEDULED)
+    sync_cloud_membership(str(iaas.membership.uuid))
+    iaas.membership.refresh_from_db()
+    assert iaas.membership.state == SyncState.IN_SYNC
+    assert sorted(g.name for g in iaas.membership.security_groups.all()) == ["http", "https", "ping"]
+
+
 def test_default_groups_come_from_settings(roles, sim_env, settings):
     from tests.fixtures.iaas import build_iaas
 
