@@ -151,9 +151,17 @@ def _reconcile_servers(backend, membership):
     for backend_id, (instance_id, group_ids) in wanted.items():
         if backend_id in found and set(found[backend_id]) != group_ids - {""}:
             uuid = Instance.objects.filter(pk=instance_id).values_list("uuid", flat=True).first()
-            transaction.on_commit(lambda u=uuid: update_instance_security_groups.delay(str(u), None))
+            transaction.on_commit(lambda u=uuid: _send_quietly(update_instance_security_groups, str(u), None))
             lines.append(f"security groups of instance {backend_id} differ in the cloud: update scheduled")
     return lines
+
+
+def _send_quietly(task, *args):
+    """Send a task from the pull; a refusing queue costs only this round (the next pull finds the drift again)."""
+    try:
+        task.delay(*args)
+    except Exception as exc:  # noqa: BLE001 - any refusal by the broker
+        logger.warning("The task queue refused %s%s: %s", task.name, args, type(exc).__name__)
 
 
 def reconcile_cloud(cloud):

@@ -397,6 +397,17 @@ def test_update_security_groups_needs_an_online_instance(iaas, roles, state):
     assert shown == {"enabled": False, "reason": response.json()["detail"]}
 
 
+def test_options_on_update_security_groups_answers_the_instances_flag(iaas, roles):
+    instance = make_instance(iaas, InstanceState.OFFLINE)
+    for role in ("admin", "manager"):
+        client = roles.client_as(role)
+        response = client.options(url(instance, "update_security_groups"))
+        assert response.status_code == 200
+        flag = response.json()["actions"]["update_security_groups"]
+        assert flag == client.get(url(instance)).json()["actions"]["update_security_groups"]
+        assert flag["enabled"] is False and flag["reason"]
+
+
 def test_update_security_groups_refuses_another_tenants_group(iaas, roles, foreign):
     instance = make_instance(iaas)
     response = roles.client_as("admin").post(url(instance, "update_security_groups"),
