@@ -121,16 +121,20 @@ def _drifted(group, cloud_groups):
 
 
 def reconcile_membership(backend, membership):
-    """Schedule a push of every idle group of the membership that the cloud changed; returns readable lines."""
-    groups = SecurityGroup.objects.filter(membership=membership, state__in=[G.IN_SYNC, G.ERRED]).exclude(
-        backend_id="").prefetch_related("rules")  # fmt: skip
-    groups, lines = list(groups), []
+    """Schedule a push of every idle group that the cloud changed, and of every Erred one (a retry)."""
+    groups = list(SecurityGroup.objects.filter(membership=membership, state__in=[G.IN_SYNC, G.ERRED]).prefetch_related(
+        "rules"))  # fmt: skip
+    lines = []
     # Nothing of ours in the cloud yet: no call. Our groups being pushed now are left to their push.
-    cloud_groups = {g["id"]: g for g in backend.list_security_groups(membership.tenant_id)} if groups else {}
+    in_cloud = any(g.backend_id and g.state == G.IN_SYNC for g in groups)
+    cloud_groups = {g["id"]: g for g in backend.list_security_groups(membership.tenant_id)} if in_cloud else {}
+    where = f"security group {{}} of {membership.project.name}"
     for group in groups:
-        if _drifted(group, cloud_groups) and schedule_push(group):
-            lines.append(f"security group {group.name} of {membership.project.name} differs in the cloud: push "
-                         "scheduled")  # fmt: skip
+        if group.state == G.ERRED:
+            if schedule_push(group):
+                lines.append(f"{where.format(group.name)} is Erred: push scheduled again")
+        elif _drifted(group, cloud_groups) and schedule_push(group):
+            lines.append(f"{where.format(group.name)} differs in the cloud: push scheduled")
     lines += _reconcile_servers(backend, membership)
     return lines
 

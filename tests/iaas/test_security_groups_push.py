@@ -178,7 +178,8 @@ def test_a_refused_push_ends_erred_with_the_clouds_message(iaas, sim_neutron):
     assert group.state == G.ERRED
     assert "Quota exceeded for resources" in group.error_message and "request_ids" not in group.error_message
     with run_tasks():  # an Erred group is pushed again by the next pull
-        services.schedule_push(group)
+        lines = security_group_sync.reconcile_cloud(iaas.cloud)
+    assert lines == [f"security group {group.name} of {iaas.membership.project.name} is Erred: push scheduled again"]
     group.refresh_from_db()
     assert group.state == G.IN_SYNC and group.error_message == ""
 
