@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('iaas', '0004_instance_operation_record'),
+        ('iaas', '0005_tenant_poller'),
     ]
 
     operations = [
