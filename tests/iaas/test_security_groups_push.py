@@ -4,11 +4,13 @@ The key claims: an edit adds and removes only the rules that changed (the others
 group keeps its id), and the pull puts back what was changed in the cloud behind our back, through that diff.
 """
 
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from neutronclient.common import exceptions as neutron_exc
 
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import security_group_services as services
@@ -24,20 +26,31 @@ HTTPS = {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "0.0.0.0/0
 PING = {"protocol": "icmp", "from_port": 8, "to_port": 0, "cidr": "0.0.0.0/0"}
 
 
+def _retried(call, *args):
+    """A cleanup call, again while Neutron answers its transient 500 (mini-openstack NOTES.md)."""
+    for attempt in range(4):
+        try:
+            return call(*args)
+        except neutron_exc.InternalServerError:
+            if attempt == 3:
+                raise
+            time.sleep(0.5)
+
+
 def tenant_neutron(iaas):
     """The tenant's Neutron client; every group and network named with this test's prefix is deleted afterwards."""
     tenant_id = iaas.membership.tenant_id
     client = iaas.cloud.get_backend().neutron(tenant_id)
     client.prefix = f"nc-sg-{uuid.uuid4().hex[:8]}"
     yield client
-    for network in client.list_networks(project_id=tenant_id)["networks"]:
+    for network in _retried(client.list_networks)["networks"]:
         if network["name"].startswith(client.prefix):
-            for port in client.list_ports(network_id=network["id"])["ports"]:
-                client.delete_port(port["id"])
-            client.delete_network(network["id"])
-    for group in client.list_security_groups(project_id=tenant_id)["security_groups"]:
+            for port in _retried(lambda n=network: client.list_ports(network_id=n["id"]))["ports"]:
+                _retried(client.delete_port, port["id"])
+            _retried(client.delete_network, network["id"])
+    for group in _retried(lambda: client.list_security_groups(project_id=tenant_id))["security_groups"]:
         if group["name"].startswith(client.prefix):
-            client.delete_security_group(group["id"])
+            _retried(client.delete_security_group, group["id"])
 
 
 @pytest.fixture
