@@ -222,3 +222,13 @@ def test_the_sweeper_sends_lost_pushes_and_retries_those_of_dead_workers(iaas, s
     assert lost.state == G.IN_SYNC and lost.backend_id, lost.error_message
     assert stuck.state == G.IN_SYNC and stuck.error_message == ""
     sim_neutron.delete_security_group(lost.backend_id)
+
+
+def test_deleting_a_never_pushed_group_leaves_the_tenants_own_group_of_that_name(iaas, sim_neutron):
+    name = f"{sim_neutron.prefix}-theirs"
+    theirs = sim_neutron.create_security_group({"security_group": {"name": name}})["security_group"]
+    group = SecurityGroup.objects.create(membership=iaas.membership, name=name)  # its push never ran
+    with run_tasks():
+        services.group_delete(group)
+    assert not SecurityGroup.objects.filter(pk=group.pk).exists()
+    assert sim_neutron.show_security_group(theirs["id"])["security_group"]["name"] == name

@@ -11,7 +11,7 @@ import ipaddress
 import logging
 
 from .errors import CloudBackendError, CloudResourceNotFound
-from .networking import RULE_KEYS, rule_key
+from .networking import RULE_KEYS, TAG, rule_key
 
 logger = logging.getLogger(__name__)
 ICMP_NAMES = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
@@ -55,8 +55,8 @@ def _group_data(group):
 class SecurityGroupsMixin:
     """Neutron security groups of a tenant as our API objects: push the diff, delete, list, attach to servers."""
 
-    def _find_security_group(self, tenant_id, backend_id, name):
-        """The group by id, else the tenant's group by that name (ours first), else None."""
+    def _find_security_group(self, tenant_id, backend_id, name, ours_only=False):
+        """The group by id, else the tenant's group by that name (ours first; with ours_only, only ours), else None."""
         neutron = self.neutron(tenant_id)
         if backend_id:
             try:
@@ -67,6 +67,8 @@ class SecurityGroupsMixin:
             if group is not None and group.get("project_id", group.get("tenant_id")) == tenant_id:
                 return group
         groups = self._list(tenant_id, "security_groups", name=name)
+        if ours_only:
+            groups = [g for g in groups if TAG in g.get("tags", ())]
         return groups[0] if groups else None
 
     def push_security_group(self, tenant_id, backend_id, name, description, rules):
@@ -119,11 +121,12 @@ class SecurityGroupsMixin:
         return {"id": group["id"], "added": added, "removed": removed, "rule_ids": present}
 
     def delete_security_group(self, tenant_id, backend_id, name):
-        """Delete the group (found as push_security_group finds it); False when it was not there.
+        """Delete the group (by id, else our tagged group of that name); False when it was not there.
 
         Neutron refuses while a port uses the group; that refusal is a CloudBackendError with its message.
         """
-        group = self._find_security_group(tenant_id, backend_id, name)
+        # By name only a group we tagged: a deletion must never take one of the tenant's own groups.
+        group = self._find_security_group(tenant_id, backend_id, name, ours_only=True)
         if group is None:
             return False
         return self._delete(f"delete security group {group['id']}", self.neutron(tenant_id).delete_security_group,
