@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('iaas', '0005_tenant_poller'),
+        ('iaas', '0006_importable_servers'),
     ]
 
     operations = [
