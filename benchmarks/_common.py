@@ -107,10 +107,10 @@ def flush_redis():
 # -- settings --------------------------------------------------------------------------------------------
 
 
-def product_env(database_url, auth_url, **extra):
+def product_env(database_url, auth_url, more_credentials=(), **extra):
     """Environment of settings.production pointed at the throwaway database, Redis db 15 and the simulator."""
     creds = [{"auth_url": auth_url, "username": "admin", "password": "admin", "tenant_name": "admin",
-              "user_domain_name": "Default", "project_domain_name": "Default"}]
+              "user_domain_name": "Default", "project_domain_name": "Default"}, *more_credentials]
     env = {
         "DJANGO_SETTINGS_MODULE": "bench_settings",
         "SECRET_KEY": "benchmark-only-" + uuid.uuid4().hex,
@@ -259,6 +259,11 @@ def unlimited(sim):
 
 def seed_cloud(sim):
     """Staff user with a token and an SSH key, a customer, project, cloud (pulled), template and membership."""
+    return seed_account(sim.auth_url, sim.project_id("demo"), next(iter(sim.images()))["id"])
+
+
+def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"):
+    """seed_cloud for any cloud: staff and key (made unless given), customer, project, cloud, template, membership."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
     from rest_framework.authtoken.models import Token
@@ -268,29 +273,30 @@ def seed_cloud(sim):
     from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
     from nodeconductor.structure.models import Customer, Project
 
-    staff = User.objects.create(username="bench-staff", is_staff=True)
-    token = Token.objects.create(user=staff)
-    pub = ed25519.Ed25519PrivateKey.generate().public_key()
-    line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    key = SshPublicKey(user=staff, name="bench", public_key=line + " bench@nodeconductor")
-    key.clean()
-    key.save()
-    customer = Customer.objects.create(name="Bench customer")
-    project = Project.objects.create(customer=customer, name="bench")
-    cloud = Cloud.objects.create(customer=customer, name="Sim", auth_url=sim.auth_url)
-    template = Template.objects.create(name="CentOS 6", os="CentOS 6.5", sla_level=99.9, is_active=True)
-    image = next(iter(sim.images()))
-    template.mappings.create(backend_image_id=image["id"])
-    membership = CloudProjectMembership.objects.create(project=project, cloud=cloud, tenant_id=sim.project_id("demo"))
+    if staff is None:
+        staff = User.objects.create(username="bench-staff", is_staff=True)
+        Token.objects.create(user=staff)
+        pub = ed25519.Ed25519PrivateKey.generate().public_key()
+        line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        key = SshPublicKey(user=staff, name="bench", public_key=line + " bench@nodeconductor")
+        key.clean()
+        key.save()
+    customer = Customer.objects.create(name=f"Bench customer {name}")
+    project = Project.objects.create(customer=customer, name=f"bench-{name}")
+    cloud = Cloud.objects.create(customer=customer, name=name, auth_url=auth_url)
+    template = Template.objects.create(name=f"CentOS 6 {name}", os="CentOS 6.5", sla_level=99.9, is_active=True)
+    template.mappings.create(backend_image_id=image_id)
+    membership = CloudProjectMembership.objects.create(project=project, cloud=cloud, tenant_id=tenant_id)
     sync_cloud_membership(str(membership.uuid))
     membership.refresh_from_db()
     assert membership.state == SyncState.IN_SYNC, membership.error_message
     run_cloud_pull(cloud)
     cloud.refresh_from_db()
     assert cloud.state == SyncState.IN_SYNC, cloud.error_message
-    flavors = list(cloud.flavors.order_by("ram"))
-    return {"token": token.key, "staff": staff, "key": key, "project": project, "cloud": cloud,
-            "template": template, "membership": membership, "flavors": flavors, "image": image}
+    flavors = list(cloud.flavors.order_by("ram", "backend_id"))
+    return {"token": Token.objects.get(user=staff).key, "staff": staff, "key": key, "project": project,
+            "cloud": cloud, "template": template, "membership": membership, "flavors": flavors,
+            "image": {"id": image_id}}
 
 
 # -- HTTP client of our API -------------------------------------------------------------------------------
