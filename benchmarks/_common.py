@@ -165,7 +165,7 @@ def start_process(argv, env, log_name):
                 pass
         if os.environ.get("BENCH_KEEP_LOGS"):
             print(f"log of {log_name}: {log.name}", file=sys.stderr)
-        else:
+        elif os.path.exists(log.name):
             os.unlink(log.name)
 
     on_exit(stop)
