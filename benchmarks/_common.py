@@ -109,8 +109,17 @@ def flush_redis():
 
 def product_env(database_url, auth_url, more_credentials=(), **extra):
     """Environment of settings.production pointed at the throwaway database, Redis db 15 and the simulator."""
-    creds = [{"auth_url": auth_url, "username": "admin", "password": "admin", "tenant_name": "admin",
-              "user_domain_name": "Default", "project_domain_name": "Default"}, *more_credentials]
+    creds = [
+        {
+            "auth_url": auth_url,
+            "username": "admin",
+            "password": "admin",
+            "tenant_name": "admin",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        *more_credentials,
+    ]
     env = {
         "DJANGO_SETTINGS_MODULE": "bench_settings",
         "SECRET_KEY": "benchmark-only-" + uuid.uuid4().hex,
@@ -149,8 +158,9 @@ def start_process(argv, env, log_name):
     import tempfile
 
     log = tempfile.NamedTemporaryFile(prefix=f"nc-bench-{log_name}-", suffix=".log", delete=False)
-    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     proc.log_path = log.name
 
     def stop():
@@ -197,8 +207,18 @@ def start_gunicorn(env, workers=2):
     """The API as production serves it (gunicorn, sync workers) on a free port; returns (proc, base_url)."""
     port = free_port()
     bin_dir = Path(sys.executable).parent
-    proc = start_process([str(bin_dir / "gunicorn"), "nodeconductor.wsgi:application", "--bind",
-                          f"127.0.0.1:{port}", "--workers", str(workers)], env, "gunicorn")
+    proc = start_process(
+        [
+            str(bin_dir / "gunicorn"),
+            "nodeconductor.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        env,
+        "gunicorn",
+    )
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/api/", proc)
     return proc, base
@@ -207,8 +227,21 @@ def start_gunicorn(env, workers=2):
 def start_worker(env, extra_args=()):
     """`celery -A nodeconductor worker` at default settings (concurrency = CPUs); waits until it is ready."""
     bin_dir = Path(sys.executable).parent
-    proc = start_process([str(bin_dir / "celery"), "-A", "nodeconductor", "worker", "-l", "info",
-                          "--without-gossip", "--without-mingle", *extra_args], env, "worker")
+    proc = start_process(
+        [
+            str(bin_dir / "celery"),
+            "-A",
+            "nodeconductor",
+            "worker",
+            "-l",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+            *extra_args,
+        ],
+        env,
+        "worker",
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -253,8 +286,7 @@ def start_sim(delays="realistic"):
 
 def unlimited(sim):
     demo = sim.project_id("demo")
-    sim.set_quota(demo, compute={"instances": -1, "cores": -1, "ram": -1},
-                  volume={"volumes": -1, "gigabytes": -1})
+    sim.set_quota(demo, compute={"instances": -1, "cores": -1, "ram": -1}, volume={"volumes": -1, "gigabytes": -1})
 
 
 def seed_cloud(sim):
@@ -294,9 +326,17 @@ def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"
     cloud.refresh_from_db()
     assert cloud.state == SyncState.IN_SYNC, cloud.error_message
     flavors = list(cloud.flavors.order_by("ram", "backend_id"))
-    return {"token": Token.objects.get(user=staff).key, "staff": staff, "key": key, "project": project,
-            "cloud": cloud, "template": template, "membership": membership, "flavors": flavors,
-            "image": {"id": image_id}}
+    return {
+        "token": Token.objects.get(user=staff).key,
+        "staff": staff,
+        "key": key,
+        "project": project,
+        "cloud": cloud,
+        "template": template,
+        "membership": membership,
+        "flavors": flavors,
+        "image": {"id": image_id},
+    }
 
 
 # -- HTTP client of our API -------------------------------------------------------------------------------
@@ -328,14 +368,17 @@ class Api:
 
     def create_instance(self, seed, hostname, flavor=None, data_volume_size=1024):
         flavor = flavor or seed["flavors"][0]
-        return self.post("/api/instances/", {
-            "hostname": hostname,
-            "template": f"{self.base}/api/iaas-templates/{seed['template'].uuid}/",
-            "flavor": f"{self.base}/api/flavors/{flavor.uuid}/",
-            "project": f"{self.base}/api/projects/{seed['project'].uuid}/",
-            "ssh_public_key": f"{self.base}/api/keys/{seed['key'].uuid}/",
-            "data_volume_size": data_volume_size,
-        })
+        return self.post(
+            "/api/instances/",
+            {
+                "hostname": hostname,
+                "template": f"{self.base}/api/iaas-templates/{seed['template'].uuid}/",
+                "flavor": f"{self.base}/api/flavors/{flavor.uuid}/",
+                "project": f"{self.base}/api/projects/{seed['project'].uuid}/",
+                "ssh_public_key": f"{self.base}/api/keys/{seed['key'].uuid}/",
+                "data_volume_size": data_volume_size,
+            },
+        )
 
     def wait_state(self, uuid_, states, timeout=300, interval=0.05):
         """Poll an instance until its display state is one of `states`; return (state, seconds, instance)."""
@@ -367,8 +410,10 @@ def machine():
     except Exception:  # noqa: BLE001
         pass
     mem = psutil.virtual_memory().total / 2**30
-    return (f"{os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}, PostgreSQL {pg}, "
-            f"{platform.system()} {platform.release()}; load average now {os.getloadavg()[0]:.1f} (other users)")
+    return (
+        f"{os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}, PostgreSQL {pg}, "
+        f"{platform.system()} {platform.release()}; load average now {os.getloadavg()[0]:.1f} (other users)"
+    )
 
 
 def median(xs):

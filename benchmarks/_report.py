@@ -34,8 +34,12 @@ def stats(xs):
 
 def machine_facts():
     """nproc, RAM, Python, PostgreSQL and Redis versions, kernel and load: what the figures depend on."""
-    facts = {"nproc": os.cpu_count(), "python": platform.python_version(),
-             "kernel": f"{platform.system()} {platform.release()}", "load_1min": round(os.getloadavg()[0], 2)}
+    facts = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
     try:
         import psutil
 
@@ -83,9 +87,12 @@ class Report:
             "checks": [],
         }
         m = self.data["machine"]
-        print(f"machine: {m.get('nproc')} CPUs, {m.get('ram_gib', '?')} GiB RAM, Python {m['python']}, PostgreSQL "
-              f"{m.get('postgresql', '-')}, Redis {m.get('redis', '-')}, {m['kernel']}; load average "
-              f"{m['load_1min']} (shared machine); {self.data['started']}, commit {self.data['commit']}", flush=True)
+        print(
+            f"machine: {m.get('nproc')} CPUs, {m.get('ram_gib', '?')} GiB RAM, Python {m['python']}, PostgreSQL "
+            f"{m.get('postgresql', '-')}, Redis {m.get('redis', '-')}, {m['kernel']}; load average "
+            f"{m['load_1min']} (shared machine); {self.data['started']}, commit {self.data['commit']}",
+            flush=True,
+        )
 
     def target(self, label, value, limit, fmt="{:.3f}"):
         """Print `label: value (target <= limit) OK|MISSED` and remember a miss."""
@@ -143,9 +150,13 @@ def provisioned_in_sim(sim, rows):
         if server is None or server["status"] != "ACTIVE":
             problems.append(f"server {server_id}: {server and server['status']}")
             continue
-        bad = [vid for vid in (root_id, data_id)
-               if vid not in volumes or volumes[vid]["status"] != "in-use"
-               or server_id not in {a["server_id"] for a in volumes[vid]["attachments"]}]
+        bad = [
+            vid
+            for vid in (root_id, data_id)
+            if vid not in volumes
+            or volumes[vid]["status"] != "in-use"
+            or server_id not in {a["server_id"] for a in volumes[vid]["attachments"]}
+        ]
         if bad:
             problems.append(f"server {server_id}: volumes not attached: {bad}")
             continue

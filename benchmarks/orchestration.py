@@ -29,11 +29,15 @@ from _report import Report, provisioned_in_sim, spread, stats
 # server_build runs twice (two build steps); root volume = volume_create + volume_download.
 PROFILES = [
     # Multiples of the default 2 s poll interval: the luckiest case for fixed-interval polling.
-    ("sim aligned: root 2.0 s, data 1.0 s, boot 4.0 s",
-     {"volume_create": 1.0, "volume_download": 1.0, "server_build": 2.0}),
+    (
+        "sim aligned: root 2.0 s, data 1.0 s, boot 4.0 s",
+        {"volume_create": 1.0, "volume_download": 1.0, "server_build": 2.0},
+    ),
     # Just past a poll each time: the unlucky case (the same range of 1-2 s per volume, 3-5 s per boot).
-    ("sim unaligned: root 2.2 s, data 1.1 s, boot 4.4 s",
-     {"volume_create": 1.1, "volume_download": 1.1, "server_build": 2.2}),
+    (
+        "sim unaligned: root 2.2 s, data 1.1 s, boot 4.4 s",
+        {"volume_create": 1.1, "volume_download": 1.1, "server_build": 2.2},
+    ),
 ]
 
 
@@ -51,9 +55,15 @@ class Cloud:
 
         if self._sess is None:
             cr = self.credentials
-            self._sess = session.Session(auth=v3.Password(
-                auth_url=cr["auth_url"], username=cr["username"], password=cr["password"],
-                user_domain_name=cr.get("user_domain_name", "Default"), project_id=self.tenant_id))
+            self._sess = session.Session(
+                auth=v3.Password(
+                    auth_url=cr["auth_url"],
+                    username=cr["username"],
+                    password=cr["password"],
+                    user_domain_name=cr.get("user_domain_name", "Default"),
+                    project_id=self.tenant_id,
+                )
+            )
         return self._sess
 
     def provisioned(self, rows):
@@ -69,8 +79,9 @@ class Cloud:
         for server_id, root_id, data_id in rows:
             status = nova.servers.get(server_id).status
             vols = [cinder.volumes.get(v) for v in (root_id, data_id)]
-            bad = [v.id for v in vols if v.status != "in-use" or server_id not in {a["server_id"] for a in
-                                                                                     v.attachments}]
+            bad = [
+                v.id for v in vols if v.status != "in-use" or server_id not in {a["server_id"] for a in v.attachments}
+            ]
             if status != "ACTIVE" or bad:
                 problems.append(f"server {server_id}: {status}, volumes not attached: {bad}")
             else:
@@ -107,8 +118,10 @@ class Cloud:
             nova.keypairs.delete(key_name)
         except nova_exc.NotFound:
             pass
-        print(f"{self.label}: deleted {len(self.made)} servers and their volumes, keypair {key_name}; "
-              f"servers still there: {len(left)}")
+        print(
+            f"{self.label}: deleted {len(self.made)} servers and their volumes, keypair {key_name}; "
+            f"servers still there: {len(left)}"
+        )
 
 
 def _exists(get, id_):
@@ -128,8 +141,13 @@ def raw_provision(cloud, image_id, flavor_id, key_name, poll):
 
     cr = cloud.credentials
     t0 = time.monotonic()
-    auth = v3.Password(auth_url=cr["auth_url"], username=cr["username"], password=cr["password"],
-                       user_domain_name=cr.get("user_domain_name", "Default"), project_id=cloud.tenant_id)
+    auth = v3.Password(
+        auth_url=cr["auth_url"],
+        username=cr["username"],
+        password=cr["password"],
+        user_domain_name=cr.get("user_domain_name", "Default"),
+        project_id=cloud.tenant_id,
+    )
     sess = session.Session(auth=auth)
     cinder = cinder_client.Client("3.0", session=sess)
     nova = nova_client.Client("2.37", session=sess)
@@ -145,12 +163,29 @@ def raw_provision(cloud, image_id, flavor_id, key_name, poll):
                 raise RuntimeError(f"raw volume {v} went to error")
             if status == "available":
                 pending.discard(v)
-    server = nova.servers.create(name, image=None, flavor=flavor_id, key_name=key_name, nics="none",
-                                 block_device_mapping_v2=[
-                                     {"uuid": root.id, "source_type": "volume", "destination_type": "volume",
-                                      "boot_index": 0, "delete_on_termination": True},
-                                     {"uuid": data.id, "source_type": "volume", "destination_type": "volume",
-                                      "boot_index": -1, "delete_on_termination": True}])
+    server = nova.servers.create(
+        name,
+        image=None,
+        flavor=flavor_id,
+        key_name=key_name,
+        nics="none",
+        block_device_mapping_v2=[
+            {
+                "uuid": root.id,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "boot_index": 0,
+                "delete_on_termination": True,
+            },
+            {
+                "uuid": data.id,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "boot_index": -1,
+                "delete_on_termination": True,
+            },
+        ],
+    )
     cloud.made.append((server.id, root.id, data.id))
     while True:
         time.sleep(poll)
@@ -178,6 +213,7 @@ def measure(report, api, seed, cloud, label, runs, poll, key_name):
     flavor = seed["flavors"][0]
     ours, raw, rows_ours, rows_raw, inst = [], [], [], [], None
     for i in range(runs):
+
         def one_ours(i=i):
             t, row, body = ours_provision(api, seed, cloud, f"bench-{uuid.uuid4().hex[:6]}-{i}", poll)
             ours.append(t)
@@ -195,18 +231,28 @@ def measure(report, api, seed, cloud, label, runs, poll, key_name):
         else:
             one_raw()
             inst = one_ours()
-        print(f"{label}, run {i + 1}: ours {ours[-1]:.2f} s, floor {raw[-1]:.2f} s, "
-              f"ratio {ours[-1] / raw[-1]:.3f}", flush=True)
+        print(
+            f"{label}, run {i + 1}: ours {ours[-1]:.2f} s, floor {raw[-1]:.2f} s, ratio {ours[-1] / raw[-1]:.3f}",
+            flush=True,
+        )
     for who, rows in (("ours", rows_ours), ("floor", rows_raw)):
         done, problems = cloud.provisioned(rows)
-        report.check(f"{label}: {who} provisions done in the cloud", done == len(rows),
-                     f"{done}/{len(rows)} servers ACTIVE with both volumes in-use and attached {problems[:3]}")
+        report.check(
+            f"{label}: {who} provisions done in the cloud",
+            done == len(rows),
+            f"{done}/{len(rows)} servers ACTIVE with both volumes in-use and attached {problems[:3]}",
+        )
     ratio = c.median(ours) / c.median(raw)
     per_run = [o / r for o, r in zip(ours, raw, strict=True)]
     print(f"{label}: ours {spread(ours)}; floor {spread(raw)}; per-run ratios {spread(per_run, unit='')}")
     report.target(f"P1 orchestration overhead, {label} (median ours / median floor)", ratio, 1.05)
-    return inst, {"label": label, "ours": stats(ours), "floor": stats(raw), "ratio": ratio,
-                  "per_run_ratio": stats(per_run)}
+    return inst, {
+        "label": label,
+        "ours": stats(ours),
+        "floor": stats(raw),
+        "ratio": ratio,
+        "per_run_ratio": stats(per_run),
+    }
 
 
 def real_cloud():
@@ -257,17 +303,20 @@ def main(argv=None):
         probe = OpenStackBackend(CloudModel(auth_url=real["auth_url"], name="probe"))
         tenant = next(p.id for p in probe.keystone().projects.list() if p.name == env_tenant())
         image_id = probe.list_images()[0]["backend_id"]
-        real_seed = c.seed_account(real["auth_url"], tenant, image_id, staff=seed["staff"], key=seed["key"],
-                                   name="Real")
+        real_seed = c.seed_account(
+            real["auth_url"], tenant, image_id, staff=seed["staff"], key=seed["key"], name="Real"
+        )
         real_cloud_ = Cloud("real cloud", real, tenant)
         c.on_exit(lambda: real_cloud_.clean_up(key_name))
         clouds.append((real_cloud_, real_seed))
     _, base = c.start_gunicorn(env)
     c.start_worker(env)
     api = c.Api(base, seed["token"])
-    print(f"OPENSTACK_POLL_INTERVAL={settings.NODECONDUCTOR['OPENSTACK_POLL_INTERVAL']} s (adaptive from "
-          f"{settings.NODECONDUCTOR['OPENSTACK_MIN_POLL_INTERVAL']} s); both sides polled every {args.raw_poll} s; "
-          f"real cloud: {real['auth_url'] if real else 'not configured (OS_AUTH_URL unset)'}")
+    print(
+        f"OPENSTACK_POLL_INTERVAL={settings.NODECONDUCTOR['OPENSTACK_POLL_INTERVAL']} s (adaptive from "
+        f"{settings.NODECONDUCTOR['OPENSTACK_MIN_POLL_INTERVAL']} s); both sides polled every {args.raw_poll} s; "
+        f"real cloud: {real['auth_url'] if real else 'not configured (OS_AUTH_URL unset)'}"
+    )
 
     results, inst = [], None
     for cloud, cseed in clouds:
@@ -285,8 +334,10 @@ def main(argv=None):
                 sim.clear_call_log()
                 ours_provision(api, cseed, cloud, f"bench-calls-{uuid.uuid4().hex[:6]}", args.raw_poll)
                 calls = c.classify_calls(sim.call_log)
-                print(f"  cloud API calls of one provision (ours): writes {calls['writes']}, reads {calls['reads']},"
-                      f" identity {calls['identity']}: {c.ops_summary(sim.call_log)}\n")
+                print(
+                    f"  cloud API calls of one provision (ours): writes {calls['writes']}, reads {calls['reads']},"
+                    f" identity {calls['identity']}: {c.ops_summary(sim.call_log)}\n"
+                )
     resizes(report, api, base, seed, sim, inst)
     report.save(provisions=results)
     return report.exit_code()
@@ -313,19 +364,28 @@ def resizes(report, api, base, seed, sim, inst):
 
     t, calls, ops = timed({"flavor": f"{base}/api/flavors/{bigger.uuid}/"})
     server = next(s for s in sim.servers() if s["id"] == inst["backend_id"])
-    print(f"flavor resize: {t:.2f} s (resize {d['server_resize']} s + confirm {d['server_confirm_resize']} s); "
-          f"calls: writes {calls['writes']}, reads {calls['reads']}, identity {calls['identity']}: {ops}")
-    report.check("flavor resize done in the simulator", server["flavor"]["id"] == bigger.backend_id
-                 and server["status"] == "SHUTOFF", f"server flavor {server['flavor']['id']} (asked "
-                 f"{bigger.backend_id}), status {server['status']}")
+    print(
+        f"flavor resize: {t:.2f} s (resize {d['server_resize']} s + confirm {d['server_confirm_resize']} s); "
+        f"calls: writes {calls['writes']}, reads {calls['reads']}, identity {calls['identity']}: {ops}"
+    )
+    report.check(
+        "flavor resize done in the simulator",
+        server["flavor"]["id"] == bigger.backend_id and server["status"] == "SHUTOFF",
+        f"server flavor {server['flavor']['id']} (asked {bigger.backend_id}), status {server['status']}",
+    )
     t, calls, ops = timed({"disk_size": 2048})
     vol = next(v for v in sim.volumes() if v["id"] == inst["data_volume_id"])
     cloud_t = d["volume_detach"] + d["volume_extend"] + d["volume_attach"]
-    print(f"disk resize: {t:.2f} s (detach + extend + attach {cloud_t:.1f} s); calls: writes {calls['writes']}, "
-          f"reads {calls['reads']}, identity {calls['identity']}: {ops}")
+    print(
+        f"disk resize: {t:.2f} s (detach + extend + attach {cloud_t:.1f} s); calls: writes {calls['writes']}, "
+        f"reads {calls['reads']}, identity {calls['identity']}: {ops}"
+    )
     attached = inst["backend_id"] in {a["server_id"] for a in vol["attachments"]}
-    report.check("disk resize done in the simulator", vol["size"] == 2 and attached,
-                 f"data volume {vol['size']} GiB (asked 2), attached again: {attached}")
+    report.check(
+        "disk resize done in the simulator",
+        vol["size"] == 2 and attached,
+        f"data volume {vol['size']} GiB (asked 2), attached again: {attached}",
+    )
 
 
 if __name__ == "__main__":

@@ -71,8 +71,14 @@ def floor(sim, tenant_id, cold):
 
     t0 = time.perf_counter()
     if cold or "s" not in _floor_session:
-        auth = v3.Password(auth_url=sim.auth_url, username="admin", password="admin", user_domain_name="Default",
-                           project_name="admin", project_domain_name="Default")
+        auth = v3.Password(
+            auth_url=sim.auth_url,
+            username="admin",
+            password="admin",
+            user_domain_name="Default",
+            project_name="admin",
+            project_domain_name="Default",
+        )
         _floor_session["s"] = session.Session(auth=auth)
     sess = _floor_session["s"]
     flavors = sess.get("/flavors/detail?is_public=None", endpoint_filter=COMPUTE, headers=NOVA_HEADERS).json()
@@ -88,8 +94,12 @@ def floor(sim, tenant_id, cold):
 
 def reads(log):
     """Counter of the cloud reads in a call log, identity and discovery left out (they differ by design)."""
-    return Counter(x["operation"] for x in log if not x["operation"].startswith(("sim.", "identity."))
-                   and not x["operation"].endswith((".versions", ".version")))
+    return Counter(
+        x["operation"]
+        for x in log
+        if not x["operation"].startswith(("sim.", "identity."))
+        and not x["operation"].endswith((".versions", ".version"))
+    )
 
 
 def rows_match(sim, cloud):
@@ -97,8 +107,7 @@ def rows_match(sim, cloud):
     from nodeconductor.iaas.models import TemplateMapping
 
     with sim.state.lock:
-        sim_flavors = {(f["id"], f["name"], f["vcpus"], f["ram"], f["disk"] * 1024)
-                       for f in sim.state.flavors.values()}
+        sim_flavors = {(f["id"], f["name"], f["vcpus"], f["ram"], f["disk"] * 1024) for f in sim.state.flavors.values()}
         active = {i["id"]: i for i in sim.state.images.values() if i["status"] == "active"}
     db_flavors = set(cloud.flavors.filter(is_active=True).values_list("backend_id", "name", "cores", "ram", "disk"))
     want = {}
@@ -144,9 +153,11 @@ def main(argv=None):
     from nodeconductor.structure.models import Customer, Project
 
     tenant = sim.project_id("demo")
-    print("ours = OpenStackBackend.pull_cloud_account (fetch + minimal-diff apply); floor = the same requests on a "
-          "keystoneauth session, .json() only; first = new cloud and new keystone session, repeat = same cloud, "
-          "cached session")
+    print(
+        "ours = OpenStackBackend.pull_cloud_account (fetch + minimal-diff apply); floor = the same requests on a "
+        "keystoneauth session, .json() only; first = new cloud and new keystone session, repeat = same cloud, "
+        "cached session"
+    )
 
     def fresh_cloud(name):
         customer = Customer.objects.create(name=name)
@@ -159,8 +170,10 @@ def main(argv=None):
     ours(fresh_cloud("warm-up"), True)
     floor(sim, tenant, True)
     results = []
-    print(f"\n{'images':>6} {'flavors':>7} {'pull':6} {'ours median [min, max] ms':>27} "
-          f"{'floor median [min, max] ms':>28} {'ratio':>6} {'queries':>7} {'rows written':>12}")
+    print(
+        f"\n{'images':>6} {'flavors':>7} {'pull':6} {'ours median [min, max] ms':>27} "
+        f"{'floor median [min, max] ms':>28} {'ratio':>6} {'queries':>7} {'rows written':>12}"
+    )
     for size in sorted(args.sizes):
         grow(sim, size)
         cloud = None
@@ -172,8 +185,10 @@ def main(argv=None):
                 # A first pull is of a new cloud each time; repeats pull the last one again.
                 cloud = fresh_cloud(f"Pull {size}.{k}") if kind == "first" else cloud
 
-                sides = [("ours", lambda cl=cloud, cd=cold: ours(cl, cd)),
-                         ("floor", lambda cd=cold: floor(sim, tenant, cd))]
+                sides = [
+                    ("ours", lambda cl=cloud, cd=cold: ours(cl, cd)),
+                    ("floor", lambda cd=cold: floor(sim, tenant, cd)),
+                ]
                 for who, fn in sides if k % 2 == 0 else sides[::-1]:
                     sim.clear_call_log()
                     out = fn()
@@ -189,24 +204,45 @@ def main(argv=None):
                 matched.append(rows_match(sim, cloud))
             ratio = c.median(t_ours) / c.median(t_floor)
             a, f = stats(t_ours), stats(t_floor)
-            print(f"{n_images:6d} {n_flavors:7d} {kind:6} {a['median'] * 1e3:9.1f} [{a['min'] * 1e3:7.1f}, "
-                  f"{a['max'] * 1e3:7.1f}] {f['median'] * 1e3:10.1f} [{f['min'] * 1e3:7.1f}, {f['max'] * 1e3:7.1f}] "
-                  f"{ratio:6.2f} {'/'.join(map(str, sorted(queries))):>7} "
-                  f"{'/'.join(map(str, sorted(set(written)))):>12}", flush=True)
+            print(
+                f"{n_images:6d} {n_flavors:7d} {kind:6} {a['median'] * 1e3:9.1f} [{a['min'] * 1e3:7.1f}, "
+                f"{a['max'] * 1e3:7.1f}] {f['median'] * 1e3:10.1f} [{f['min'] * 1e3:7.1f}, {f['max'] * 1e3:7.1f}] "
+                f"{ratio:6.2f} {'/'.join(map(str, sorted(queries))):>7} "
+                f"{'/'.join(map(str, sorted(set(written)))):>12}",
+                flush=True,
+            )
             same = reads(log_ours) == reads(log_floor)
-            report.check(f"{size} images, {kind}: the floor sends the same cloud reads as ours", same,
-                         f"ours {dict(reads(log_ours))}, floor {dict(reads(log_floor))}")
+            report.check(
+                f"{size} images, {kind}: the floor sends the same cloud reads as ours",
+                same,
+                f"ours {dict(reads(log_ours))}, floor {dict(reads(log_floor))}",
+            )
             bad = [d for ok, d in matched if not ok]
-            report.check(f"{size} images, {kind}: Flavor and Image rows equal the simulator's after every pull",
-                         not bad, matched[-1][1] + (f"; mismatches: {bad[:2]}" if bad else ""))
+            report.check(
+                f"{size} images, {kind}: Flavor and Image rows equal the simulator's after every pull",
+                not bad,
+                matched[-1][1] + (f"; mismatches: {bad[:2]}" if bad else ""),
+            )
             if kind == "repeat":
-                report.check(f"{size} images: a repeat pull writes 0 rows", max(written) == 0,
-                             f"rows written per repeat {written}")
+                report.check(
+                    f"{size} images: a repeat pull writes 0 rows",
+                    max(written) == 0,
+                    f"rows written per repeat {written}",
+                )
             print(f"  per-run ratios {spread([o / f for o, f in zip(t_ours, t_floor, strict=True)], unit='')}")
-            report.target(f"P4 pull of {size} images, {kind} (median ours / median floor)", ratio, TARGET,
-                          fmt="{:.2f}")
-            results.append({"images": size, "flavors": size // 10, "kind": kind, "ours": a, "floor": f,
-                            "ratio": ratio, "rows_written": written, "queries": sorted(queries)})
+            report.target(f"P4 pull of {size} images, {kind} (median ours / median floor)", ratio, TARGET, fmt="{:.2f}")
+            results.append(
+                {
+                    "images": size,
+                    "flavors": size // 10,
+                    "kind": kind,
+                    "ours": a,
+                    "floor": f,
+                    "ratio": ratio,
+                    "rows_written": written,
+                    "queries": sorted(queries),
+                }
+            )
     report.save(pulls=results)
     return report.exit_code()
 

@@ -88,8 +88,9 @@ def batch(api, seed, sim, workers, n, tag, timeout):
     online_at, uuids = {}, list(posted_at)
     while len(online_at) < n:
         now = time.monotonic()
-        for u in Instance.objects.filter(uuid__in=[u for u in uuids if u not in online_at],
-                                         state="online").values_list("uuid", flat=True):
+        for u in Instance.objects.filter(uuid__in=[u for u in uuids if u not in online_at], state="online").values_list(
+            "uuid", flat=True
+        ):
             online_at[str(u)] = now
         if Instance.objects.filter(uuid__in=uuids, state="erred").exists():
             raise RuntimeError(f"instances Erred in batch {tag}")
@@ -100,11 +101,20 @@ def batch(api, seed, sim, workers, n, tag, timeout):
     cpu = tree_cpu(pids) - cpu0
     peak = sampler.stop()
     per_vm = [online_at[u] - posted_at[u] for u in uuids]
-    rows = list(Instance.objects.filter(uuid__in=uuids).values_list("backend_id", "system_volume_id",
-                                                                    "data_volume_id"))
+    rows = list(Instance.objects.filter(uuid__in=uuids).values_list("backend_id", "system_volume_id", "data_volume_id"))
     done, problems = provisioned_in_sim(sim, rows)
-    return {"n": n, "wall": wall, "posts": posted, "cpu": cpu, "peak_rss": peak, "per_vm": per_vm, "done": done,
-            "problems": problems, "uuids": uuids, "rows": rows}
+    return {
+        "n": n,
+        "wall": wall,
+        "posts": posted,
+        "cpu": cpu,
+        "peak_rss": peak,
+        "per_vm": per_vm,
+        "done": done,
+        "problems": problems,
+        "uuids": uuids,
+        "rows": rows,
+    }
 
 
 def forget(sim, result):
@@ -133,11 +143,17 @@ def run_batches(report, api, seed, sim, workers, n, runs, label):
         res = batch(api, seed, sim, workers, n, f"w{len(workers)}n{n}r{r}", max(180, 2 * n))
         forget(sim, res)
         out.append(res)
-        print(f"  {label}N={n:4d} run {r + 1}: wall {res['wall']:7.2f} s (POSTs {res['posts']:5.2f} s), per VM median "
-              f"{c.median(res['per_vm']):.2f} s max {max(res['per_vm']):.2f} s, worker CPU {res['cpu']:.2f} s "
-              f"({res['cpu'] / n:.3f} s/VM), peak RSS {res['peak_rss'] / 2**20:.0f} MiB", flush=True)
-        report.check(f"{label}N={n} run {r + 1} done in the simulator", res["done"] == n,
-                     f"{res['done']}/{n} servers ACTIVE with both volumes in-use and attached {res['problems'][:3]}")
+        print(
+            f"  {label}N={n:4d} run {r + 1}: wall {res['wall']:7.2f} s (POSTs {res['posts']:5.2f} s), per VM median "
+            f"{c.median(res['per_vm']):.2f} s max {max(res['per_vm']):.2f} s, worker CPU {res['cpu']:.2f} s "
+            f"({res['cpu'] / n:.3f} s/VM), peak RSS {res['peak_rss'] / 2**20:.0f} MiB",
+            flush=True,
+        )
+        report.check(
+            f"{label}N={n} run {r + 1} done in the simulator",
+            res["done"] == n,
+            f"{res['done']}/{n} servers ACTIVE with both volumes in-use and attached {res['problems'][:3]}",
+        )
     return out
 
 
@@ -145,8 +161,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="batches per N (default 3; medians reported)")
     parser.add_argument("--n", type=int, nargs="+", default=[1, 10, 50, 200, 500])
-    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4],
-                        help="worker process counts for the throughput sweep (default 1 2 4; none to skip)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2, 4],
+        help="worker process counts for the throughput sweep (default 1 2 4; none to skip)",
+    )
     parser.add_argument("--throughput-n", type=int, default=50)
     parser.add_argument("--boot", type=float, default=5.0, help="boot latency in seconds (default 5)")
     parser.add_argument("--concurrency", type=int, help="worker --concurrency (default: celery's, = CPUs)")
@@ -176,11 +197,15 @@ def main(argv=None):
     workers = start_workers(env, 1, extra)
     api = c.Api(base, seed["token"])
     d = sim.delays
-    print(f"worker: one process, {' '.join(extra) or 'default concurrency/pool'}; OPENSTACK_POLL_INTERVAL="
-          f"{settings.NODECONDUCTOR['OPENSTACK_POLL_INTERVAL']} s; prefetch multiplier "
-          f"{settings.CELERY_WORKER_PREFETCH_MULTIPLIER}, acks_late {settings.CELERY_TASK_ACKS_LATE}")
-    print(f"cloud: boot {2 * d['server_build']:.1f} s, root volume {d['volume_create'] + d['volume_download']:.1f} s,"
-          f" data volume {d['volume_create']:.1f} s; {args.runs} batches per N")
+    print(
+        f"worker: one process, {' '.join(extra) or 'default concurrency/pool'}; OPENSTACK_POLL_INTERVAL="
+        f"{settings.NODECONDUCTOR['OPENSTACK_POLL_INTERVAL']} s; prefetch multiplier "
+        f"{settings.CELERY_WORKER_PREFETCH_MULTIPLIER}, acks_late {settings.CELERY_TASK_ACKS_LATE}"
+    )
+    print(
+        f"cloud: boot {2 * d['server_build']:.1f} s, root volume {d['volume_create'] + d['volume_download']:.1f} s,"
+        f" data volume {d['volume_create']:.1f} s; {args.runs} batches per N"
+    )
     forget(sim, batch(api, seed, sim, workers, 1, "warmup", 120))
     by_n = {}
     for n in sorted(set([1, *args.n])):
@@ -193,18 +218,32 @@ def main(argv=None):
         ratios = [w / one for w in walls]
         lat = [x for r in res for x in r["per_vm"]]
         cpu = [r["cpu"] / n for r in res]
-        rows.append({"n": n, "wall": stats(walls), "ratio": c.median(walls) / one, "ratio_runs": stats(ratios),
-                     "per_vm_median": c.median(lat), "per_vm_max": max(lat), "cpu_per_vm": stats(cpu),
-                     "peak_rss_mib": max(r["peak_rss"] for r in res) / 2**20,
-                     "posts": stats([r["posts"] for r in res])})
-        print(f"{n:4d}  {spread(walls):34} {c.median(walls) / one:5.2f}          {c.median(lat):6.2f} / "
-              f"{max(lat):6.2f} s           {c.median(cpu):6.3f}  {rows[-1]['peak_rss_mib']:5.0f} MiB")
+        rows.append(
+            {
+                "n": n,
+                "wall": stats(walls),
+                "ratio": c.median(walls) / one,
+                "ratio_runs": stats(ratios),
+                "per_vm_median": c.median(lat),
+                "per_vm_max": max(lat),
+                "cpu_per_vm": stats(cpu),
+                "peak_rss_mib": max(r["peak_rss"] for r in res) / 2**20,
+                "posts": stats([r["posts"] for r in res]),
+            }
+        )
+        print(
+            f"{n:4d}  {spread(walls):34} {c.median(walls) / one:5.2f}          {c.median(lat):6.2f} / "
+            f"{max(lat):6.2f} s           {c.median(cpu):6.3f}  {rows[-1]['peak_rss_mib']:5.0f} MiB"
+        )
     for n, limit in TARGETS.items():
         if n in by_n:
             ratios = [r["wall"] / one for r in by_n[n]]
             print(f"ratio at N={n}: per run {spread(ratios, unit='')}")
-            report.target(f"P2 worker efficiency at N={n}: median wall(N) / median wall(1)",
-                          c.median([r["wall"] for r in by_n[n]]) / one, limit)
+            report.target(
+                f"P2 worker efficiency at N={n}: median wall(N) / median wall(1)",
+                c.median([r["wall"] for r in by_n[n]]) / one,
+                limit,
+            )
 
     throughput = []
     if args.workers:
