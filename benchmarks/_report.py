@@ -24,7 +24,8 @@ def spread(xs, scale=1.0, unit="s", digits=2):
         return "no runs"
     xs = [x * scale for x in xs]
     med = statistics.median(xs)
-    return f"{med:.{digits}f} {unit} [min {min(xs):.{digits}f}, max {max(xs):.{digits}f}, n={len(xs)}]"
+    unit = f" {unit}" if unit else ""
+    return f"{med:.{digits}f}{unit} [min {min(xs):.{digits}f}, max {max(xs):.{digits}f}, n={len(xs)}]"
 
 
 def stats(xs):
