@@ -2,9 +2,10 @@
 
 Ours: POST /api/instances/ to gunicorn, one `celery -A nodeconductor worker` on Redis db 15, a throwaway
 PostgreSQL database, production settings; polled via GET /api/instances/<uuid>/ until Online.
-Floor: the shortest raw script doing the same work with keystoneauth (v3 password, no discovery) + cinderclient +
-novaclient: create the root (from the image) and data volumes, poll until both are available, boot from the root
-volume with the data volume attached and no network (as ours, see bench_settings.py), poll until ACTIVE.
+Floor: the shortest raw script doing the same work with keystoneauth (v3 password, no discovery; the token of its
+warm-up run reused, as our worker reuses its own) + cinderclient + novaclient: create the root (from the image) and
+data volumes, poll until both are available, boot from the root volume with the data volume attached and no network
+(as ours, see bench_settings.py), poll until ACTIVE.
 Both poll every --raw-poll seconds from outside (ours through our API). Runs alternate which side goes first.
 On the simulator with two delay profiles in the issue's range (1-2 s per volume, 3-5 s per boot): one whose delays
 are multiples of the 2 s poll interval, one just past them; then, when OS_AUTH_URL is set (mini-openstack's
@@ -150,20 +151,11 @@ def _exists(get, id_):
 def raw_provision(cloud, image_id, flavor_id, key_name, poll):
     """The shortest raw client script for the same work. Returns (seconds, (server, root, data ids))."""
     from cinderclient import client as cinder_client
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
     from novaclient import client as nova_client
 
-    cr = cloud.credentials
     t0 = time.monotonic()
-    auth = v3.Password(
-        auth_url=cr["auth_url"],
-        username=cr["username"],
-        password=cr["password"],
-        user_domain_name=cr.get("user_domain_name", "Default"),
-        project_id=cloud.tenant_id,
-    )
-    sess = session.Session(auth=auth)
+    # The session (and its token) of the warm-up run is reused, as our worker reuses its own.
+    sess = cloud.session()
     cinder = cinder_client.Client("3.0", session=sess)
     nova = nova_client.Client("2.37", session=sess)
     name = "bench-raw-" + uuid.uuid4().hex[:8]
