@@ -107,10 +107,19 @@ def flush_redis():
 # -- settings --------------------------------------------------------------------------------------------
 
 
-def product_env(database_url, auth_url, **extra):
+def product_env(database_url, auth_url, more_credentials=(), **extra):
     """Environment of settings.production pointed at the throwaway database, Redis db 15 and the simulator."""
-    creds = [{"auth_url": auth_url, "username": "admin", "password": "admin", "tenant_name": "admin",
-              "user_domain_name": "Default", "project_domain_name": "Default"}]
+    creds = [
+        {
+            "auth_url": auth_url,
+            "username": "admin",
+            "password": "admin",
+            "tenant_name": "admin",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        *more_credentials,
+    ]
     env = {
         "DJANGO_SETTINGS_MODULE": "bench_settings",
         "SECRET_KEY": "benchmark-only-" + uuid.uuid4().hex,
@@ -149,8 +158,9 @@ def start_process(argv, env, log_name):
     import tempfile
 
     log = tempfile.NamedTemporaryFile(prefix=f"nc-bench-{log_name}-", suffix=".log", delete=False)
-    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     proc.log_path = log.name
 
     def stop():
@@ -165,7 +175,7 @@ def start_process(argv, env, log_name):
                 pass
         if os.environ.get("BENCH_KEEP_LOGS"):
             print(f"log of {log_name}: {log.name}", file=sys.stderr)
-        else:
+        elif os.path.exists(log.name):
             os.unlink(log.name)
 
     on_exit(stop)
@@ -197,8 +207,18 @@ def start_gunicorn(env, workers=2):
     """The API as production serves it (gunicorn, sync workers) on a free port; returns (proc, base_url)."""
     port = free_port()
     bin_dir = Path(sys.executable).parent
-    proc = start_process([str(bin_dir / "gunicorn"), "nodeconductor.wsgi:application", "--bind",
-                          f"127.0.0.1:{port}", "--workers", str(workers)], env, "gunicorn")
+    proc = start_process(
+        [
+            str(bin_dir / "gunicorn"),
+            "nodeconductor.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        env,
+        "gunicorn",
+    )
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/api/", proc)
     return proc, base
@@ -207,8 +227,21 @@ def start_gunicorn(env, workers=2):
 def start_worker(env, extra_args=()):
     """`celery -A nodeconductor worker` at default settings (concurrency = CPUs); waits until it is ready."""
     bin_dir = Path(sys.executable).parent
-    proc = start_process([str(bin_dir / "celery"), "-A", "nodeconductor", "worker", "-l", "info",
-                          "--without-gossip", "--without-mingle", *extra_args], env, "worker")
+    proc = start_process(
+        [
+            str(bin_dir / "celery"),
+            "-A",
+            "nodeconductor",
+            "worker",
+            "-l",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+            *extra_args,
+        ],
+        env,
+        "worker",
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -253,12 +286,16 @@ def start_sim(delays="realistic"):
 
 def unlimited(sim):
     demo = sim.project_id("demo")
-    sim.set_quota(demo, compute={"instances": -1, "cores": -1, "ram": -1},
-                  volume={"volumes": -1, "gigabytes": -1})
+    sim.set_quota(demo, compute={"instances": -1, "cores": -1, "ram": -1}, volume={"volumes": -1, "gigabytes": -1})
 
 
 def seed_cloud(sim):
     """Staff user with a token and an SSH key, a customer, project, cloud (pulled), template and membership."""
+    return seed_account(sim.auth_url, sim.project_id("demo"), next(iter(sim.images()))["id"])
+
+
+def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"):
+    """seed_cloud for any cloud: staff and key (made unless given), customer, project, cloud, template, membership."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
     from rest_framework.authtoken.models import Token
@@ -268,29 +305,38 @@ def seed_cloud(sim):
     from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
     from nodeconductor.structure.models import Customer, Project
 
-    staff = User.objects.create(username="bench-staff", is_staff=True)
-    token = Token.objects.create(user=staff)
-    pub = ed25519.Ed25519PrivateKey.generate().public_key()
-    line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    key = SshPublicKey(user=staff, name="bench", public_key=line + " bench@nodeconductor")
-    key.clean()
-    key.save()
-    customer = Customer.objects.create(name="Bench customer")
-    project = Project.objects.create(customer=customer, name="bench")
-    cloud = Cloud.objects.create(customer=customer, name="Sim", auth_url=sim.auth_url)
-    template = Template.objects.create(name="CentOS 6", os="CentOS 6.5", sla_level=99.9, is_active=True)
-    image = next(iter(sim.images()))
-    template.mappings.create(backend_image_id=image["id"])
-    membership = CloudProjectMembership.objects.create(project=project, cloud=cloud, tenant_id=sim.project_id("demo"))
+    if staff is None:
+        staff = User.objects.create(username="bench-staff", is_staff=True)
+        Token.objects.create(user=staff)
+        pub = ed25519.Ed25519PrivateKey.generate().public_key()
+        line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        key = SshPublicKey(user=staff, name="bench", public_key=line + " bench@nodeconductor")
+        key.clean()
+        key.save()
+    customer = Customer.objects.create(name=f"Bench customer {name}")
+    project = Project.objects.create(customer=customer, name=f"bench-{name}")
+    cloud = Cloud.objects.create(customer=customer, name=name, auth_url=auth_url)
+    template = Template.objects.create(name=f"CentOS 6 {name}", os="CentOS 6.5", sla_level=99.9, is_active=True)
+    template.mappings.create(backend_image_id=image_id)
+    membership = CloudProjectMembership.objects.create(project=project, cloud=cloud, tenant_id=tenant_id)
     sync_cloud_membership(str(membership.uuid))
     membership.refresh_from_db()
     assert membership.state == SyncState.IN_SYNC, membership.error_message
     run_cloud_pull(cloud)
     cloud.refresh_from_db()
     assert cloud.state == SyncState.IN_SYNC, cloud.error_message
-    flavors = list(cloud.flavors.order_by("ram"))
-    return {"token": token.key, "staff": staff, "key": key, "project": project, "cloud": cloud,
-            "template": template, "membership": membership, "flavors": flavors, "image": image}
+    flavors = list(cloud.flavors.order_by("ram", "backend_id"))
+    return {
+        "token": Token.objects.get(user=staff).key,
+        "staff": staff,
+        "key": key,
+        "project": project,
+        "cloud": cloud,
+        "template": template,
+        "membership": membership,
+        "flavors": flavors,
+        "image": {"id": image_id},
+    }
 
 
 # -- HTTP client of our API -------------------------------------------------------------------------------
@@ -322,14 +368,17 @@ class Api:
 
     def create_instance(self, seed, hostname, flavor=None, data_volume_size=1024):
         flavor = flavor or seed["flavors"][0]
-        return self.post("/api/instances/", {
-            "hostname": hostname,
-            "template": f"{self.base}/api/iaas-templates/{seed['template'].uuid}/",
-            "flavor": f"{self.base}/api/flavors/{flavor.uuid}/",
-            "project": f"{self.base}/api/projects/{seed['project'].uuid}/",
-            "ssh_public_key": f"{self.base}/api/keys/{seed['key'].uuid}/",
-            "data_volume_size": data_volume_size,
-        })
+        return self.post(
+            "/api/instances/",
+            {
+                "hostname": hostname,
+                "template": f"{self.base}/api/iaas-templates/{seed['template'].uuid}/",
+                "flavor": f"{self.base}/api/flavors/{flavor.uuid}/",
+                "project": f"{self.base}/api/projects/{seed['project'].uuid}/",
+                "ssh_public_key": f"{self.base}/api/keys/{seed['key'].uuid}/",
+                "data_volume_size": data_volume_size,
+            },
+        )
 
     def wait_state(self, uuid_, states, timeout=300, interval=0.05):
         """Poll an instance until its display state is one of `states`; return (state, seconds, instance)."""
@@ -361,8 +410,10 @@ def machine():
     except Exception:  # noqa: BLE001
         pass
     mem = psutil.virtual_memory().total / 2**30
-    return (f"{os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}, PostgreSQL {pg}, "
-            f"{platform.system()} {platform.release()}; load average now {os.getloadavg()[0]:.1f} (other users)")
+    return (
+        f"{os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}, PostgreSQL {pg}, "
+        f"{platform.system()} {platform.release()}; load average now {os.getloadavg()[0]:.1f} (other users)"
+    )
 
 
 def median(xs):

@@ -51,8 +51,9 @@ def main(argv=None):
             "ssh_public_key": f"{base}/api/keys/{seed['key'].uuid}/",
             "data_volume_size": 1024,
         }
-        r = client.post("/api/instances/", body, content_type="application/json",
-                        HTTP_AUTHORIZATION=f"Token {seed['token']}")
+        r = client.post(
+            "/api/instances/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {seed['token']}"
+        )
         assert r.status_code == 201, r.content[:300]
         return r.json()["uuid"]
 
@@ -68,8 +69,10 @@ def main(argv=None):
         times.append(time.perf_counter() - t0)
     prof.stop()
     print(f"machine: {c.machine()}")
-    print(f"POST /api/instances/ (test Client, task sent to Redis): median {c.median(times) * 1e3:.1f} ms, "
-          f"p95 {c.p95(times) * 1e3:.1f} ms, {len(ctx.captured_queries)} queries")
+    print(
+        f"POST /api/instances/ (test Client, task sent to Redis): median {c.median(times) * 1e3:.1f} ms, "
+        f"p95 {c.p95(times) * 1e3:.1f} ms, {len(ctx.captured_queries)} queries"
+    )
     if args.tree:
         print(prof.output_text(unicode=False, color=False, show_all=False))
 
@@ -99,8 +102,10 @@ def main(argv=None):
                 state[u] = (Instance.objects.get(uuid=u).operation_phase, None)
     print("\nprovision steps (operations.advance = one task run), in-process:")
     for phase, ts in by_phase.items():
-        print(f"  phase {phase:8}: {len(ts):4d} runs, median {c.median(ts) * 1e3:6.1f} ms, p95 {c.p95(ts) * 1e3:6.1f}"
-              f" ms, cloud calls/run {calls_by_phase[phase] / len(ts):.1f}")
+        print(
+            f"  phase {phase:8}: {len(ts):4d} runs, median {c.median(ts) * 1e3:6.1f} ms, p95 {c.p95(ts) * 1e3:6.1f}"
+            f" ms, cloud calls/run {calls_by_phase[phase] / len(ts):.1f}"
+        )
     if args.tree:
         print(prof.output_text(unicode=False, color=False, show_all=False))
     return 0
