@@ -125,6 +125,15 @@ class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         return OpenStackBackend(self)
 
 
+class Networking(models.TextChoices):
+    """What networking a membership's tenant has, as its sync found or made it."""
+
+    UNKNOWN = "", "Not set up yet (the membership was not synced)"
+    ROUTED = "routed", "Routed: a router joins the tenant network to the external network"
+    INTERNAL_ONLY = "internal_only", "Internal networking only: the cloud has no external network"
+    NONE = "none", 'None: the cloud has no Neutron, or OPENSTACK_NETWORKS is "none"'
+
+
 class CloudProjectMembershipQuerySet(models.QuerySet):
     """Membership visibility per user."""
 
@@ -148,6 +157,13 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     quota_ram = models.IntegerField(default=-1, help_text="MiB")
     quota_storage = models.BigIntegerField(default=-1, help_text="MiB")
     quota_max_instances = models.IntegerField(default=-1)
+    # The tenant's one network set, found or made by the sync (Neutron ids); instances boot on ports there.
+    networking = models.CharField(max_length=20, choices=Networking.choices, blank=True, default="")
+    network_id = models.CharField(max_length=64, blank=True)
+    subnet_id = models.CharField(max_length=64, blank=True)
+    internal_cidr = models.CharField(max_length=43, blank=True)
+    router_id = models.CharField(max_length=64, blank=True)
+    external_network_id = models.CharField(max_length=64, blank=True)
 
     objects = CloudProjectMembershipQuerySet.as_manager()
 
