@@ -73,7 +73,7 @@ class Operation:
 _DELETE_PHASES = (
     ("", "delete the server"),
     ("server_gone", "wait for the server to be gone"),
-    ("volumes", "delete both volumes and wait for them to be gone"),
+    ("volumes", "delete both volumes, wait for them to be gone, then the port"),
 )
 _POWER_PHASES = (("", "ask the cloud"), ("wait", "wait for the server"))
 
@@ -81,7 +81,7 @@ PROVISION = Operation(
     "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
     Instance.set_online, _finish_provision, compensation=Actions.delete_step,
     phases=(
-        ("", "create the root volume from the image and the empty data volume"),
+        ("", "create the root volume from the image, the empty data volume and the port"),
         ("volumes", "wait for both volumes to be available, then boot the server from the root volume"),
         ("server", "wait for the server to be ACTIVE"),
     ),

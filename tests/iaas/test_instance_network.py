@@ -305,3 +305,30 @@ def test_real_cloud_provision_on_the_tenant_network_and_delete(roles, cloud_env,
         for group in admin.list_security_groups(project_id=tenant_id)["security_groups"]:
             admin.delete_security_group(group["id"])
         probe.keystone().projects.delete(tenant_id)
+
+
+@pytest.mark.parametrize("mode", ["none", "tenant"])
+def test_what_one_provision_costs(roles, sim_env, settings, mode):
+    """Steps and cloud calls of one provision, with and without the tenant network (printed with -s)."""
+    tenant_mode(settings, mode)
+    iaas = build_iaas(roles, sim_env)
+    sim = sim_env.sim
+    instance = make_instance(iaas)
+    sim.clear_call_log()
+    steps = 0
+    outcome = operations.advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+    while not outcome.finished:
+        steps += 1
+        time.sleep(outcome.retry_after)
+        outcome = operations.advance(operations.PROVISION, instance.uuid)
+    steps += 1
+    instance.refresh_from_db()
+    assert instance.state == S.ONLINE, instance.error_message
+    counts = sim.call_counts()
+    network = {op: n for op, n in counts.items() if op.startswith("network.")}
+    print(f"\n{mode}: {steps} steps, {sum(counts.values())} cloud calls, network calls {network}")
+    if mode == "tenant":
+        # The port is listed (found before made), made and tagged once; nothing else of Neutron is asked.
+        assert network == {"network.port_list": 1, "network.port_create": 1, "network.tag_add": 1}
+    else:
+        assert network == {}
