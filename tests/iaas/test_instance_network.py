@@ -332,3 +332,32 @@ def test_what_one_provision_costs(roles, sim_env, settings, mode):
         assert network == {"network.port_list": 1, "network.port_create": 1, "network.tag_add": 1}
     else:
         assert network == {}
+
+
+def test_the_plans_list_the_port_calls_the_worker_makes(net_iaas, roles):
+    from tests.iaas.test_instance_plans import assert_plan_matches, cloud_writes, dry
+    from tests.iaas.test_instances_api import create_body
+
+    sim, client = net_iaas.env.sim, roles.client_as("admin")
+    plan = dry(client, "/api/instances/", create_body(net_iaas)).json()
+    first_calls = [a["call"] for a in plan["steps"][0]["actions"] if "call" in a]
+    assert first_calls[2] == (
+        f"neutron create_port name=nc-<new instance uuid>-port network="
+        f"{net_iaas.membership.network_id} security_groups=(the tenant's default group)"
+    )
+    assert '[{"port-id": (the new port)}]' in plan["steps"][1]["actions"][2]["call"]
+    sim.clear_call_log()
+    instance = provision(net_iaas, roles)
+    assert instance.state == S.ONLINE, instance.error_message
+    assert_plan_matches(plan, cloud_writes(sim))
+
+    stop(net_iaas, roles, instance)
+    plan = dry(client, url(instance), method="delete").json()
+    assert plan["steps"][-1]["actions"][-1] == {
+        "call": f"neutron delete_port {instance.port_id}",
+        "if": "the port is still there",
+    }
+    sim.clear_call_log()
+    with run_tasks():
+        assert roles.client_as("admin").delete(url(instance)).status_code == 202
+    assert_plan_matches(plan, cloud_writes(sim))

@@ -173,7 +173,7 @@ class InstanceActionsMixin:
         tenant = self._tenant(instance)
         if instance.port_id:
             port_ids = [instance.port_id]
-        elif uses_port(instance):
+        elif uses_port(instance.cloud_project_membership):
             # A step that made the port but died before storing its id (e.g. a failed provision's first step).
             port_ids = self.find_port_ids(tenant, port_name(instance))
         else:

@@ -54,9 +54,8 @@ def networks_setting():
     return "none" if mode == "tenant" else mode
 
 
-def uses_port(instance):
-    """Whether the instance boots on a port of its membership's tenant network."""
-    membership = instance.cloud_project_membership
+def uses_port(membership):
+    """Whether the membership's instances boot on ports of its tenant network."""
     return networks_mode() == "tenant" and membership.networking != "none"
 
 
@@ -213,7 +212,7 @@ class InstanceOperationsMixin:
             root = self._ensure_volume(instance, "system", max(instance.system_volume_size, min_disk), image_id)
             data = self._ensure_volume(instance, "data", instance.data_volume_size)
             changes.update(system_volume_id=root.id, data_volume_id=data.id)
-            if not instance.port_id and uses_port(instance):
+            if not instance.port_id and uses_port(instance.cloud_project_membership):
                 port_id = self._ensure_instance_port(instance, security_group_ids)
                 changes.update({"port_id": port_id} if port_id else {})
             if {root.status, data.status} & {"creating", "downloading"}:
