@@ -361,3 +361,36 @@ def test_the_plans_list_the_port_calls_the_worker_makes(net_iaas, roles):
     with run_tasks():
         assert roles.client_as("admin").delete(url(instance)).status_code == 202
     assert_plan_matches(plan, cloud_writes(sim))
+
+
+def test_several_external_networks_need_a_choice_per_cloud(roles, sim_env, settings):
+    admin_neutron(sim_env).create_network({"network": {"name": "second-ext", "router:external": True}})
+    tenant_mode(settings)
+    cloud = factories.CloudFactory(customer=roles.customer, auth_url=sim_env.credentials["auth_url"])
+    membership = CloudProjectMembership.objects.create(project=roles.project, cloud=cloud, tenant_id=sim_env.tenant_id)
+    sync_cloud_membership(str(membership.uuid))
+    membership.refresh_from_db()
+    assert membership.state == SyncState.ERRED
+    assert membership.error_message == (
+        "The cloud has several external networks (public, second-ext); name one with 'external_network' in its "
+        "credentials."
+    )
+    settings.NODECONDUCTOR = {
+        **settings.NODECONDUCTOR,
+        "OPENSTACK_CREDENTIALS": ({**sim_env.credentials, "external_network": "second-ext"},),
+    }
+    membership = resync(membership)
+    second = admin_neutron(sim_env).list_networks(name="second-ext")["networks"][0]
+    assert membership.networking == "routed" and membership.external_network_id == second["id"]
+
+
+def test_a_membership_bound_without_a_sync_gets_its_network_at_provision(net_iaas):
+    """The seed's shell example binds a tenant and provisions without a sync: the first step finds the set."""
+    membership = net_iaas.membership
+    network_id = membership.network_id
+    CloudProjectMembership.objects.filter(pk=membership.pk).update(networking="", network_id="", subnet_id="")
+    instance = run(operations.PROVISION, make_instance(net_iaas), backend_flavor_id=net_iaas.flavor.backend_id)
+    assert instance.state == S.ONLINE, instance.error_message
+    (port,) = our_ports(net_iaas.env.sim, instance)
+    assert port["network_id"] == network_id and instance.internal_ips == port["fixed_ips"][0]["ip_address"]
+    assert len(net_iaas.env.sim.networking(membership.tenant_id)["networks"]) == 1
