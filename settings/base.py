@@ -139,6 +139,9 @@ NODECONDUCTOR = {
     "OPENSTACK_MAX_CONCURRENT_BUILDS": int(os.environ.get("NODECONDUCTOR_OPENSTACK_MAX_CONCURRENT_BUILDS", "10")),
     # Seconds between two looks for a free build slot by a queued provision.
     "OPERATION_QUEUE_POLL_INTERVAL": 1,
+    # Whether operations that wait on the cloud are looked at by one poller per tenant, which lists the tenant's
+    # servers and volumes once per tick for all of them (True), or by one message per operation (False).
+    "OPERATION_BATCHED_POLLING": os.environ.get("NODECONDUCTOR_OPERATION_BATCHED_POLLING", "true").lower() == "true",
     # Seconds a worker may run one step of an instance operation before another worker may take it over: longer
     # than any step (a few cloud calls). A step whose worker died on the same host is taken over at once.
     "OPERATION_STEP_LEASE": float(os.environ.get("NODECONDUCTOR_OPERATION_STEP_LEASE", "180")),

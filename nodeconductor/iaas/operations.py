@@ -45,7 +45,7 @@ S = InstanceState
 
 # Keys of the recorded params that belong to us, not to the backend step.
 _OWN_PARAMS = ("flavor_uuid", "user_uuid", "phase_started", "failure", "compensating", "compensation_started",
-               "waiting_for", "failed_phase")
+               "waiting_for", "failed_phase", "seen")
 
 
 @dataclasses.dataclass
@@ -56,6 +56,7 @@ class Outcome:
     seq: int = 0
     retry_after: float = 0.0
     token: str = ""
+    waits: bool = False  # the next step looks at the cloud again (a poller may take it), rather than acting
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -308,8 +309,12 @@ def _failed(op, instance, params, exc):
             "compensation_started": time.time()}, None
 
 
-def run_step(instance_uuid, token, seq):
-    """Run step `seq` of the operation `token` if this caller claims it; say what to send next."""
+def run_step(instance_uuid, token, seq, backend=None, seen=None):
+    """Run step `seq` of the operation `token` if this caller claims it; say what to send next.
+
+    A poller passes its backend (reading the tenant's snapshot) and what the snapshot shows of the instance
+    (`seen`): it is kept with the phase, so the poller skips the next look while nothing changed.
+    """
     if not _claim(instance_uuid, token, seq):
         logger.info("Step %s of operation %s on instance %s is not ours to run: skipped", seq, token, instance_uuid)
         return Outcome(finished=True)
@@ -333,9 +338,8 @@ def run_step(instance_uuid, token, seq):
         return Outcome(finished=True)
     compensating = bool(params.get("compensating"))
     phase = instance.operation_phase
-    backend = None
     try:
-        backend = instance.cloud.get_backend()
+        backend = backend or instance.cloud.get_backend()
         step_fn = op.compensation if compensating else op.step
         args = {} if compensating else _backend_args(params)
         step = backend.run_step(step_fn, instance, phase=phase, **args)
@@ -368,10 +372,13 @@ def run_step(instance_uuid, token, seq):
     now = time.time()
     phase_started = params.get("phase_started", now) if step.phase == phase else now
     params = {**params, **step.carry, "phase_started": phase_started, "waiting_for": step.waiting_for}
+    params.pop("seen", None)
+    if seen is not None and step.phase == phase:
+        params["seen"] = [phase, seen]  # still waiting in this phase on what the snapshot showed
     retry_after = next_poll(now - phase_started)
     if not _release(instance, token, seq, step.phase, params, changes, retry_after):
         return Outcome(finished=True)
-    return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token)
+    return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token, waits=True)
 
 
 def _log_step_done(op, instance, params, compensating, phase):

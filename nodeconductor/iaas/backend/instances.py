@@ -105,6 +105,9 @@ class InstanceOperationsMixin:
 
     def get_server(self, instance):
         """The instance's Nova server, or None when the cloud no longer has it."""
+        snapshot = self.snapshot_of(self._tenant(instance))
+        if snapshot is not None:
+            return snapshot.server_for(instance.uuid, instance.hostname, instance.backend_id)
         nova = self.nova(self._tenant(instance))
         if instance.backend_id:
             try:
@@ -119,6 +122,9 @@ class InstanceOperationsMixin:
 
     def get_volume(self, instance, volume_id):
         """A Cinder volume by id, or None when it is gone."""
+        snapshot = self.snapshot_of(self._tenant(instance))
+        if snapshot is not None:
+            return snapshot.volumes.get(volume_id)
         try:
             with self._call(f"get volume {volume_id}"):
                 return self.cinder(self._tenant(instance)).volumes.get(volume_id)
@@ -128,6 +134,9 @@ class InstanceOperationsMixin:
     def _find_volume(self, instance, role):
         """Our system or data volume by its name and metadata, or None."""
         name = volume_name(instance, role)
+        snapshot = self.snapshot_of(self._tenant(instance))
+        if snapshot is not None:
+            return snapshot.volume_named(name, instance.uuid)
         with self._call(f"find volume {name}"):
             volumes = self.cinder(self._tenant(instance)).volumes.list(search_opts={"name": name})
         for volume in volumes:
@@ -297,11 +306,3 @@ class InstanceOperationsMixin:
                     cinder.volumes.delete(volume.id)
                 deleted.append(f"volume {volume.id} of instance {owner}")
         return deleted
-
-    def provision_instance(self, instance, backend_flavor_id):
-        """Provision synchronously, as the seed's shell example does: the worker's steps, waiting in place."""
-        from nodeconductor.iaas.operations import PROVISION, run_blocking
-
-        run_blocking(PROVISION, instance.uuid, {"backend_flavor_id": backend_flavor_id})
-        instance.refresh_from_db()
-        return instance
