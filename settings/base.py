@@ -151,8 +151,13 @@ NODECONDUCTOR = {
     "OPERATION_SWEEP_INTERVAL": float(os.environ.get("NODECONDUCTOR_OPERATION_SWEEP_INTERVAL", "5")),
     # Seconds a cloud or membership may wait in Sync Scheduled before the sweeper sends its task (again).
     "SYNC_PICKUP_DELAY": float(os.environ.get("NODECONDUCTOR_SYNC_PICKUP_DELAY", "5")),
-    # What servers are booted with: "auto" (Nova allocates a network), "none", or a list of {"net-id": ...}.
-    "OPENSTACK_NETWORKS": "auto",
+    # What servers are booted with: "tenant" (a port on the membership's tenant network, which the membership sync
+    # finds or makes), "none" (no network: clouds without Neutron), "auto" (Nova picks), or a list of {"net-id": ...}.
+    "OPENSTACK_NETWORKS": "tenant",
+    # The block a tenant subnet is carved from, and the size of each: the first block overlapping none of the
+    # tenant's subnets. A credentials entry may add "external_network": "<name>" when its cloud has several.
+    "OPENSTACK_TENANT_SUBNET_POOL": os.environ.get("NODECONDUCTOR_OPENSTACK_TENANT_SUBNET_POOL", "10.20.0.0/16"),
+    "OPENSTACK_TENANT_SUBNET_PREFIX": int(os.environ.get("NODECONDUCTOR_OPENSTACK_TENANT_SUBNET_PREFIX", "24")),
     # Smallest data volume an instance may be created with (MiB).
     "MIN_DATA_VOLUME_SIZE": 1024,
     # Default data volume size when a create request names none (MiB).

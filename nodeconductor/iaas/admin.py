@@ -68,6 +68,11 @@ class CloudAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{cloud.name}: {line}", messages.SUCCESS)
 
 
+# The tenant's network set, as the sync found or made it: read-only, the next sync would undo an edit.
+MEMBERSHIP_NETWORK_FIELDS = ("networking", "network_id", "subnet_id", "internal_cidr", "router_id",
+                             "external_network_id")
+
+
 @admin.register(CloudProjectMembership)
 class CloudProjectMembershipAdmin(admin.ModelAdmin):
     """Project tenants; "Sync" verifies (or creates) the tenant and pulls its quotas again."""
@@ -82,6 +87,7 @@ class CloudProjectMembershipAdmin(admin.ModelAdmin):
         "quota_ram",
         "quota_storage",
         "quota_max_instances",
+        *MEMBERSHIP_NETWORK_FIELDS,
         "uuid",
         "created",
     )
@@ -92,6 +98,7 @@ class CloudProjectMembershipAdmin(admin.ModelAdmin):
         "quota_ram",
         "quota_storage",
         "quota_max_instances",
+        *MEMBERSHIP_NETWORK_FIELDS,
         "uuid",
         "created",
     )
@@ -267,6 +274,7 @@ class InstanceAdmin(admin.ModelAdmin):
         "backend_id",
         "system_volume_id",
         "data_volume_id",
+        "port_id",
         "created",
     )
     raw_id_fields = ("cloud_project_membership", "template", "flavor", "ssh_public_key", "created_by")

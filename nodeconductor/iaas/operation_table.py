@@ -112,10 +112,11 @@ _LEFT = "Nova did not delete it with the server (delete_on_termination)"
 _DELETE_PHASES = (
     Phase("", "delete the server", (Call("nova servers.delete", "{server_id}"),)),
     Phase("server_gone", "wait for the server to be gone", (Wait("server {server_id}", "gone"),)),
-    Phase("volumes", "delete both volumes and wait for them to be gone", (
+    Phase("volumes", "delete both volumes, wait for them to be gone, then the port", (
         Call("cinder volumes.delete", "{system_volume_id}", only_if=_LEFT),
         Call("cinder volumes.delete", "{data_volume_id}", only_if=_LEFT),
-        Wait("root volume and data volume", "gone"))),
+        Wait("root volume and data volume", "gone"),
+        Call("neutron delete_port", "{port_id}", when="port", only_if="the port is still there"))),
 )  # fmt: skip
 
 
@@ -130,9 +131,13 @@ PROVISION = Operation(
     "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
     Instance.set_online, _finish_provision, compensation=Actions.delete_step,
     phases=(
-        Phase("", "create the root volume from the image and the empty data volume", (
+        Phase("", "create the root volume from the image, the empty data volume and the port", (
             Call("cinder volumes.create", "size={system_gib} GiB imageRef={image_id} name=nc-{uuid}-system"),
-            Call("cinder volumes.create", "size={data_gib} GiB name=nc-{uuid}-data"))),
+            Call("cinder volumes.create", "size={data_gib} GiB name=nc-{uuid}-data"),
+            Call("neutron create_port", "name=nc-{uuid}-port network={network_id} security_groups={security_groups}",
+                 when="port", only_if="the tenant has no port of that name yet"),
+            Call("neutron add_tag", "ports (the new port) nodeconductor", when="port",
+                 only_if="the port was just made"))),
         Phase("volumes", "wait for both volumes to be available, then boot the server from the root volume", (
             Wait("root volume and data volume", "available"),
             Call("nova keypairs.create", "{key_pair} (the SSH key {key_name})", when="key_pair",

@@ -6,7 +6,7 @@ waits between them, the quota change and the state path. It reads the database o
 """
 
 from . import instance_policy, instance_services
-from .backend.instances import keypair_name, networks_setting
+from .backend.instances import keypair_name, networks_setting, uses_port
 from .backend.openstack import mib_to_gib
 from .instance_services import QUOTA_LABELS
 from .models import Instance, InstanceState
@@ -93,6 +93,8 @@ def _instance_context(instance):
         "server_id": instance.backend_id or "(no server)",
         "system_volume_id": instance.system_volume_id or "(no root volume)",
         "data_volume_id": instance.data_volume_id or "(no data volume)",
+        "port": bool(instance.port_id) or uses_port(instance.cloud_project_membership),
+        "port_id": instance.port_id or f"nc-{instance.uuid.hex}-port",
     }
 
 
@@ -112,7 +114,10 @@ def plan_create(user, data):
         "flavor_id": flavor.backend_id,
         "key_pair": keypair_name(key) if key else "",
         "key_name": key.name if key else "",
-        "networks": networks_setting(),
+        "networks": '[{"port-id": (the new port)}]' if uses_port(membership) else networks_setting(),
+        "port": uses_port(membership),
+        "network_id": membership.network_id or "(the tenant network)",
+        "security_groups": "(the tenant's default group)",
         "server_id": "(new server)",
         "system_volume_id": "(new root volume)",
         "data_volume_id": "(new data volume)",

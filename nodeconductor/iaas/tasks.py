@@ -89,7 +89,8 @@ def pull_cloud_accounts():
 
 @shared_task(name="nodeconductor.iaas.sync_cloud_membership")
 def sync_cloud_membership(membership_uuid, quotas=None):
-    """Verify or create the membership's tenant (and push quotas if asked), then pull its quotas."""
+    """Verify or create the membership's tenant (and push quotas if asked), pull its quotas, and find or make
+    its one network set (network, subnet, router to the external network), recorded on the membership."""
     membership = CloudProjectMembership.objects.select_related("cloud", "project").filter(uuid=membership_uuid).first()
     if membership is None or membership.state != SyncState.SYNC_SCHEDULED:
         return
@@ -108,6 +109,8 @@ def sync_cloud_membership(membership_uuid, quotas=None):
         if quotas:
             backend.set_quotas(membership.tenant_id, quotas)
         for field, value in backend.get_quotas(membership.tenant_id).items():
+            setattr(membership, field, value)
+        for field, value in backend.ensure_membership_network(membership.tenant_id).items():
             setattr(membership, field, value)
     except CloudBackendError as exc:
         _save_transition(membership, "set_erred", str(exc))

@@ -44,7 +44,7 @@ def test_every_action_logs_scheduled_and_outcome(iaas, roles):
     # Each step of each operation, with its timing, before the operation's outcome.
     steps = Event.objects.filter(resource_uuid=instance.uuid, event_type="instance_provision_step_done").order_by("id")
     assert [e.context["step"] for e in steps] == [
-        "create the root volume from the image and the empty data volume",
+        "create the root volume from the image, the empty data volume and the port",
         "wait for both volumes to be available, then boot the server from the root volume",
         "wait for the server to be ACTIVE",
     ]
@@ -73,8 +73,9 @@ def test_failures_log_failed_with_the_reason(iaas, roles):
     ]
     steps = [e.context["step"] for e in Event.objects.filter(event_type="instance_provision_step_done").order_by("id")]
     # The volumes were made, the boot failed, and the cleanup's own steps removed what was made.
-    assert steps[0] == "create the root volume from the image and the empty data volume"
-    assert steps[-1] == "clean up: delete both volumes and wait for them to be gone" and len(steps) == 4, steps
+    assert steps[0] == "create the root volume from the image, the empty data volume and the port"
+    assert len(steps) == 4, steps
+    assert steps[-1] == "clean up: delete both volumes, wait for them to be gone, then the port"
     body = roles.client_as("manager").get(url(instance, "events")).json()
     assert body[0]["event_type"] == "instance_provision_failed" and body[0]["level"] == "error"
     assert "No valid host was found." in body[0]["message"]

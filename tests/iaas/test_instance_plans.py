@@ -31,6 +31,9 @@ SIM_OPERATION = {
     "nova servers.delete": "compute.server_delete",
     "nova volumes.delete_server_volume": "compute.volume_detach",
     "nova volumes.create_server_volume": "compute.volume_attach",
+    "neutron create_port": "network.port_create",
+    "neutron add_tag": "network.tag_add",
+    "neutron delete_port": "network.port_delete",
 }
 WRITES = ("POST", "PUT", "DELETE", "PATCH")
 
@@ -105,7 +108,7 @@ def test_a_create_plan_prints_the_calls_waits_quota_and_states_and_does_nothing(
     image = iaas.template.images.get(cloud=iaas.cloud)
     first, second, third = plan["steps"]
     assert first == {
-        "step": 1, "phase": "", "does": "create the root volume from the image and the empty data volume",
+        "step": 1, "phase": "", "does": "create the root volume from the image, the empty data volume and the port",
         "actions": [
             {"call": f"cinder volumes.create size=1 GiB imageRef={image.backend_id} name=nc-<new instance uuid>"
                      "-system"},

@@ -19,6 +19,12 @@ FIELDS = {
     "error_message",
     "quotas",
     "usage",
+    "networking",
+    "network_id",
+    "subnet_id",
+    "internal_cidr",
+    "router_id",
+    "external_network_id",
 }
 LIST = "/api/project-cloud-memberships/"
 
@@ -88,6 +94,9 @@ def test_retrieve_matrix_body_quotas_and_usage(roles, membership):
     assert body["state"] == "In Sync"
     assert body["quotas"] == {"vcpu": 10, "ram": 20480, "storage": 512000, "max_instances": 5}
     assert body["usage"] == {"vcpu": 6, "ram": 3072, "storage": 10240 + 20480 + 1000 + 3000, "max_instances": 2}
+    assert body["networking"] == "Not set up yet (the membership was not synced)"
+    network_fields = ("network_id", "subnet_id", "internal_cidr", "router_id", "external_network_id")
+    assert [body[k] for k in network_fields] == [""] * 5
 
 
 def test_usage_of_a_membership_without_instances_is_zero(roles, membership):

@@ -38,12 +38,13 @@ def provision(iaas):
         ("compute.server_create", {"status": 403, "message": "Quota exceeded for instances"}, "Quota exceeded"),
         ("compute.server_create", {"mode": "error_state"}, "went to ERROR"),
         ("volume.get", {"status": 503, "message": "Service Unavailable"}, "Service Unavailable"),
-        ("compute.server_get", {"status": 500, "message": "Unexpected API Error"}, "Unexpected API Error"),
+        # One 500 on a server read is the transient race and is retried; a lasting one fails the provision.
+        ("compute.server_get", {"status": 500, "message": "Unexpected API Error", "times": 4}, "Unexpected API Error"),
     ],
 )
 def test_provision_fault_ends_erred_and_cleans_up(iaas, operation, kwargs, expected):
     sim = iaas.env.sim
-    sim.fail_next(operation, times=1, **kwargs)
+    sim.fail_next(operation, **{"times": 1, **kwargs})
     instance = provision(iaas)
     assert instance.state == S.ERRED
     assert expected in instance.error_message
@@ -176,7 +177,8 @@ def resize_flavor(iaas, instance):
         ("compute.server_resize", {"status": 400, "message": "No valid host was found"}, "No valid host was found"),
         ("compute.server_resize", {"mode": "error_state"}, "ERROR"),
         ("compute.server_confirm_resize", {"status": 500, "message": "Confirm failed"}, "Confirm failed"),
-        ("compute.server_get", {"status": 500, "message": "Unexpected API Error"}, "Unexpected API Error"),
+        # One 500 on a server read is the transient race and is retried; a lasting one fails the provision.
+        ("compute.server_get", {"status": 500, "message": "Unexpected API Error", "times": 4}, "Unexpected API Error"),
     ],
 )
 def test_flavor_resize_fault(iaas, stopped, operation, kwargs, expected):

@@ -3,7 +3,8 @@
 from django.utils import timezone
 
 from .errors import CloudBackendError, CloudResourceNotFound
-from .instances import VOLUME_ERROR_STATES, Step, _server_fault
+from .instances import VOLUME_ERROR_STATES, Step, _server_fault, uses_port
+from .networking import port_name
 from .snapshots import attached_ids
 
 
@@ -172,8 +173,22 @@ class InstanceActionsMixin:
             raise CloudBackendError(extend_error)
         return Step(done=True, changes={"data_volume_size": new_size_mib})
 
+    def _delete_instance_port(self, instance):
+        """Remove the instance's port once its server is gone: by its id, else found by its name; gone is fine."""
+        tenant = self._tenant(instance)
+        if instance.port_id:
+            port_ids = [instance.port_id]
+        elif uses_port(instance.cloud_project_membership):
+            # A step that made the port but died before storing its id (e.g. a failed provision's first step).
+            port_ids = self.find_port_ids(tenant, port_name(instance))
+        else:
+            return
+        for port_id in port_ids:
+            self.delete_port(tenant, port_id)
+
     def delete_step(self, instance, phase=""):
-        """Delete the server, wait until it is gone, then delete both volumes and wait until they are gone."""
+        """Delete the server, wait until it is gone, then delete both volumes and wait until they are gone,
+        then the port (a port we made outlives its server)."""
         tenant = self._tenant(instance)
         if phase == "":
             server = self.get_server(instance)
@@ -200,7 +215,8 @@ class InstanceActionsMixin:
                     pass
         if pending:
             return Step(phase="volumes", waiting_for=", ".join(pending))
-        return Step(done=True)
+        self._delete_instance_port(instance)
+        return Step(done=True, changes={"port_id": ""})
 
     def inspect_instance(self, instance):
         """What the cloud holds of an instance, as plain data: the server's status and what is not healthy.

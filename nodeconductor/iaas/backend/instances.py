@@ -7,13 +7,21 @@ before it creates (names and metadata carry our uuid), so a redelivered task nev
 """
 
 import dataclasses
+import logging
+import time
 
-from django.conf import settings
 from django.utils import timezone
 
 from .errors import CloudBackendError, CloudResourceNotFound
+from .networking import networks_mode, port_name
+
+logger = logging.getLogger(__name__)
 
 META_KEY = "nodeconductor_instance"
+# Nova answers GET /servers/<id> with a transient 500 while a security-group lookup in Neutron races a port
+# binding update (mini-openstack NOTES.md); the next read works, so server reads are retried a few times.
+NOVA_READ_ATTEMPTS = 4
+NOVA_READ_RETRY_PAUSE = 0.5
 VOLUME_ERROR_STATES = {"error", "error_extending", "error_deleting", "error_restoring", "error_detaching",
                        "error_attaching", "error_managing"}
 
@@ -41,8 +49,14 @@ def keypair_name(key):
 
 
 def networks_setting():
-    """What to pass as nics at boot: 'auto', 'none' or a list of network dicts (settings)."""
-    return settings.NODECONDUCTOR.get("OPENSTACK_NETWORKS", "auto")
+    """What to pass as nics at boot when there is no port of ours: 'none', 'auto' or a list of nics (settings)."""
+    mode = networks_mode()
+    return "none" if mode == "tenant" else mode
+
+
+def uses_port(membership):
+    """Whether the membership's instances boot on ports of its tenant network."""
+    return networks_mode() == "tenant" and membership.networking != "none"
 
 
 def _server_fault(server):
@@ -75,6 +89,20 @@ class InstanceOperationsMixin:
         """Tenant id of the instance's membership."""
         return instance.cloud_project_membership.tenant_id
 
+    def _nova_read(self, what, fn, *args, **kwargs):
+        """A Nova read, retried while it fails with a 500 (the transient port-binding race), then translated."""
+        from novaclient import exceptions as nova_exc
+
+        for attempt in range(NOVA_READ_ATTEMPTS):
+            with self._call(what):
+                try:
+                    return fn(*args, **kwargs)
+                except nova_exc.ClientException as exc:
+                    if getattr(exc, "code", None) != 500 or attempt == NOVA_READ_ATTEMPTS - 1:
+                        raise
+                    logger.info("%s: transient 500 (%s), reading again", what, exc)
+            time.sleep(NOVA_READ_RETRY_PAUSE)
+
     def get_server(self, instance):
         """The instance's Nova server, or None when the cloud no longer has it."""
         snapshot = self.snapshot_of(self._tenant(instance))
@@ -83,12 +111,10 @@ class InstanceOperationsMixin:
         nova = self.nova(self._tenant(instance))
         if instance.backend_id:
             try:
-                with self._call(f"get server {instance.backend_id}"):
-                    return nova.servers.get(instance.backend_id)
+                return self._nova_read(f"get server {instance.backend_id}", nova.servers.get, instance.backend_id)
             except CloudResourceNotFound:
                 return None
-        with self._call("list servers"):
-            servers = nova.servers.list(search_opts={"name": instance.hostname})
+        servers = self._nova_read("list servers", nova.servers.list, search_opts={"name": instance.hostname})
         for server in servers:
             if (getattr(server, "metadata", None) or {}).get(META_KEY) == str(instance.uuid):
                 return server
@@ -167,8 +193,24 @@ class InstanceOperationsMixin:
             nova.keypairs.create(name, public_key=key.public_key)
         return name
 
-    def provision_step(self, instance, backend_flavor_id, phase=""):
-        """Advance provisioning by one look: volumes, then the server, then wait for ACTIVE."""
+    def _ensure_instance_port(self, instance, security_group_ids):
+        """The instance's port on its membership's network (found by name before it is made): its id, or ""
+        when the tenant turns out to have no networking (a cloud without Neutron).
+
+        security_group_ids None gives the port the tenant's default group. Ports stay DOWN on clouds without
+        an OVN controller, so nothing waits for the port: the server's ACTIVE is what counts.
+        """
+        tenant = self._tenant(instance)
+        network_id = instance.cloud_project_membership.network_id
+        if not network_id:
+            # A membership bound without a sync (the seed's shell example): its network set is found or made now.
+            network_id = self.ensure_membership_network(tenant)["network_id"]
+            if not network_id:
+                return ""
+        return self.ensure_port(tenant, network_id, port_name(instance), security_group_ids)["id"]
+
+    def provision_step(self, instance, backend_flavor_id, phase="", security_group_ids=None):
+        """Advance provisioning by one look: volumes and port, then the server, then wait for ACTIVE."""
         changes = {}
         if not instance.backend_id:
             first_look = not instance.system_volume_id and not instance.data_volume_id
@@ -179,6 +221,9 @@ class InstanceOperationsMixin:
             root = self._ensure_volume(instance, "system", max(instance.system_volume_size, min_disk), image_id)
             data = self._ensure_volume(instance, "data", instance.data_volume_size)
             changes.update(system_volume_id=root.id, data_volume_id=data.id)
+            if not instance.port_id and uses_port(instance.cloud_project_membership):
+                port_id = self._ensure_instance_port(instance, security_group_ids)
+                changes.update({"port_id": port_id} if port_id else {})
             if {root.status, data.status} & {"creating", "downloading"}:
                 # No server can exist before both volumes were available: skip looking for one.
                 return Step(phase="volumes", changes=changes, waiting_for="volumes to become available")
@@ -187,7 +232,8 @@ class InstanceOperationsMixin:
                 if root.status != "available" or data.status != "available":
                     return Step(phase="volumes", changes=changes, waiting_for="volumes to become available")
                 key_name = self._ensure_keypair(instance)
-                server = self._boot(instance, backend_flavor_id, root.id, data.id, key_name)
+                port_id = changes.get("port_id", instance.port_id)
+                server = self._boot(instance, backend_flavor_id, root.id, data.id, key_name, port_id)
                 # The create answer holds only the id; look at the server on the next step.
                 changes["backend_id"] = server.id
                 return Step(phase="server", changes=changes, waiting_for="server build")
@@ -204,8 +250,9 @@ class InstanceOperationsMixin:
         changes.update(internal_ips=internal, external_ips=external, start_time=timezone.now())
         return Step(done=True, changes=changes)
 
-    def _boot(self, instance, backend_flavor_id, root_id, data_id, key_name):
-        """Boot the server from the root volume with the data volume attached; both go with the server."""
+    def _boot(self, instance, backend_flavor_id, root_id, data_id, key_name, port_id=""):
+        """Boot the server from the root volume with the data volume attached (both go with the server), on
+        our port when there is one (it outlives the server: the delete step removes it)."""
         bdm = [
             {"uuid": root_id, "source_type": "volume", "destination_type": "volume", "boot_index": 0,
              "delete_on_termination": True},
@@ -219,14 +266,13 @@ class InstanceOperationsMixin:
                 flavor=backend_flavor_id,
                 key_name=key_name,
                 block_device_mapping_v2=bdm,
-                nics=networks_setting(),
+                nics=[{"port-id": port_id}] if port_id else networks_setting(),
                 meta={META_KEY: str(instance.uuid)},
             )
 
     def list_servers(self, tenant_id):
         """Servers of a tenant as plain dicts keyed by id: status, task_state and the fault message."""
-        with self._call(f"list servers of tenant {tenant_id}"):
-            servers = self.nova(tenant_id).servers.list()
+        servers = self._nova_read(f"list servers of tenant {tenant_id}", self.nova(tenant_id).servers.list)
         return {
             s.id: {
                 "status": s.status,
@@ -244,8 +290,7 @@ class InstanceOperationsMixin:
         """
         deleted = []
         nova, cinder = self.nova(tenant_id), self.cinder(tenant_id)
-        with self._call(f"list servers of tenant {tenant_id}"):
-            servers = nova.servers.list()
+        servers = self._nova_read(f"list servers of tenant {tenant_id}", nova.servers.list)
         for server in servers:
             owner = (getattr(server, "metadata", None) or {}).get(META_KEY)
             if owner and owner not in tracked_uuids:

@@ -9,7 +9,8 @@ Neutron shows an admin every project's resources, so every lookup filters on the
 Settings (``NODECONDUCTOR``): ``OPENSTACK_TENANT_SUBNET_POOL`` (default ``10.20.0.0/16``) and
 ``OPENSTACK_TENANT_SUBNET_PREFIX`` (default 24): a new tenant subnet is the first block of that size in the pool
 that overlaps no subnet of the tenant. A credentials entry may name its cloud's external network with
-``external_network``; without it the cloud must have exactly one (or one marked ``is_default``).
+``external_network``; without it the cloud must have exactly one (or one marked ``is_default``). A cloud with
+none gets internal networking only: network and subnet, no router.
 """
 
 import contextlib
@@ -31,6 +32,9 @@ DEFAULT_SUBNET_PREFIX = 24
 READ_ATTEMPTS = 4
 READ_RETRY_PAUSE = 0.5
 TAG = "nodeconductor"
+# The tenant network of a membership: one per tenant, found by this name, or by TENANT_TAG when it was renamed.
+TENANT_NETWORK = "nodeconductor"
+TENANT_TAG = "nodeconductor-tenant-network"
 # Tag API collection names of the list kinds.
 TAG_COLLECTIONS = {"networks": "networks", "subnets": "subnets", "routers": "routers", "ports": "ports",
                    "security_groups": "security-groups", "floatingips": "floatingips"}
@@ -62,8 +66,18 @@ def free_subnet(taken, pool=None, prefix=None):
                             f"the tenant's subnets ({', '.join(sorted(taken))}).")
 
 
+def networks_mode():
+    """OPENSTACK_NETWORKS: "tenant" (a port on the membership's network), "none", "auto" or a list of nics."""
+    return settings.NODECONDUCTOR.get("OPENSTACK_NETWORKS", "tenant")
+
+
+def port_name(instance):
+    """Name of an instance's port in Neutron; carries our uuid so a retried step finds it (like volume_name)."""
+    return f"nc-{instance.uuid.hex}-port"
+
+
 class NetworkingMixin:
-    """Leaf Neutron operations for one tenant; mixed into OpenStackBackend, wired into provisioning later."""
+    """Neutron operations for one tenant (mixed into OpenStackBackend): the membership sync and provisioning."""
 
     def neutron(self, tenant_id=None):
         """Neutron client in the admin's or a tenant's scope."""
@@ -124,8 +138,12 @@ class NetworkingMixin:
         return item
 
     # External network -------------------------------------------------------------------------------
-    def find_external_network(self, name=None):
-        """The external network for gateways and floating IPs: {id, name, subnet_ids}."""
+    def find_external_network(self, name=None, required=True):
+        """The external network for gateways and floating IPs: {id, name, subnet_ids}.
+
+        With required=False a cloud that has none answers None (internal networking only); a name that is
+        configured but absent, or several networks with none chosen, are errors either way.
+        """
         name = name or self.credentials.get("external_network")
         filters = {"router:external": True, **({"name": name} if name else {})}
         nets = self._read("list external networks", self.neutron().list_networks, **filters)["networks"]
@@ -139,6 +157,8 @@ class NetworkingMixin:
                 raise CloudBackendError(f"The cloud has several external networks ({names}); name one with "
                                         "'external_network' in its credentials.")
             nets = defaults
+        if not nets and not required:
+            return None
         if not nets:
             raise CloudBackendError("The cloud has no external network (router:external) for routers and floating "
                                     "IPs.")
@@ -172,44 +192,95 @@ class NetworkingMixin:
                 router = neutron.create_router({"router": {"name": name, "external_gateway_info": gateway}})["router"]
             return self._tag(tenant_id, "routers", router), True
         router = self._tag(tenant_id, "routers", routers[0])
-        if (router.get("external_gateway_info") or {}).get("network_id") != external_id:
-            with self._neutron_call(f"set the gateway of router {router['id']}"):
-                router = neutron.update_router(router["id"], {"router": {"external_gateway_info": gateway}})["router"]
-        return router, False
+        return self._set_gateway(tenant_id, router, external_id), False
 
-    def _ensure_interface(self, tenant_id, router_id, subnet_id):
-        """An interface of the router on the subnet; True when it had to be added."""
-        ports = self._list(tenant_id, "ports", device_id=router_id, device_owner="network:router_interface")
-        if any(ip["subnet_id"] == subnet_id for p in ports for ip in p.get("fixed_ips", ())):
-            return False
-        with self._neutron_call(f"add an interface on subnet {subnet_id} to router {router_id}"):
-            self.neutron(tenant_id).add_interface_router(router_id, {"subnet_id": subnet_id})
-        return True
+    def _attached_router(self, tenant_id, network_id, subnet_id):
+        """The router that has an interface on the subnet already (whatever its name), or None."""
+        ports = self._list(tenant_id, "ports", network_id=network_id, device_owner="network:router_interface")
+        for port in ports:
+            if any(ip["subnet_id"] == subnet_id for ip in port.get("fixed_ips", ())):
+                router = self._read(f"get router {port['device_id']}", self.neutron(tenant_id).show_router,
+                                    port["device_id"])["router"]
+                return self._tag(tenant_id, "routers", router)
+        return None
 
-    def ensure_tenant_network(self, tenant_id, name, cidr=None, external_network=None):
+    def _set_gateway(self, tenant_id, router, external_id):
+        """Put the router's gateway on the external network unless it is there already."""
+        if (router.get("external_gateway_info") or {}).get("network_id") == external_id:
+            return router
+        with self._neutron_call(f"set the gateway of router {router['id']}"):
+            body = {"router": {"external_gateway_info": {"network_id": external_id}}}
+            return self.neutron(tenant_id).update_router(router["id"], body)["router"]
+
+    def _find_network(self, tenant_id, name, tag):
+        """The tenant's network called `name`, else (when a tag is given) the one carrying that tag, or None."""
+        nets = self._list(tenant_id, "networks", name=name)
+        if not nets and tag:
+            nets = [n for n in self._list(tenant_id, "networks", tags=tag) if not n.get("router:external")]
+        return nets[0] if nets else None
+
+    def ensure_tenant_network(self, tenant_id, name, cidr=None, external_network=None, require_external=True,
+                              tag=None):
         """Network + subnet + router (gateway on the external network) + interface, adopted when they exist.
 
+        The network is found by name (or by `tag`, so a renamed one is still ours), the router by its interface
+        on the subnet, else by name. Without an external network (require_external=False) there is no router.
         Returns {network_id, subnet_id, cidr, router_id, external_network_id, created} where created lists
         what this call made ("network", "subnet", "router", "interface"): empty on a second call.
         """
-        external = self.find_external_network(external_network)
+        external = self.find_external_network(external_network, required=require_external)
         created = []
-        nets = self._list(tenant_id, "networks", name=name)
-        if nets:
-            network = nets[0]
-        else:
+        network = self._find_network(tenant_id, name, tag)
+        if network is None:
             with self._neutron_call(f"create network {name} in tenant {tenant_id}"):
                 network = self.neutron(tenant_id).create_network({"network": {"name": name}})["network"]
             created.append("network")
         network = self._tag(tenant_id, "networks", network)
-        subnet, made = self._ensure_subnet(tenant_id, network, name, cidr)
+        if tag and tag not in network.get("tags", ()):
+            with self._neutron_call(f"tag networks {network['id']}"):
+                self.neutron(tenant_id).add_tag("networks", network["id"], tag)
+        subnet, made = self._ensure_subnet(tenant_id, network, network["name"], cidr)
         created += ["subnet"] if made else []
-        router, made = self._ensure_router(tenant_id, f"{name}-router", external["id"])
-        created += ["router"] if made else []
-        if self._ensure_interface(tenant_id, router["id"], subnet["id"]):
+        result = {"network_id": network["id"], "subnet_id": subnet["id"], "cidr": subnet["cidr"], "router_id": "",
+                  "external_network_id": "", "created": created}
+        if external is None:
+            return result
+        router = self._attached_router(tenant_id, network["id"], subnet["id"])
+        if router is None:
+            router, made = self._ensure_router(tenant_id, f"{network['name']}-router", external["id"])
+            created += ["router"] if made else []
+            with self._neutron_call(f"add an interface on subnet {subnet['id']} to router {router['id']}"):
+                self.neutron(tenant_id).add_interface_router(router["id"], {"subnet_id": subnet["id"]})
             created.append("interface")
-        return {"network_id": network["id"], "subnet_id": subnet["id"], "cidr": subnet["cidr"],
-                "router_id": router["id"], "external_network_id": external["id"], "created": created}
+        else:
+            router = self._set_gateway(tenant_id, router, external["id"])
+        return {**result, "router_id": router["id"], "external_network_id": external["id"]}
+
+    def has_neutron(self):
+        """Whether the cloud's catalogue has a network service (clouds without Neutron boot with no network)."""
+        from keystoneauth1 import exceptions as ks_exc
+
+        try:
+            with self._call("look up the network service"):
+                return bool(self.admin_session().get_endpoint(service_type="network", interface="public"))
+        except ks_exc.EndpointNotFound:
+            return False
+
+    def ensure_membership_network(self, tenant_id):
+        """The tenant's one network set as the membership stores it: {networking, network_id, subnet_id, ...}.
+
+        networking is "none" when OPENSTACK_NETWORKS is "none" or the cloud has no Neutron (nothing is made),
+        "internal_only" when the cloud has no external network (network and subnet, no router), else "routed".
+        """
+        empty = {"network_id": "", "subnet_id": "", "internal_cidr": "", "router_id": "", "external_network_id": ""}
+        if networks_mode() != "tenant" or not self.has_neutron():
+            return {"networking": "none", **empty}
+        made = self.ensure_tenant_network(tenant_id, TENANT_NETWORK, require_external=False, tag=TENANT_TAG)
+        if made["created"]:
+            logger.info("Tenant %s network set: made %s", tenant_id, ", ".join(made["created"]))
+        return {"networking": "routed" if made["router_id"] else "internal_only", "network_id": made["network_id"],
+                "subnet_id": made["subnet_id"], "internal_cidr": made["cidr"], "router_id": made["router_id"],
+                "external_network_id": made["external_network_id"]}
 
     def delete_tenant_network(self, tenant_id, name):
         """Undo ensure_tenant_network: interfaces, router, then network (subnets go with it); absent is fine."""
@@ -235,20 +306,22 @@ class NetworkingMixin:
     def ensure_port(self, tenant_id, network_id, name, security_group_ids=()):
         """The port called `name` on the network with exactly these groups: {id, fixed_ips, mac_address, ...}.
 
-        Ports stay DOWN on clouds without a running OVN controller, so nothing here waits for the port.
+        security_group_ids None leaves the groups to Neutron: the tenant's default group on a new port, and
+        whatever an adopted port has. Ports stay DOWN on clouds without a running OVN controller, so nothing
+        here waits for the port.
         """
         neutron = self.neutron(tenant_id)
-        wanted = list(security_group_ids)
+        wanted = None if security_group_ids is None else list(security_group_ids)
         ports = self._list(tenant_id, "ports", network_id=network_id, name=name)
         if not ports:
+            body = {"network_id": network_id, "name": name, **({} if wanted is None else {"security_groups": wanted})}
             with self._neutron_call(f"create port {name} on network {network_id}"):
-                port = neutron.create_port({"port": {"network_id": network_id, "name": name,
-                                                     "security_groups": wanted}})["port"]
+                port = neutron.create_port({"port": body})["port"]
             self._tag(tenant_id, "ports", port)
             return self._port_data(port)
         port = ports[0]
         self._tag(tenant_id, "ports", port)
-        if sorted(port.get("security_groups", ())) != sorted(wanted):
+        if wanted is not None and sorted(port.get("security_groups", ())) != sorted(wanted):
             with self._neutron_call(f"set the security groups of port {port['id']}"):
                 port = neutron.update_port(port["id"], {"port": {"security_groups": wanted}})["port"]
         return self._port_data(port)
@@ -256,6 +329,10 @@ class NetworkingMixin:
     def delete_port(self, tenant_id, port_id):
         """Delete a port (its floating IPs lose their association); True when it existed."""
         return self._delete(f"delete port {port_id}", self.neutron(tenant_id).delete_port, port_id)
+
+    def find_port_ids(self, tenant_id, name):
+        """Ids of the tenant's ports called `name` (an instance's port whose id was never stored)."""
+        return [p["id"] for p in self._list(tenant_id, "ports", name=name)]
 
     # Security groups ----------------------------------------------------------------------------------
     def ensure_security_group(self, tenant_id, name, rules, description="", directions=("ingress",)):

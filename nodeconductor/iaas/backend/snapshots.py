@@ -53,8 +53,8 @@ class SnapshotMixin:
     def snapshot_tenant(self, tenant_id):
         """List every server and volume of the tenant (two calls) as a TenantSnapshot."""
         taken = time.time()
-        with self._call(f"list servers of tenant {tenant_id}"):
-            servers = self.nova(tenant_id).servers.list()
+        # Retried like every server read: Nova's transient 500 while a port binding is updated.
+        servers = self._nova_read(f"list servers of tenant {tenant_id}", self.nova(tenant_id).servers.list)
         with self._call(f"list volumes of tenant {tenant_id}"):
             volumes = self.cinder(tenant_id).volumes.list()
         return TenantSnapshot(tenant_id, {s.id: s for s in servers}, {v.id: v for v in volumes}, taken)

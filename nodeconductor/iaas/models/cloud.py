@@ -128,6 +128,15 @@ class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         return CloudFacade(self)
 
 
+class Networking(models.TextChoices):
+    """What networking a membership's tenant has, as its sync found or made it."""
+
+    UNKNOWN = "", "Not set up yet (the membership was not synced)"
+    ROUTED = "routed", "Routed: a router joins the tenant network to the external network"
+    INTERNAL_ONLY = "internal_only", "Internal networking only: the cloud has no external network"
+    NONE = "none", 'None: the cloud has no Neutron, or OPENSTACK_NETWORKS is "none"'
+
+
 class CloudProjectMembershipQuerySet(models.QuerySet):
     """Membership visibility per user."""
 
@@ -154,6 +163,13 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     # Our own limits on the security groups of the membership and their rules (-1 = unlimited).
     quota_security_group_count = models.IntegerField(default=-1)
     quota_security_group_rule_count = models.IntegerField(default=-1)
+    # The tenant's one network set, found or made by the sync (Neutron ids); instances boot on ports there.
+    networking = models.CharField(max_length=20, choices=Networking.choices, blank=True, default="")
+    network_id = models.CharField(max_length=64, blank=True)
+    subnet_id = models.CharField(max_length=64, blank=True)
+    internal_cidr = models.CharField(max_length=43, blank=True)
+    router_id = models.CharField(max_length=64, blank=True)
+    external_network_id = models.CharField(max_length=64, blank=True)
 
     objects = CloudProjectMembershipQuerySet.as_manager()
 

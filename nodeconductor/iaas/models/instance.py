@@ -120,6 +120,7 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
     backend_id = models.CharField(max_length=255, blank=True, help_text="Nova server id")
     system_volume_id = models.CharField(max_length=255, blank=True, help_text="Cinder id of the root volume")
     data_volume_id = models.CharField(max_length=255, blank=True, help_text="Cinder id of the data volume")
+    port_id = models.CharField(max_length=255, blank=True, help_text="Neutron id of the port it boots on")
     internal_ips = models.CharField(max_length=255, blank=True)
     external_ips = models.CharField(max_length=255, blank=True)
     start_time = models.DateTimeField(null=True, blank=True)

@@ -137,6 +137,10 @@ def membership_usage(membership):
     return Instance.objects.filter(cloud_project_membership=membership).quota_usage()
 
 
+# Neutron ids of the tenant's network set, written by the sync only.
+NETWORK_FIELDS = ("network_id", "subnet_id", "internal_cidr", "router_id", "external_network_id")
+
+
 class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
     """A project's tenant in a cloud with its quotas and the usage of its instances."""
 
@@ -153,6 +157,12 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
     state = serializers.CharField(source="get_state_display", read_only=True, help_text='e.g. "In Sync".')
     quotas = serializers.SerializerMethodField()
     usage = serializers.SerializerMethodField()
+    networking = serializers.CharField(
+        source="get_networking_display",
+        read_only=True,
+        help_text='The tenant network set as the last sync found it, e.g. "Internal networking only: the cloud has '
+        'no external network".',
+    )
 
     class Meta:
         model = CloudProjectMembership
@@ -168,8 +178,14 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
             "error_message",
             "quotas",
             "usage",
+            "networking",
+            "network_id",
+            "subnet_id",
+            "internal_cidr",
+            "router_id",
+            "external_network_id",
         )
-        read_only_fields = ("uuid", "error_message")
+        read_only_fields = ("uuid", "error_message") + NETWORK_FIELDS
         # (project, cloud) uniqueness is checked in validate() with a message.
         validators = []
 
