@@ -16,6 +16,7 @@ from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, Servic
 
 from . import events, instance_policy
 from .models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
+from .models.cloud import Networking
 from .models.security_groups import BUSY_STATES, InstanceSecurityGroup
 
 logger = logging.getLogger(__name__)
@@ -230,6 +231,8 @@ def ensure_default_groups(membership):
     Only a membership with no group at all gets them (its first sync): a default group the project deleted on
     purpose does not come back at the next sync.
     """
+    if membership.networking == Networking.NONE:
+        return []  # a cloud without Neutron (or OPENSTACK_NETWORKS "none") has no security groups to make
     if SecurityGroup.objects.filter(membership=membership).exists():
         return []
     made = []

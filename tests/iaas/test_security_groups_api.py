@@ -18,6 +18,13 @@ from tests import factories
 from tests.fixtures.roles import check_matrix
 from tests.iaas.test_instances_api import create_body, link, make_instance, run_tasks, url
 
+
+@pytest.fixture(autouse=True)
+def neutron_networking(settings):
+    """Security groups live in Neutron: these tests run with the tenant network, as production does."""
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_NETWORKS": "tenant"}
+
+
 G = SecurityGroupState
 LIST = "/api/security-groups/"
 SSH = {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0", "direction": "ingress"}

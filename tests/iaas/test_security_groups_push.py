@@ -19,6 +19,13 @@ from nodeconductor.iaas.models import SecurityGroup, SecurityGroupState
 from nodeconductor.iaas.security_group_services import set_instance_groups
 from tests.iaas.test_instances_api import link, make_instance, run_tasks, url
 
+
+@pytest.fixture(autouse=True)
+def neutron_networking(settings):
+    """Security groups live in Neutron: these tests run with the tenant network, as production does."""
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_NETWORKS": "tenant"}
+
+
 G = SecurityGroupState
 SSH = {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}
 WEB = {"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr": "10.0.0.0/8"}

@@ -9,6 +9,13 @@ from nodeconductor.iaas.security_group_services import set_instance_groups
 from tests.iaas.brokers import celery_broker, filesystem_options
 from tests.iaas.test_instances_api import link, make_instance, url
 
+
+@pytest.fixture(autouse=True)
+def neutron_networking(settings):
+    """Security groups live in Neutron: these tests run with the tenant network, as production does."""
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_NETWORKS": "tenant"}
+
+
 pytestmark = pytest.mark.django_db(transaction=True)
 G = SecurityGroupState
 SSH = {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0", "direction": "ingress"}
