@@ -25,8 +25,10 @@ def code_schema(codes):
 
 def error_serializer(name, codes):
     """A {"detail": ..., "code": ...} component whose code is one of `codes`."""
-    code = extend_schema_field(code_schema(codes))(serializers.CharField())
-    return inline_serializer(name, {"detail": serializers.CharField(help_text="What went wrong."), "code": code})
+    # drf-spectacular reads a field's schema override from its class, not from an instance.
+    code_field = extend_schema_field(code_schema(codes))(type(f"{name}Code", (serializers.CharField,), {}))
+    detail = serializers.CharField(help_text="What went wrong.")
+    return inline_serializer(name, {"detail": detail, "code": code_field()})
 
 
 # One component per name: a serializer built per call would be a new identity each time (a warning).
