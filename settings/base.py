@@ -134,6 +134,14 @@ NODECONDUCTOR = {
     "OPENSTACK_MIN_POLL_INTERVAL": 0.25,
     # Seconds after which a wait for a cloud resource gives up and the resource goes Erred.
     "OPENSTACK_WAIT_TIMEOUT": 900,
+    # How many provisions may build at once in one cloud (a cloud's credentials may say max_concurrent_builds);
+    # the others wait in Provisioning Scheduled, first come first served. 0 means no cap.
+    "OPENSTACK_MAX_CONCURRENT_BUILDS": int(os.environ.get("NODECONDUCTOR_OPENSTACK_MAX_CONCURRENT_BUILDS", "10")),
+    # Seconds between two looks for a free build slot by a queued provision.
+    "OPERATION_QUEUE_POLL_INTERVAL": 1,
+    # Whether operations that wait on the cloud are looked at by one poller per tenant, which lists the tenant's
+    # servers and volumes once per tick for all of them (True), or by one message per operation (False).
+    "OPERATION_BATCHED_POLLING": os.environ.get("NODECONDUCTOR_OPERATION_BATCHED_POLLING", "true").lower() == "true",
     # Seconds a worker may run one step of an instance operation before another worker may take it over: longer
     # than any step (a few cloud calls). A step whose worker died on the same host is taken over at once.
     "OPERATION_STEP_LEASE": float(os.environ.get("NODECONDUCTOR_OPERATION_STEP_LEASE", "180")),

@@ -32,8 +32,8 @@ def instance_event(instance, action, stage, user=None, error=""):
     )
 
 
-def instance_step_event(instance, action, step, seconds, user=None):
-    """Log that one step of an operation on an instance ended, with how long it took."""
+def instance_step_event(instance, action, step, seconds, user=None, **times):
+    """Log that one step of an operation on an instance ended, with how long it took (and when it began/ended)."""
     project = instance.cloud_project_membership.project
     return log_event(
         f"instance_{action}_step_done",
@@ -45,4 +45,5 @@ def instance_step_event(instance, action, step, seconds, user=None):
         instance_hostname=instance.hostname,
         step=step,
         seconds=round(seconds, 3),
+        **times,
     )

@@ -100,20 +100,28 @@ def _undo(instance, op, previous_state, token, user):
     return True
 
 
+def create_quota_change(flavor, system_volume_size, data_volume_size):
+    """What a new instance adds to its tenant's quota usage (the create and its plan both check it)."""
+    return {"vcpu": flavor.cores, "ram": flavor.ram, "storage": system_volume_size + data_volume_size,
+            "max_instances": 1}  # fmt: skip
+
+
+def resize_flavor_quota_change(instance, flavor):
+    """What a flavor resize adds to the quota usage: the extra cores and RAM (negative when it shrinks)."""
+    return {"vcpu": flavor.cores - instance.cores, "ram": flavor.ram - instance.ram}
+
+
+def resize_disk_quota_change(instance, new_size):
+    """What growing the data volume adds to the storage in use."""
+    return {"storage": new_size - instance.data_volume_size}
+
+
 def instance_create(*, user, membership, template, flavor, hostname, system_volume_size, data_volume_size,
                     description="", ssh_public_key=None):  # fmt: skip
     """Reserve quota and create the instance in Provisioning Scheduled; the worker builds it."""
     with transaction.atomic():
         membership = _locked_membership(membership)
-        check_quota(
-            membership,
-            {
-                "vcpu": flavor.cores,
-                "ram": flavor.ram,
-                "storage": system_volume_size + data_volume_size,
-                "max_instances": 1,
-            },
-        )
+        check_quota(membership, create_quota_change(flavor, system_volume_size, data_volume_size))
         instance = Instance(
             hostname=hostname,
             description=description,
@@ -186,7 +194,7 @@ def instance_resize_flavor(instance, flavor, user=None):
     instance_policy.require(user, instance, "resize_flavor")
     with transaction.atomic():
         membership = _locked_membership(instance.cloud_project_membership)
-        check_quota(membership, {"vcpu": flavor.cores - instance.cores, "ram": flavor.ram - instance.ram})
+        check_quota(membership, resize_flavor_quota_change(instance, flavor))
         Instance.objects.filter(pk=instance.pk).update(pending_cores=flavor.cores, pending_ram=flavor.ram)
         return _schedule(
             instance, user, "resize_flavor", operations.RESIZE_FLAVOR,
@@ -199,7 +207,7 @@ def instance_resize_disk(instance, new_size, user=None):
     instance_policy.require(user, instance, "resize_disk")
     with transaction.atomic():
         membership = _locked_membership(instance.cloud_project_membership)
-        check_quota(membership, {"storage": new_size - instance.data_volume_size})
+        check_quota(membership, resize_disk_quota_change(instance, new_size))
         Instance.objects.filter(pk=instance.pk).update(pending_data_volume_size=new_size)
         return _schedule(
             instance, user, "resize_disk", operations.RESIZE_DISK,

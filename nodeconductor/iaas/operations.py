@@ -1,7 +1,8 @@
 """Drive an instance operation through its backend steps and its state machine, losing nothing.
 
-An operation is one explicit definition: the transition a worker makes when it picks the job up, the backend
-step it advances, what it does on success, and the compensation it runs when the step fails. Its progress is
+An operation is one explicit definition (operation_table.py): the transition a worker makes when it picks the
+job up, the backend step it advances and its phases, what it does on success, and the compensation it runs
+when the step fails. Its progress is
 recorded on the instance row (operation_* fields), not in the task message: a message only says "run step
 number `seq` of operation `token`". Exactly one message claims each step (an UPDATE that matches the token,
 the sequence number and a free lease), so a duplicate or redelivered message does nothing, and a message of an
@@ -24,95 +25,27 @@ from django.utils import timezone
 
 from . import events
 from .backend import CloudBackendError
-from .backend.instance_actions import InstanceActionsMixin as Actions
-from .backend.instances import InstanceOperationsMixin as Steps
-from .models import Flavor, Instance, InstanceState
+from .models import Instance, InstanceState
 from .models.instance import WORKING_STATES
+from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
+    DELETE,
+    OPERATIONS,
+    PROVISION,
+    RESIZE_DISK,
+    RESIZE_FLAVOR,
+    RESTART,
+    START,
+    STOP,
+    Operation,
+)
 
 logger = logging.getLogger(__name__)
 S = InstanceState
 
 
-def _finish_provision(instance, params):
-    """A provision learns its flavor row from the backend id when the shell created the instance without one."""
-    if instance.flavor_id is None:
-        instance.flavor = Flavor.objects.filter(
-            cloud=instance.cloud_project_membership.cloud_id, backend_id=params["backend_flavor_id"]
-        ).first()
-
-
-def _finish_resize_flavor(instance, params):
-    """The new flavor's cores and RAM are written only once the cloud applied them."""
-    flavor = Flavor.objects.get(uuid=params["flavor_uuid"])
-    instance.flavor, instance.cores, instance.ram = flavor, flavor.cores, flavor.ram
-
-
-@dataclasses.dataclass(frozen=True)
-class Operation:
-    """One kind of instance job: its states and transitions, its backend step, and its compensation."""
-
-    name: str
-    scheduled_state: str
-    working_state: str
-    begin: object  # the Instance transition a worker makes when it picks the job up
-    step: object  # the backend step, called as step(backend, instance, phase=..., **params)
-    succeed: object = None  # the Instance transition on success; None removes the row (delete)
-    finish: object = None  # writes what the cloud applied, just before `succeed`
-    compensation: object = None  # a backend step that undoes a failed run before the instance goes Erred
-    # The phases the step goes through, in order, with what each does (shown as progress); tests check that
-    # the step returns no other phase.
-    phases: tuple = ()
-    compensation_phases: tuple = ()
-
-    @property
-    def deletes(self):
-        """Whether success removes the instance row."""
-        return self.succeed is None
-
-
-_DELETE_PHASES = (
-    ("", "delete the server"),
-    ("server_gone", "wait for the server to be gone"),
-    ("volumes", "delete both volumes and wait for them to be gone"),
-)
-_POWER_PHASES = (("", "ask the cloud"), ("wait", "wait for the server"))
-
-PROVISION = Operation(
-    "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
-    Instance.set_online, _finish_provision, compensation=Actions.delete_step,
-    phases=(
-        ("", "create the root volume from the image and the empty data volume"),
-        ("volumes", "wait for both volumes to be available, then boot the server from the root volume"),
-        ("server", "wait for the server to be ACTIVE"),
-    ),
-    compensation_phases=_DELETE_PHASES,
-)  # fmt: skip
-STOP = Operation("stop", S.STOPPING_SCHEDULED, S.STOPPING, Instance.begin_stopping, Actions.stop_step,
-                 Instance.set_offline, phases=_POWER_PHASES)  # fmt: skip
-START = Operation("start", S.STARTING_SCHEDULED, S.STARTING, Instance.begin_starting, Actions.start_step,
-                  Instance.set_online, phases=_POWER_PHASES)  # fmt: skip
-RESTART = Operation("restart", S.RESTARTING_SCHEDULED, S.RESTARTING, Instance.begin_restarting,
-                    Actions.restart_step, Instance.set_online, phases=_POWER_PHASES)  # fmt: skip
-RESIZE_FLAVOR = Operation(
-    "resize_flavor", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing, Actions.resize_flavor_step,
-    Instance.set_offline, _finish_resize_flavor,
-    phases=(("", "ask the cloud to resize the server"), ("verify", "wait for VERIFY_RESIZE, then confirm"),
-            ("confirm", "wait for the server to be SHUTOFF")),
-)  # fmt: skip
-RESIZE_DISK = Operation(
-    "resize_disk", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing, Actions.resize_disk_step,
-    Instance.set_offline,
-    phases=(("", "detach the data volume"), ("detached", "wait for it to be available, then extend it"),
-            ("extended", "wait for the extend"), ("attach", "attach the data volume again"),
-            ("attached", "wait for it to be in-use")),
-)  # fmt: skip
-DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_deleting, Actions.delete_step,
-                   phases=_DELETE_PHASES)  # fmt: skip
-
-OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE)}
 # Keys of the recorded params that belong to us, not to the backend step.
 _OWN_PARAMS = ("flavor_uuid", "user_uuid", "phase_started", "failure", "compensating", "compensation_started",
-               "waiting_for", "failed_phase")
+               "waiting_for", "failed_phase", "seen")
 
 
 @dataclasses.dataclass
@@ -123,6 +56,7 @@ class Outcome:
     seq: int = 0
     retry_after: float = 0.0
     token: str = ""
+    waits: bool = False  # the next step looks at the cloud again (a poller may take it), rather than acting
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -148,6 +82,43 @@ def sweep_grace():
 def poll_interval():
     """Longest pause between two looks at the cloud while it works."""
     return _setting("OPENSTACK_POLL_INTERVAL", 2)
+
+
+def build_cap(cloud):
+    """How many provisions may build at once in a cloud: its credentials' max_concurrent_builds, or the setting.
+
+    A cloud chokes on many parallel boots (Nova's own default is 10 per compute host); builds past the cap
+    wait their turn in Provisioning Scheduled. 0 or less means no cap.
+    """
+    credentials = cloud.get_credentials() or {}
+    return int(credentials.get("max_concurrent_builds", _setting("OPENSTACK_MAX_CONCURRENT_BUILDS", 10)))
+
+
+def queue_poll():
+    """Seconds between two looks for a free build slot."""
+    return _setting("OPERATION_QUEUE_POLL_INTERVAL", 1)
+
+
+def _no_build_slot(instance):
+    """Why the instance must wait for a build slot of its cloud (first come, first served); "" when it may build.
+
+    Runs in the transaction that begins the build, with the cloud's row locked, so two workers never both
+    take the last slot.
+    """
+    from .models import Cloud
+
+    cloud = Cloud.objects.select_for_update().get(pk=instance.cloud_project_membership.cloud_id)
+    cap = build_cap(cloud)
+    if cap <= 0:
+        return ""
+    in_cloud = Instance.objects.filter(cloud_project_membership__cloud=cloud)
+    building = in_cloud.filter(state=S.PROVISIONING).count()
+    ahead = in_cloud.filter(state=S.PROVISIONING_SCHEDULED).filter(
+        Q(created__lt=instance.created) | Q(created=instance.created, pk__lt=instance.pk)
+    ).count()
+    if building + ahead < cap:
+        return ""
+    return f"a build slot: {building} of {cap} builds run in cloud {cloud.name}, {ahead} queued ahead"
 
 
 def next_poll(waited):
@@ -338,8 +309,12 @@ def _failed(op, instance, params, exc):
             "compensation_started": time.time()}, None
 
 
-def run_step(instance_uuid, token, seq):
-    """Run step `seq` of the operation `token` if this caller claims it; say what to send next."""
+def run_step(instance_uuid, token, seq, backend=None, seen=None):
+    """Run step `seq` of the operation `token` if this caller claims it; say what to send next.
+
+    A poller passes its backend (reading the tenant's snapshot) and what the snapshot shows of the instance
+    (`seen`): it is kept with the phase, so the poller skips the next look while nothing changed.
+    """
     if not _claim(instance_uuid, token, seq):
         logger.info("Step %s of operation %s on instance %s is not ours to run: skipped", seq, token, instance_uuid)
         return Outcome(finished=True)
@@ -348,6 +323,12 @@ def run_step(instance_uuid, token, seq):
     params = dict(instance.operation_params)
     if instance.state == op.scheduled_state:
         with transaction.atomic():
+            queued = _no_build_slot(instance) if op.builds else ""
+            if queued:
+                # Wait in the scheduled state (the API shows it queued) and look again shortly.
+                params = {**params, "waiting_for": queued}
+                _release(instance, token, seq, "", params, {}, queue_poll())
+                return Outcome(finished=False, seq=seq + 1, retry_after=queue_poll(), token=token)
             op.begin(instance)
             instance.operation_started = timezone.now()
             instance.save()
@@ -357,9 +338,8 @@ def run_step(instance_uuid, token, seq):
         return Outcome(finished=True)
     compensating = bool(params.get("compensating"))
     phase = instance.operation_phase
-    backend = None
     try:
-        backend = instance.cloud.get_backend()
+        backend = backend or instance.cloud.get_backend()
         step_fn = op.compensation if compensating else op.step
         args = {} if compensating else _backend_args(params)
         step = backend.run_step(step_fn, instance, phase=phase, **args)
@@ -392,19 +372,24 @@ def run_step(instance_uuid, token, seq):
     now = time.time()
     phase_started = params.get("phase_started", now) if step.phase == phase else now
     params = {**params, **step.carry, "phase_started": phase_started, "waiting_for": step.waiting_for}
+    params.pop("seen", None)
+    if seen is not None and step.phase == phase:
+        params["seen"] = [phase, seen]  # still waiting in this phase on what the snapshot showed
     retry_after = next_poll(now - phase_started)
     if not _release(instance, token, seq, step.phase, params, changes, retry_after):
         return Outcome(finished=True)
-    return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token)
+    return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token, waits=True)
 
 
 def _log_step_done(op, instance, params, compensating, phase):
     """An event for a phase that ended, with its duration: the instance's history shows every step's timing."""
-    table = dict(op.compensation_phases if compensating else op.phases)
+    table = op.phase_table(compensating)
     began = params.get("phase_started") or (instance.operation_started or timezone.now()).timestamp()
     label = table.get(phase, phase or "first step")
     step = ("clean up: " if compensating else "") + label
-    events.instance_step_event(instance, op.name, step, time.time() - began, user=_user(params))
+    ended = time.time()
+    events.instance_step_event(instance, op.name, step, ended - began, user=_user(params), started=_iso(began),
+                               ended=_iso(ended))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- in-process runs
@@ -497,7 +482,7 @@ def progress(instance):
     erred = instance.state == S.ERRED
     compensating = bool(params.get("compensating")) and not erred
     phases = op.compensation_phases if compensating else op.phases
-    names = [name for name, _ in phases]
+    names = [p.name for p in phases]
     # Once Erred after a cleanup, the step shown is the one that failed, not the cleanup's last.
     phase = params["failed_phase"] if erred and "failed_phase" in params else instance.operation_phase
     index = names.index(phase) if phase in names else 0
@@ -506,7 +491,7 @@ def progress(instance):
         "name": op.name,
         "state": "failed" if erred else ("cleaning up" if compensating else
                                          "queued" if instance.state == op.scheduled_state else "running"),
-        "step": phases[index][1] if phases else "",
+        "step": phases[index].does if phases else "",
         "steps_done": index,
         "steps_total": len(phases),
         "waiting_for": "" if erred else params.get("waiting_for", ""),

@@ -8,9 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import operations
+from . import operations, poller
 from .backend import CloudBackendError
-from .models import Cloud, CloudProjectMembership, SyncState
+from .models import Cloud, CloudProjectMembership, Instance, SyncState
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +126,41 @@ def run_instance_operation(self, instance_uuid, token, seq=0):
     if outcome.finished:
         return
     try:
+        if outcome.waits and batched_polling():
+            # The next look is the tenant poller's: it looks once for every operation waiting there.
+            membership_id = Instance.objects.filter(uuid=instance_uuid).values_list(
+                "cloud_project_membership_id", flat=True).first()  # fmt: skip
+            if membership_id is not None:
+                poller.kick(membership_id, outcome.retry_after, send_poll)
+            return
         send_operation_step(instance_uuid, token, outcome.seq, countdown=outcome.retry_after)
     except Exception as exc:  # noqa: BLE001 - the queue is down: the sweeper sends this step once it is back
         logger.warning("Could not send step %s of instance %s (%s); the sweeper resumes it", outcome.seq,
                        instance_uuid, type(exc).__name__)  # fmt: skip
+
+
+def batched_polling():
+    """Whether waiting operations are looked at by their tenant's poller (the default) or one message each."""
+    from django.conf import settings
+
+    return bool(settings.NODECONDUCTOR.get("OPERATION_BATCHED_POLLING", True))
+
+
+@shared_task(name="nodeconductor.iaas.poll_tenant")
+def poll_tenant(membership_id):
+    """One tick of a tenant's poller (see poller.py), then the next tick while operations still wait there."""
+    result = poller.tick(membership_id)
+    if result.claimed and result.remaining:
+        try:
+            poller.kick(membership_id, result.next_in, send_poll)
+        except Exception as exc:  # noqa: BLE001 - the queue is down: the sweeper resumes the operations
+            logger.warning("Could not send the next tick of membership %s (%s)", membership_id, type(exc).__name__)
+    return {"advanced": result.advanced, "skipped": result.skipped, "remaining": result.remaining}
+
+
+def send_poll(membership_id, countdown=0):
+    """Enqueue a tick of a tenant's poller."""
+    poll_tenant.apply_async(args=(membership_id,), countdown=countdown or None)
 
 
 def send_operation_step(instance_uuid, token, seq, countdown=0):

@@ -47,8 +47,8 @@ def test_every_phase_a_step_returns_is_declared(iaas):
 
     def spy(instance, token, seq, phase, params, changes, retry_after):
         op = operations.OPERATIONS[Instance.objects.get(pk=instance.pk).operation_name]
-        table = op.compensation_phases if params.get("compensating") else op.phases
-        seen.add((op.name, phase, phase in dict(table)))
+        table = op.phase_table(bool(params.get("compensating")))
+        seen.add((op.name, phase, phase in table))
         return original(instance, token, seq, phase, params, changes, retry_after)
 
     operations._release = spy

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from .errors import CloudBackendError, CloudResourceNotFound
 from .instances import VOLUME_ERROR_STATES, Step, _server_fault
+from .snapshots import attached_ids
 
 
 class InstanceActionsMixin:
@@ -89,6 +90,10 @@ class InstanceActionsMixin:
 
     def _attached_volume_ids(self, instance):
         """Ids of the volumes Nova lists as attached to the server."""
+        snapshot = self.snapshot_of(self._tenant(instance))
+        if snapshot is not None:
+            server = snapshot.servers.get(instance.backend_id)
+            return attached_ids(server) if server is not None else set()
         with self._call(f"list volume attachments of server {instance.backend_id}"):
             attachments = self.nova(self._tenant(instance)).volumes.get_server_volumes(instance.backend_id)
         return {a.volumeId for a in attachments}

@@ -77,6 +77,9 @@ class InstanceOperationsMixin:
 
     def get_server(self, instance):
         """The instance's Nova server, or None when the cloud no longer has it."""
+        snapshot = self.snapshot_of(self._tenant(instance))
+        if snapshot is not None:
+            return snapshot.server_for(instance.uuid, instance.hostname, instance.backend_id)
         nova = self.nova(self._tenant(instance))
         if instance.backend_id:
             try:
@@ -93,6 +96,9 @@ class InstanceOperationsMixin:
 
     def get_volume(self, instance, volume_id):
         """A Cinder volume by id, or None when it is gone."""
+        snapshot = self.snapshot_of(self._tenant(instance))
+        if snapshot is not None:
+            return snapshot.volumes.get(volume_id)
         try:
             with self._call(f"get volume {volume_id}"):
                 return self.cinder(self._tenant(instance)).volumes.get(volume_id)
@@ -102,6 +108,9 @@ class InstanceOperationsMixin:
     def _find_volume(self, instance, role):
         """Our system or data volume by its name and metadata, or None."""
         name = volume_name(instance, role)
+        snapshot = self.snapshot_of(self._tenant(instance))
+        if snapshot is not None:
+            return snapshot.volume_named(name, instance.uuid)
         with self._call(f"find volume {name}"):
             volumes = self.cinder(self._tenant(instance)).volumes.list(search_opts={"name": name})
         for volume in volumes:

@@ -8,6 +8,7 @@ from .instance_actions import InstanceActionsMixin
 from .instances import InstanceOperationsMixin
 from .networking import NetworkingMixin
 from .session import forget_session, get_session
+from .snapshots import SnapshotMixin
 
 MIB_PER_GIB = 1024
 
@@ -22,7 +23,7 @@ def mib_to_gib(mib):
     return max(1, math.ceil(int(mib) / MIB_PER_GIB))
 
 
-class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin):
+class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 
     def __init__(self, cloud):

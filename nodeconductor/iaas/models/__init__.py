@@ -3,6 +3,7 @@
 from .catalogue import Flavor, Image, Template, TemplateLicense, TemplateMapping
 from .cloud import Cloud, CloudProjectMembership, SyncState
 from .instance import Instance, InstanceState
+from .poller import TenantPoller
 
 __all__ = (
     "Cloud",
@@ -15,4 +16,5 @@ __all__ = (
     "Template",
     "TemplateLicense",
     "TemplateMapping",
+    "TenantPoller",
 )

@@ -2,7 +2,7 @@
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import decorators, exceptions, filters, mixins, response, status, viewsets
 
 from nodeconductor.core.filters import UUIDFilter
@@ -12,10 +12,11 @@ from nodeconductor.core.views import UuidViewSetMixin
 from nodeconductor.events.serializers import EventSerializer
 from nodeconductor.events.views import EventFilter, EventViewSet
 
-from .. import instance_policy
+from .. import instance_policy, plans
 from .. import instance_services as services
 from ..models import Instance, InstanceState
 from ..serializers.instance import InstanceCreateSerializer, InstanceResizeSerializer, InstanceSerializer
+from ..serializers.plans import PlanSerializer
 
 
 class CanOperateInstance(CanManageObject):
@@ -44,6 +45,30 @@ class InstanceFilter(django_filters.FilterSet):
         fields = ("hostname", "description", "project", "customer", "cloud", "template", "state")
 
 
+DRY_RUN = OpenApiParameter(
+    "dry_run", bool, description="true: check the request as usual, then answer 200 with its plan (the cloud "
+    "calls in order, the waits, the quota change and the state path) instead of doing it. Nothing is written."
+)  # fmt: skip
+PLAN = OpenApiResponse(PlanSerializer, description="With ?dry_run=true: the plan; nothing was done.")
+
+
+def dry_run(request):
+    """Whether the request asks for a plan only (?dry_run=true); a value that is not a boolean is a 400."""
+    value = request.query_params.get("dry_run")
+    if value is None:
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no", ""):
+        return False
+    raise exceptions.ValidationError({"dry_run": [f"Must be true or false, not {value[:20]!r}."]})
+
+
+def _plan(body):
+    """The 200 answer of a dry run."""
+    return response.Response(body, status=status.HTTP_200_OK)
+
+
 def _scheduled(action):
     """The 202 body of a scheduled action."""
     return response.Response({"status": f"{action} was scheduled"}, status=status.HTTP_202_ACCEPTED)
@@ -57,12 +82,15 @@ def _scheduled(action):
         description="Project administrators and staff. Reserves quota and schedules provisioning (201; the "
         "instance starts in Provisioning Scheduled). Sizes are MiB.",
         request=InstanceCreateSerializer,
-        responses={201: InstanceSerializer},
+        parameters=[DRY_RUN],
+        responses={201: InstanceSerializer, 200: PLAN},
     ),
     destroy=extend_schema(
         summary="Delete an instance",
         description="Offline or Erred only: schedules deletion of the server and both volumes (202).",
-        responses={202: accepted("deletion was scheduled"), 409: conflict("The instance is not Offline or Erred.")},
+        parameters=[DRY_RUN],
+        responses={202: accepted("deletion was scheduled"), 200: PLAN,
+                   409: conflict("The instance is not Offline or Erred.")},
     ),
 )
 class InstanceViewSet(
@@ -113,6 +141,8 @@ class InstanceViewSet(
         serializer = InstanceCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if dry_run(request):
+            return _plan(plans.plan_create(request.user, data))
         instance = services.instance_create(
             user=request.user,
             membership=data["membership"],
@@ -130,39 +160,50 @@ class InstanceViewSet(
 
     def destroy(self, request, *args, **kwargs):
         """Schedule deletion (202) instead of deleting the row: the worker removes it when the cloud is clean."""
+        if dry_run(request):
+            return _plan(plans.plan_action(request.user, self.get_object(), "delete"))
         services.instance_delete(self.get_object(), request.user)
         return _scheduled("deletion")
 
     @extend_schema(
         summary="Start a stopped instance",
         request=None,
-        responses={202: accepted("start was scheduled"), 409: conflict("The instance is not Offline.")},
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("start was scheduled"), 409: conflict("The instance is not Offline.")},
     )
     @decorators.action(detail=True, methods=["post"])
     def start(self, request, uuid=None):
         """Schedule a start."""
+        if dry_run(request):
+            return _plan(plans.plan_action(request.user, self.get_object(), "start"))
         services.instance_start(self.get_object(), request.user)
         return _scheduled("start")
 
     @extend_schema(
         summary="Stop a running instance",
         request=None,
-        responses={202: accepted("stop was scheduled"), 409: conflict("The instance is not Online.")},
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("stop was scheduled"), 409: conflict("The instance is not Online.")},
     )
     @decorators.action(detail=True, methods=["post"])
     def stop(self, request, uuid=None):
         """Schedule a stop."""
+        if dry_run(request):
+            return _plan(plans.plan_action(request.user, self.get_object(), "stop"))
         services.instance_stop(self.get_object(), request.user)
         return _scheduled("stop")
 
     @extend_schema(
         summary="Restart a running instance",
         request=None,
-        responses={202: accepted("restart was scheduled"), 409: conflict("The instance is not Online.")},
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("restart was scheduled"), 409: conflict("The instance is not Online.")},
     )
     @decorators.action(detail=True, methods=["post"])
     def restart(self, request, uuid=None):
         """Schedule a reboot."""
+        if dry_run(request):
+            return _plan(plans.plan_action(request.user, self.get_object(), "restart"))
         services.instance_restart(self.get_object(), request.user)
         return _scheduled("restart")
 
@@ -171,7 +212,9 @@ class InstanceViewSet(
         description='Exactly one of {"flavor": url} (same cloud; changes cores and RAM, disks untouched) or '
         '{"disk_size": MiB} (grows the data volume: detach, extend, re-attach). Offline only.',
         request=InstanceResizeSerializer,
-        responses={202: accepted("resize was scheduled"), 409: conflict("The instance is not Offline (stopped).")},
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("resize was scheduled"),
+                   409: conflict("The instance is not Offline (stopped).")},
     )
     @decorators.action(detail=True, methods=["post"])
     def resize(self, request, uuid=None):
@@ -181,6 +224,10 @@ class InstanceViewSet(
             data=request.data, context={**self.get_serializer_context(), "instance": instance}
         )
         serializer.is_valid(raise_exception=True)
+        if dry_run(request):
+            data = serializer.validated_data
+            action = "resize_flavor" if "flavor" in data else "resize_disk"
+            return _plan(plans.plan_action(request.user, instance, action, data.get("flavor"), data.get("disk_size")))
         if "flavor" in serializer.validated_data:
             services.instance_resize_flavor(instance, serializer.validated_data["flavor"], request.user)
         else:

@@ -1,0 +1,90 @@
+"""One look at a whole tenant: its servers and volumes listed once, for the steps of one poller tick.
+
+While a backend reads from a snapshot (`with backend.reading(snapshot)`), the lookups of the steps
+(get_server, get_volume, the search for our volumes by name, the server's attached volumes) answer from it
+instead of making one GET each; the steps' writes still go to the cloud. A tick of many waiting operations
+then costs two list calls, not several calls per operation.
+"""
+
+import contextlib
+import dataclasses
+import time
+
+from .instances import META_KEY
+
+
+@dataclasses.dataclass
+class TenantSnapshot:
+    """Every server and volume of one tenant as the clients returned them, and when the listing began."""
+
+    tenant_id: str
+    servers: dict
+    volumes: dict
+    taken: float
+
+    def server_for(self, instance_uuid, hostname, backend_id=""):
+        """Our server of an instance: by id, else by our metadata and its host name; None when absent."""
+        if backend_id:
+            return self.servers.get(backend_id)
+        for server in self.servers.values():
+            meta = getattr(server, "metadata", None) or {}
+            if server.name == hostname and meta.get(META_KEY) == str(instance_uuid):
+                return server
+        return None
+
+    def volume_named(self, name, instance_uuid):
+        """Our volume of that name carrying the instance's uuid, or None."""
+        for volume in self.volumes.values():
+            if volume.name == name and (volume.metadata or {}).get(META_KEY) == str(instance_uuid):
+                return volume
+        return None
+
+
+def attached_ids(server):
+    """Ids of the volumes Nova lists on a server (its os-extended-volumes attribute)."""
+    return {v["id"] for v in getattr(server, "os-extended-volumes:volumes_attached", None) or ()}
+
+
+class SnapshotMixin:
+    """Lists a tenant once and lets the steps read from that listing; mixed into OpenStackBackend."""
+
+    _snapshot = None
+
+    def snapshot_tenant(self, tenant_id):
+        """List every server and volume of the tenant (two calls) as a TenantSnapshot."""
+        taken = time.time()
+        with self._call(f"list servers of tenant {tenant_id}"):
+            servers = self.nova(tenant_id).servers.list()
+        with self._call(f"list volumes of tenant {tenant_id}"):
+            volumes = self.cinder(tenant_id).volumes.list()
+        return TenantSnapshot(tenant_id, {s.id: s for s in servers}, {v.id: v for v in volumes}, taken)
+
+    @contextlib.contextmanager
+    def reading(self, snapshot):
+        """Within the block, the steps' lookups in the snapshot's tenant answer from the snapshot."""
+        previous, self._snapshot = self._snapshot, snapshot
+        try:
+            yield self
+        finally:
+            self._snapshot = previous
+
+    def snapshot_of(self, tenant_id):
+        """The snapshot being read for this tenant, or None (then the lookups call the cloud)."""
+        snapshot = self._snapshot
+        return snapshot if snapshot is not None and snapshot.tenant_id == tenant_id else None
+
+    @staticmethod
+    def fingerprint(snapshot, instance):
+        """What the snapshot shows of an instance's server and volumes, as plain data: when it is the same as at
+        the last look, a step would see nothing new, so the poller does not run it."""
+        server = snapshot.server_for(instance.uuid, instance.hostname, instance.backend_id)
+        seen = []
+        if server is not None:
+            seen.append(["server", server.id, server.status, getattr(server, "OS-EXT-STS:task_state", None),
+                         sorted(attached_ids(server)), getattr(server, "flavor", {}).get("id")])  # fmt: skip
+        else:
+            seen.append(["server", None])
+        for volume_id in (instance.system_volume_id, instance.data_volume_id):
+            volume = snapshot.volumes.get(volume_id) if volume_id else None
+            seen.append(["volume", volume_id, volume.status if volume else None, int(volume.size) if volume else None])
+        return seen

@@ -1,0 +1,183 @@
+"""The instance operations, each one explicit definition: its transitions, its backend step, its phases.
+
+A phase names what one look of the backend step does and waits for, in order, with the cloud calls it makes.
+The same definition is what the worker runs (operations.run_step), what the progress shows
+(operations.progress), and what a dry run prints (plans.py): nothing here is copied elsewhere.
+"""
+
+import dataclasses
+
+from .backend.instance_actions import InstanceActionsMixin as Actions
+from .backend.instances import InstanceOperationsMixin as Steps
+from .models import Flavor, Instance, InstanceState
+
+S = InstanceState
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """A write a phase makes in the cloud, as a plan prints it: the client call and its arguments."""
+
+    api: str  # the python-*client call, e.g. "cinder volumes.create"
+    args: str = ""  # a template over the plan's context, e.g. "size={system_gib} GiB imageRef={image_id}"
+    when: str = ""  # a context key that must be truthy for the call to be made (e.g. an SSH key to push)
+    only_if: str = ""  # a condition only the cloud's state at run time decides, e.g. "the volume is still there"
+
+    def applies(self, context):
+        """Whether the call is made for this request."""
+        return not self.when or bool(context.get(self.when))
+
+    def render(self, context):
+        """The call as text, its arguments filled from the context."""
+        return f"{self.api} {self.args.format_map(_Known(context))}".strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """What a phase waits for in the cloud before it goes on: a resource and the status it must reach."""
+
+    what: str  # e.g. "root volume {system_volume_id} and data volume {data_volume_id}"
+    status: str  # e.g. "available", or "gone"
+
+    def render(self, context):
+        """The wait as text, e.g. "root volume and data volume → available"."""
+        return f"{self.what.format_map(_Known(context))} → {self.status}"
+
+
+class _Known(dict):
+    """A format context that leaves an unknown name as it is written instead of failing."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One phase of a backend step: its name (as the step returns it), what it does, and its calls and waits."""
+
+    name: str
+    does: str
+    actions: tuple = ()  # Call and Wait items in the order the phase makes them
+
+    def calls(self, context):
+        """The calls this phase makes for the request behind `context`, in order."""
+        return [item for item in self.actions if isinstance(item, Call) and item.applies(context)]
+
+
+def _finish_provision(instance, params):
+    """A provision learns its flavor row from the backend id when the shell created the instance without one."""
+    if instance.flavor_id is None:
+        instance.flavor = Flavor.objects.filter(
+            cloud=instance.cloud_project_membership.cloud_id, backend_id=params["backend_flavor_id"]
+        ).first()
+
+
+def _finish_resize_flavor(instance, params):
+    """The new flavor's cores and RAM are written only once the cloud applied them."""
+    flavor = Flavor.objects.get(uuid=params["flavor_uuid"])
+    instance.flavor, instance.cores, instance.ram = flavor, flavor.cores, flavor.ram
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """One kind of instance job: its states and transitions, its backend step, and its compensation."""
+
+    name: str
+    scheduled_state: str
+    working_state: str
+    begin: object  # the Instance transition a worker makes when it picks the job up
+    step: object  # the backend step, called as step(backend, instance, phase=..., **params)
+    succeed: object = None  # the Instance transition on success; None removes the row (delete)
+    finish: object = None  # writes what the cloud applied, just before `succeed`
+    compensation: object = None  # a backend step that undoes a failed run before the instance goes Erred
+    # The phases the step goes through, in order; tests check that the step returns no other phase, and that
+    # the calls a run makes in the cloud are the ones the phases list.
+    phases: tuple = ()
+    compensation_phases: tuple = ()
+    # A build takes one of the cloud's build slots (the per-cloud cap): the job waits in its scheduled state,
+    # queued, until one is free.
+    builds: bool = False
+
+    @property
+    def deletes(self):
+        """Whether success removes the instance row."""
+        return self.succeed is None
+
+    def phase_table(self, compensating=False):
+        """{phase name: what it does} of the step (or of the compensation)."""
+        return {p.name: p.does for p in (self.compensation_phases if compensating else self.phases)}
+
+
+_LEFT = "Nova did not delete it with the server (delete_on_termination)"
+_DELETE_PHASES = (
+    Phase("", "delete the server", (Call("nova servers.delete", "{server_id}"),)),
+    Phase("server_gone", "wait for the server to be gone", (Wait("server {server_id}", "gone"),)),
+    Phase("volumes", "delete both volumes and wait for them to be gone", (
+        Call("cinder volumes.delete", "{system_volume_id}", only_if=_LEFT),
+        Call("cinder volumes.delete", "{data_volume_id}", only_if=_LEFT),
+        Wait("root volume and data volume", "gone"))),
+)  # fmt: skip
+
+
+def _power_phases(call, status):
+    return (
+        Phase("", "ask the cloud", (Call(call, "{server_id}"),)),
+        Phase("wait", "wait for the server", (Wait("server {server_id}", status),)),
+    )
+
+
+PROVISION = Operation(
+    "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
+    Instance.set_online, _finish_provision, compensation=Actions.delete_step,
+    phases=(
+        Phase("", "create the root volume from the image and the empty data volume", (
+            Call("cinder volumes.create", "size={system_gib} GiB imageRef={image_id} name=nc-{uuid}-system"),
+            Call("cinder volumes.create", "size={data_gib} GiB name=nc-{uuid}-data"))),
+        Phase("volumes", "wait for both volumes to be available, then boot the server from the root volume", (
+            Wait("root volume and data volume", "available"),
+            Call("nova keypairs.create", "{key_pair} (the SSH key {key_name})", when="key_pair",
+                 only_if="the cloud does not have this keypair yet"),
+            Call("nova servers.create", "name={hostname} flavor={flavor_id} block_device_mapping_v2=[root volume "
+                 "boot_index=0, data volume boot_index=-1] networks={networks}"))),
+        Phase("server", "wait for the server to be ACTIVE", (Wait("server", "ACTIVE"),)),
+    ),
+    compensation_phases=_DELETE_PHASES,
+    builds=True,
+)  # fmt: skip
+STOP = Operation("stop", S.STOPPING_SCHEDULED, S.STOPPING, Instance.begin_stopping, Actions.stop_step,
+                 Instance.set_offline, phases=_power_phases("nova servers.stop", "SHUTOFF"))  # fmt: skip
+START = Operation("start", S.STARTING_SCHEDULED, S.STARTING, Instance.begin_starting, Actions.start_step,
+                  Instance.set_online, phases=_power_phases("nova servers.start", "ACTIVE"))  # fmt: skip
+RESTART = Operation("restart", S.RESTARTING_SCHEDULED, S.RESTARTING, Instance.begin_restarting,
+                    Actions.restart_step, Instance.set_online,
+                    phases=_power_phases("nova servers.reboot", "ACTIVE"))  # fmt: skip
+RESIZE_FLAVOR = Operation(
+    "resize_flavor", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing, Actions.resize_flavor_step,
+    Instance.set_offline, _finish_resize_flavor,
+    phases=(
+        Phase("", "ask the cloud to resize the server", (
+            Call("nova servers.resize", "{server_id} flavor={flavor_id}"),)),
+        Phase("verify", "wait for VERIFY_RESIZE, then confirm", (
+            Wait("server {server_id}", "VERIFY_RESIZE"), Call("nova servers.confirm_resize", "{server_id}"))),
+        Phase("confirm", "wait for the server to be SHUTOFF", (Wait("server {server_id}", "SHUTOFF"),)),
+    ),
+)  # fmt: skip
+RESIZE_DISK = Operation(
+    "resize_disk", S.RESIZING_SCHEDULED, S.RESIZING, Instance.begin_resizing, Actions.resize_disk_step,
+    Instance.set_offline,
+    phases=(
+        Phase("", "detach the data volume", (
+            Call("nova volumes.delete_server_volume", "{server_id} {data_volume_id}"),)),
+        Phase("detached", "wait for it to be available, then extend it", (
+            Wait("data volume {data_volume_id}", "available"),
+            Call("cinder volumes.extend", "{data_volume_id} new_size={new_gib} GiB"))),
+        Phase("extended", "wait for the extend", (Wait("data volume {data_volume_id}", "available, {new_gib} GiB"),)),
+        Phase("attach", "attach the data volume again", (
+            Call("nova volumes.create_server_volume", "{server_id} {data_volume_id}"),)),
+        Phase("attached", "wait for it to be in-use", (Wait("data volume {data_volume_id}", "in-use"),)),
+    ),
+)  # fmt: skip
+DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_deleting, Actions.delete_step,
+                   phases=_DELETE_PHASES)  # fmt: skip
+
+OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE)}

@@ -1,0 +1,139 @@
+"""Dry runs: what a request would do, printed from the operation table the workers run, with no write.
+
+A plan is checked exactly as the real request is (the serializer, the policy's 403/409, the quota's 400), then
+rendered from the operation's phases (operation_table.py): the cloud calls in order with their arguments, the
+waits between them, the quota change and the state path. It reads the database only; it never calls the cloud.
+"""
+
+from . import instance_policy, instance_services
+from .backend.instances import keypair_name, networks_setting
+from .backend.openstack import mib_to_gib
+from .instance_services import QUOTA_LABELS
+from .models import Instance, InstanceState
+from .operation_table import (
+    DELETE,
+    PROVISION,
+    RESIZE_DISK,
+    RESIZE_FLAVOR,
+    RESTART,
+    START,
+    STOP,
+    Call,
+    Operation,
+)
+
+ACTION_OPERATIONS = {"start": START, "stop": STOP, "restart": RESTART, "resize_flavor": RESIZE_FLAVOR,
+                     "resize_disk": RESIZE_DISK, "delete": DELETE}  # fmt: skip
+ERRED = InstanceState.ERRED.label
+
+
+def _target(transition):
+    """The display name of the state a django-fsm transition leads to."""
+    targets = {t.target for t in transition._django_fsm.transitions.values()}
+    (target,) = targets
+    return InstanceState(target).label
+
+
+def state_path(op: Operation):
+    """The states the instance goes through on success, from the request on; "(deleted)" when the row goes."""
+    end = "(deleted)" if op.deletes else _target(op.succeed)
+    return [InstanceState(op.scheduled_state).label, InstanceState(op.working_state).label, end]
+
+
+def _steps(phases, context):
+    """The phases as the plan shows them: each with what it does, then its calls and waits in order."""
+    steps = []
+    for number, phase in enumerate(phases, 1):
+        items = []
+        for item in phase.actions:
+            if isinstance(item, Call):
+                if item.applies(context):
+                    items.append({"call": item.render(context), **({"if": item.only_if} if item.only_if else {})})
+            else:
+                items.append({"wait": item.render(context)})
+        steps.append({"step": number, "phase": phase.name, "does": phase.does, "actions": items})
+    return steps
+
+
+def _quota(membership, change):
+    """Each quota's limit, usage now, the change the request makes, and the usage after it."""
+    usage = instance_services.membership_usage(membership)
+    rows = {}
+    for key, (field, label) in QUOTA_LABELS.items():
+        delta = change.get(key, 0)
+        rows[key] = {"limit": getattr(membership, field), "usage": usage[key], "change": delta,
+                     "after": usage[key] + delta, "unit": label.split(" of ")[0]}  # fmt: skip
+    return rows
+
+
+def _plan(op, context, membership, change):
+    """The plan body of an operation for a request whose checks passed."""
+    body = {
+        "operation": op.name,
+        "dry_run": True,
+        "state_path": state_path(op),
+        "steps": _steps(op.phases, context),
+        "quota": _quota(membership, change),
+    }
+    if op.compensation is not None:
+        body["on_failure"] = {
+            "state_path": [InstanceState(op.working_state).label, ERRED],
+            "steps": _steps(op.compensation_phases, context),
+        }
+    else:
+        body["on_failure"] = {"state_path": [InstanceState(op.working_state).label, ERRED], "steps": []}
+    return body
+
+
+def _instance_context(instance):
+    """What the calls and waits of an operation on a built instance name."""
+    return {
+        "uuid": instance.uuid.hex,
+        "hostname": instance.hostname,
+        "server_id": instance.backend_id or "(no server)",
+        "system_volume_id": instance.system_volume_id or "(no root volume)",
+        "data_volume_id": instance.data_volume_id or "(no data volume)",
+    }
+
+
+def plan_create(user, data):
+    """The plan of a create request that the serializer accepted; 400 when it is over a quota."""
+    membership, flavor, template = data["membership"], data["flavor"], data["template"]
+    change = instance_services.create_quota_change(flavor, data["system_volume_size"], data["data_volume_size"])
+    instance_services.check_quota(membership, change)
+    image = template.images.filter(cloud=flavor.cloud_id).first()
+    key = data.get("ssh_public_key")
+    context = {
+        "uuid": "<new instance uuid>",
+        "hostname": data["hostname"],
+        "image_id": image.backend_id,
+        "system_gib": mib_to_gib(max(data["system_volume_size"], image.min_disk)),
+        "data_gib": mib_to_gib(data["data_volume_size"]),
+        "flavor_id": flavor.backend_id,
+        "key_pair": keypair_name(key) if key else "",
+        "key_name": key.name if key else "",
+        "networks": networks_setting(),
+        "server_id": "(new server)",
+        "system_volume_id": "(new root volume)",
+        "data_volume_id": "(new data volume)",
+    }
+    return _plan(PROVISION, context, membership, change)
+
+
+def plan_action(user, instance, action, flavor=None, disk_size=None):
+    """The plan of an action on an instance, after the same 403/409/400 checks as the real request."""
+    instance_policy.require(user, instance, action)
+    op = ACTION_OPERATIONS[action]
+    context = _instance_context(instance)
+    change = {}
+    if action == "resize_flavor":
+        change = instance_services.resize_flavor_quota_change(instance, flavor)
+        context["flavor_id"] = flavor.backend_id
+    elif action == "resize_disk":
+        change = instance_services.resize_disk_quota_change(instance, disk_size)
+        context["new_gib"] = mib_to_gib(disk_size)
+    elif action == "delete":
+        held = Instance.objects.filter(pk=instance.pk).quota_usage()
+        change = {key: -amount for key, amount in held.items()}
+    instance_services.check_quota(instance.cloud_project_membership, change)
+    return _plan(op, context, instance.cloud_project_membership, change)

@@ -1,0 +1,171 @@
+"""The tenant poller: one look at the cloud per tick moves on every waiting operation of the tenant."""
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from nodeconductor.iaas import operations, poller
+from nodeconductor.iaas.models import Instance, InstanceState, TenantPoller
+from tests.iaas.test_instances_api import create_body
+
+S = InstanceState
+READS = ("compute.server_get", "compute.server_list", "volume.get", "volume.list", "compute.volume_attachment_list")
+
+
+def create(roles, iaas, count):
+    client = roles.client_as("admin")
+    uuids = []
+    for n in range(count):
+        response = client.post("/api/instances/", create_body(iaas, hostname=f"polled-{n}"), format="json")
+        assert response.status_code == 201, response.json()
+        uuids.append(response.json()["uuid"])
+    return uuids
+
+
+def first_steps(uuids):
+    """Run each operation's first step, as the worker does on the create's message: it then waits."""
+    for uuid in uuids:
+        outcome = operations.advance(operations.PROVISION, uuid)
+        assert not outcome.finished and outcome.waits
+
+
+def reads(sim):
+    counts = sim.call_counts()
+    return {op: counts.get(op, 0) for op in READS}
+
+
+def tick_until_done(iaas, timeout=120):
+    """Tick the tenant until nothing waits; returns the ticks' results."""
+    results, deadline = [], time.monotonic() + timeout
+    while True:
+        result = poller.tick(iaas.membership.pk)
+        assert result.claimed
+        results.append(result)
+        if not result.remaining:
+            return results
+        assert time.monotonic() < deadline, results[-3:]
+        time.sleep(result.next_in)
+
+
+@pytest.mark.django_db(transaction=False)  # the test is the worker and the poller
+def test_a_tick_advances_many_operations_with_two_list_calls(iaas, roles, settings):
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_MAX_CONCURRENT_BUILDS": 0}
+    iaas.env.sim.set_delay("server_build", 0.5)
+    iaas.env.sim.set_quota(iaas.env.tenant_id, compute={"instances": 50, "cores": 200, "ram": 512000},
+                           volume={"volumes": 100, "gigabytes": 1000})  # fmt: skip
+    uuids = create(roles, iaas, 10)
+    first_steps(uuids)
+    iaas.env.sim.clear_call_log()
+    results = tick_until_done(iaas)
+    assert set(Instance.objects.filter(uuid__in=uuids).values_list("state", flat=True)) == {S.ONLINE}
+    counts = iaas.env.sim.call_counts()
+    ticks = len(results)
+    # Each tick lists the tenant's servers and volumes once; no operation looked by itself.
+    assert reads(iaas.env.sim) == {"compute.server_get": 0, "compute.server_list": ticks, "volume.get": 0,
+                                   "volume.list": ticks, "compute.volume_attachment_list": 0}  # fmt: skip
+    assert counts["compute.server_create"] == 10
+    assert sum(r.advanced for r in results) >= 20  # each VM: boot once its volumes are there, then ACTIVE
+    assert max(r.advanced for r in results) >= 5, "one tick moved on many operations"
+    assert any(r.skipped for r in results), "a server still building is not looked at again"
+    assert ticks < 40
+
+
+@pytest.mark.django_db(transaction=False)
+def test_unchanged_operations_are_skipped_and_only_their_next_look_moves(iaas, roles, settings):
+    iaas.env.sim.set_delay("server_build", 3)
+    (uuid,) = create(roles, iaas, 1)
+    first_steps([uuid])
+    tick_once = lambda: poller.tick(iaas.membership.pk)  # noqa: E731
+    deadline = time.monotonic() + 30
+    while Instance.objects.get(uuid=uuid).operation_phase != "server":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        tick_once()
+    seq = Instance.objects.get(uuid=uuid).operation_seq
+    time.sleep(0.3)
+    first = tick_once()  # the first look at the building server records what it saw
+    time.sleep(operations.poll_interval())
+    second = tick_once()
+    row = Instance.objects.get(uuid=uuid)
+    assert (first.advanced, second.skipped) == (1, 1)
+    assert row.operation_seq == seq + 1, "the skipped look ran no step"
+    assert row.operation_params["seen"][0] == "server"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_second_poller_on_the_same_tenant_does_nothing(iaas, roles):
+    (uuid,) = create(roles, iaas, 1)
+    first_steps([uuid])
+    assert poller._claim(iaas.membership.pk)
+    other = poller.tick(iaas.membership.pk)
+    assert other == poller.Tick(claimed=False)
+    assert Instance.objects.get(uuid=uuid).operation_seq == 1
+    poller._release(iaas.membership.pk)
+    assert poller.tick(iaas.membership.pk).claimed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pollers_racing_on_one_tenant_run_each_step_once(iaas, roles):
+    iaas.env.sim.set_delay("volume_create", 0)
+    from tests.iaas.test_instances_api import make_instance
+
+    uuids = [str(make_instance(iaas, S.PROVISIONING_SCHEDULED, hostname=f"race-{n}").uuid) for n in range(4)]
+    for uuid in uuids:
+        operations.start_in_place(operations.PROVISION, uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+        operations.advance(operations.PROVISION, uuid)
+    time.sleep(0.3)
+    before = dict(Instance.objects.values_list("uuid", "operation_seq"))
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(poller.tick(iaas.membership.pk))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sorted(r.claimed for r in results) == [False, True]
+    after = dict(Instance.objects.values_list("uuid", "operation_seq"))
+    assert all(after[u] - before[u] in (0, 1) for u in before), (before, after)
+    assert iaas.env.sim.call_counts()["compute.server_create"] == 4
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_poller_that_died_mid_tick_is_taken_over_at_once_on_its_host(iaas, roles):
+    (uuid,) = create(roles, iaas, 1)
+    first_steps([uuid])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    TenantPoller.objects.update_or_create(
+        membership_id=iaas.membership.pk,
+        defaults={"holder": f"{os.uname().nodename}:{dead.pid}", "lease_until": "2999-01-01T00:00:00Z"},
+    )
+    # A holder on another host is not known dead: its lease is waited out.
+    assert operations._holder_dead("elsewhere:1") is False
+    time.sleep(0.5)
+    results = tick_until_done(iaas)
+    assert results[0].claimed
+    assert Instance.objects.get(uuid=uuid).state == S.ONLINE
+    assert iaas.env.sim.call_counts()["compute.server_create"] == 1
+
+
+def test_kick_sends_one_poll_message_for_many_waits(db, iaas):
+    sent = []
+    send = lambda membership_id, countdown: sent.append((membership_id, countdown))  # noqa: E731
+    assert poller.kick(iaas.membership.pk, 1.0, send) is True
+    assert poller.kick(iaas.membership.pk, 1.0, send) is False  # one is on its way, due in time
+    assert poller.kick(iaas.membership.pk, 2.0, send) is False  # the one on its way comes sooner
+    assert poller.kick(iaas.membership.pk, 0.2, send) is True  # this wait needs an earlier tick
+    assert sent == [(iaas.membership.pk, 1.0), (iaas.membership.pk, 0.2)]
