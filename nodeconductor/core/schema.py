@@ -32,6 +32,7 @@ def error_serializer(name, codes):
 
 
 # One component per name: a serializer built per call would be a new identity each time (a warning).
+# ERROR_DETAIL takes any code, for an answer documented without its status; ERRORS[status] is precise.
 ERROR_DETAIL = error_serializer("Error", sorted(ERROR_CODES))
 ERRORS = {
     status: error_serializer(f"Error{status}", codes_for_status(status))
