@@ -246,3 +246,12 @@ def test_healthcheck_cli_exit_codes(tmp_path):
     assert result.returncode == 1 and "unhealthy" in result.stderr
     (tmp_path / "s").write_text("x")
     assert subprocess.run([*run, "beat", str(tmp_path / "s"), "60"], capture_output=True).returncode == 0
+
+
+def test_the_worker_service_scales(compose):
+    """`docker compose up --scale worker=4` needs a worker with no fixed name or host port; each worker's
+    health check pings its own node name (celery@<container hostname>), so four workers are four checks."""
+    worker = compose["services"]["worker"]
+    assert "container_name" not in worker and "ports" not in worker and "hostname" not in worker
+    assert '"celery@$$HOSTNAME"' in " ".join(worker["healthcheck"]["test"])
+    assert "container_name" not in compose["services"]["beat"]

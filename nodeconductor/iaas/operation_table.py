@@ -180,4 +180,19 @@ RESIZE_DISK = Operation(
 DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_deleting, Actions.delete_step,
                    phases=_DELETE_PHASES)  # fmt: skip
 
-OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE)}
+# Importing a server no instance tracks (see importable.py): Provisioning Scheduled -> Provisioning -> Online or
+# Offline as the server is. It only reads the cloud; a failure leaves the server alone and the instance Erred
+# holding nothing.
+from . import importable  # noqa: E402 - kept beside its one use, so this table's edit stays local
+
+IMPORT = Operation(
+    "import", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, importable.import_step,
+    importable.import_succeeded, compensation=importable.release_step,
+    phases=(
+        Phase("", "verify the server and its volumes in the cloud", (Wait("server {server_id}", "ACTIVE or SHUTOFF"),)),
+        Phase("idle", "wait for the server to be idle", (Wait("server {server_id}", "no task under way"),)),
+    ),
+    compensation_phases=(Phase("", "leave the server as it is"),),
+)  # fmt: skip
+
+OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE, IMPORT)}

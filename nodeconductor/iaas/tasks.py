@@ -42,12 +42,14 @@ def run_cloud_pull(cloud, dry_run=False):
 
 def pull_cloud_instances(cloud, diff=None):
     """Reconcile the instances of every In Sync membership; a failing tenant is logged, the others go on."""
+    from .importable import refresh_importable
     from .instance_pull import pull_instances, sweep_untracked
 
     backend = cloud.get_backend()
     for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id=""):
         try:
             changes = pull_instances(backend, membership) + sweep_untracked(backend, membership)
+            changes += refresh_importable(backend, membership)  # after the sweep: its leftovers are gone
         except CloudBackendError as exc:
             logger.warning("Pull of instances in %s failed: %s", membership, exc)
             continue
@@ -110,6 +112,17 @@ def sync_cloud_membership(membership_uuid, quotas=None):
         _save_transition(membership, "set_erred", str(exc))
         return
     _save_transition(membership, "set_in_sync")
+    _refresh_importable(backend, membership)
+
+
+def _refresh_importable(backend, membership):
+    """A synced tenant's untracked servers are listed again; failing to list them leaves the sync In Sync."""
+    from .importable import refresh_importable
+
+    try:
+        refresh_importable(backend, membership)
+    except CloudBackendError as exc:
+        logger.warning("Listing the untracked servers of %s failed: %s", membership, exc)
 
 
 @shared_task(bind=True, name="nodeconductor.iaas.run_instance_operation")

@@ -94,6 +94,9 @@ def test_a_clouds_credentials_set_its_own_cap_and_zero_means_none(iaas, roles, s
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_for_the_last_slot_take_it_once(iaas, roles, settings):
     """Two workers begin two queued builds at the same moment with one slot: exactly one begins."""
+    if connection.vendor == "sqlite":
+        pytest.skip("an in-memory SQLite test database cannot wait for a lock between threads; CI runs this on "
+                    "PostgreSQL")
     cap(settings, 1)
     uuids = [str(make_instance(iaas, S.PROVISIONING_SCHEDULED, hostname=f"race-{n}").uuid) for n in range(2)]
     for uuid in uuids:

@@ -1,8 +1,10 @@
 """Real workers with the tenant poller: many provisions, a worker killed inside a tick, nothing built twice."""
 
+import re
 import sqlite3
 
 from tests.iaas.livestack import LiveStack
+from tests.iaas.test_broker_outage import redis_server  # noqa: F401 - the fixture
 
 CREATE_MANY = """
 from nodeconductor.core.models import User
@@ -52,5 +54,30 @@ def test_a_worker_killed_inside_a_tick_loses_nothing_and_builds_each_vm_once(tmp
         single_looks = stack.call_count("compute.server_get") + stack.call_count("volume.get")
         assert single_looks <= 12, single_looks
         assert stack.call_count("compute.server_list") >= ticks // 2
+    finally:
+        stack.stop()
+
+
+def test_two_workers_on_redis_share_the_provisions_and_build_each_once(tmp_path, redis_server):  # noqa: F811
+    stack = LiveStack(tmp_path, broker_url=redis_server.url).start()
+    try:
+        stack.sim("PUT", f"/_sim/quotas/{stack.tenant_id}", {"compute": {"instances": 50, "cores": 100},
+                                                             "volume": {"volumes": 100, "gigabytes": 1000}})
+        stack.sim("POST", "/_sim/delays", {"server_build": 1.0, "volume_create": 0.5})
+        stack.start_worker()
+        stack.start_worker()
+        stack.shell(CREATE_MANY.format(count=8))
+        stack.wait_for(
+            lambda: [s for (s,) in rows(stack, "SELECT state FROM iaas_instance")] == ["online"] * 8, 120,
+            "the provisions did not all end Online",
+        )
+        assert stack.call_count("compute.server_create") == 8
+        assert stack.call_count("volume.create") == 16
+        done = {}
+        for name in ("worker-1", "worker-2"):
+            log = (stack.var / "log" / f"{name}.log").read_text()
+            done[name] = len(re.findall(r"Task nodeconductor\.iaas\.(?:run_instance_operation|poll_tenant)\[[^]]+\] "
+                                        r"succeeded", log))
+        assert all(count > 0 for count in done.values()), done
     finally:
         stack.stop()

@@ -261,11 +261,3 @@ class InstanceOperationsMixin:
                     cinder.volumes.delete(volume.id)
                 deleted.append(f"volume {volume.id} of instance {owner}")
         return deleted
-
-    def provision_instance(self, instance, backend_flavor_id):
-        """Provision synchronously, as the seed's shell example does: the worker's steps, waiting in place."""
-        from nodeconductor.iaas.operations import PROVISION, run_blocking
-
-        run_blocking(PROVISION, instance.uuid, {"backend_flavor_id": backend_flavor_id})
-        instance.refresh_from_db()
-        return instance

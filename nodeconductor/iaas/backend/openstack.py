@@ -4,6 +4,7 @@ import math
 
 from . import clients
 from .errors import CloudBackendError, translate_errors
+from .imports import ImportsMixin
 from .instance_actions import InstanceActionsMixin
 from .instances import InstanceOperationsMixin
 from .networking import NetworkingMixin
@@ -23,7 +24,7 @@ def mib_to_gib(mib):
     return max(1, math.ceil(int(mib) / MIB_PER_GIB))
 
 
-class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin):
+class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin, ImportsMixin):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 
     def __init__(self, cloud):
@@ -145,13 +146,6 @@ class OpenStackBackend(InstanceOperationsMixin, InstanceActionsMixin, Networking
         for tenant_id in sorted(set(tenant_ids)):
             data["quotas"][tenant_id] = self.get_quotas(tenant_id)
         return data
-
-    def pull_cloud_account(self, cloud=None, dry_run=False):
-        """Pull flavors, images and quotas and apply them as a minimal diff; returns what changed."""
-        from nodeconductor.iaas.pull import apply_cloud_account
-
-        cloud = cloud or self.cloud
-        return apply_cloud_account(cloud, self.fetch_cloud_account(cloud), dry_run=dry_run)
 
     # Tenants --------------------------------------------------------------------------------------
     def _admin_user_id(self):

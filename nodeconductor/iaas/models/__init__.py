@@ -2,6 +2,7 @@
 
 from .catalogue import Flavor, Image, Template, TemplateLicense, TemplateMapping
 from .cloud import Cloud, CloudProjectMembership, SyncState
+from .importable import ImportableServer
 from .instance import Instance, InstanceState
 from .poller import TenantPoller
 
@@ -10,6 +11,7 @@ __all__ = (
     "CloudProjectMembership",
     "Flavor",
     "Image",
+    "ImportableServer",
     "Instance",
     "InstanceState",
     "SyncState",

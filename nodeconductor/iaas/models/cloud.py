@@ -119,10 +119,13 @@ class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         return _credentials_for(self.auth_url)
 
     def get_backend(self):
-        """Return the OpenStack backend that talks to this cloud."""
-        from nodeconductor.iaas.backend import OpenStackBackend
+        """The way into this cloud (the seed's `cloud.get_backend()`): its adapter, through the application façade.
 
-        return OpenStackBackend(self)
+        The one import from the models to the layer above them, as the seed guide needs it.
+        """
+        from nodeconductor.iaas.cloud_facade import CloudFacade
+
+        return CloudFacade(self)
 
 
 class CloudProjectMembershipQuerySet(models.QuerySet):

@@ -188,9 +188,9 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
     def begin_stopping(self):
         """A worker is stopping the VM."""
 
-    @transition(field=state, source=[S.STOPPING, S.RESIZING], target=S.OFFLINE)
+    @transition(field=state, source=[S.STOPPING, S.RESIZING, S.PROVISIONING], target=S.OFFLINE)
     def set_offline(self):
-        """The cloud reports the VM shut off."""
+        """The cloud reports the VM shut off (from Provisioning: an imported server that is shut off)."""
         self.error_message = ""
 
     @transition(field=state, source=S.OFFLINE, target=S.STARTING_SCHEDULED)

@@ -15,7 +15,7 @@ from nodeconductor.core import filters
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin
-from nodeconductor.iaas import services
+from nodeconductor.iaas import import_services, services
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, SyncState
 from nodeconductor.iaas.models.instance import quota_expressions
 from nodeconductor.iaas.serializers.cloud import (
@@ -24,6 +24,8 @@ from nodeconductor.iaas.serializers.cloud import (
     CloudSerializer,
     MembershipQuotasSerializer,
 )
+from nodeconductor.iaas.serializers.imports import ImportableServerSerializer, InstanceImportSerializer
+from nodeconductor.iaas.serializers.instance import InstanceSerializer
 from nodeconductor.structure.models import CustomerPermission, CustomerRole
 
 NOT_OWNER = "Only staff and owners of the customer may do this."
@@ -191,6 +193,8 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
         """Staff and owners of the project's customer; set_quotas is for staff alone."""
         if self.action == "set_quotas":
             return is_staff(user)
+        if self.action == "import_instance":
+            return True  # the action says who may import, with its own message
         return membership.project.customer.can_manage(user)
 
     def perform_create(self, serializer):
@@ -239,6 +243,52 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
             {"status": "quota update was scheduled", "quotas": serializer.validated_data},
             status=status.HTTP_202_ACCEPTED,
         )
+
+    @extend_schema(
+        summary="List the tenant's servers that no instance tracks (owners, project administrators, staff)",
+        description="As the last pull of the cloud (or sync of the membership) saw them; no cloud call. Each says "
+        "whether it can be imported and, if not, why (`reasons`). Managers get 403.",
+        responses={200: ImportableServerSerializer(many=True)},
+    )
+    @decorators.action(detail=True, methods=["get"], serializer_class=ImportableServerSerializer,
+                       filterset_class=None, ordering_fields=())  # fmt: skip
+    def importable_instances(self, request, uuid=None):
+        """The pulled untracked servers of the tenant, paginated like every list."""
+        membership = self.get_object()
+        import_services.require_list(request.user, membership)
+        page = self.paginate_queryset(import_services.importable_servers(membership))
+        body = ImportableServerSerializer(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(body)
+
+    @extend_schema(
+        summary="Import a server as an instance (project administrators, staff)",
+        description="Creates the instance in Provisioning Scheduled from what the last pull saw (counted against "
+        "the quotas now) and schedules the import: a worker verifies the server in the cloud and the instance "
+        "ends Online or Offline as the server is, or Erred holding nothing (the server is left untouched). "
+        "400 not_found_in_cloud: the server is not among the tenant's untracked servers; 400 not_importable: "
+        "the message says why; 400 quota_exceeded; 409 conflict: an instance already tracks the server.",
+        request=InstanceImportSerializer,
+        responses={
+            201: InstanceSerializer,
+            409: conflict("An instance already tracks the server (code conflict), or the membership is not In Sync."),
+        },
+    )
+    @decorators.action(detail=True, methods=["post"], serializer_class=InstanceImportSerializer)
+    def import_instance(self, request, uuid=None):
+        """Schedule the import of one untracked server of the tenant (201 with the new instance)."""
+        membership = self.get_object()
+        import_services.require_import(request.user, membership)
+        serializer = InstanceImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instance = import_services.instance_import(
+            user=request.user, membership=membership, server_id=serializer.validated_data["server_id"]
+        )
+        instance = Instance.objects.select_related(
+            "cloud_project_membership__project__customer", "cloud_project_membership__cloud", "template", "flavor",
+            "ssh_public_key",
+        ).get(pk=instance.pk)  # fmt: skip
+        body = InstanceSerializer(instance, context=self.get_serializer_context()).data
+        return response.Response(body, status=status.HTTP_201_CREATED)
 
 
 def register_in(router):
