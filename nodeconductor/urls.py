@@ -24,5 +24,6 @@ urlpatterns = [
     path("", include("nodeconductor.portal.urls")),
 ]
 
+handler400 = "nodeconductor.core.views.bad_request"
 handler404 = "nodeconductor.core.views.not_found"
 handler500 = "nodeconductor.core.views.server_error"

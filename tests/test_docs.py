@@ -286,7 +286,7 @@ def fake_api():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
-            body = answers.get(self.path, {"detail": "Not found."})
+            body = answers.get(self.path, {"detail": "Not found.", "code": "not_found"})
             data = json.dumps(body).encode()
             self.send_response(200 if self.path in answers else 404)
             self.send_header("Content-Type", "application/json")
@@ -323,7 +323,7 @@ def _helpers(script, timeout=None):
     "path, message",
     [
         ("", "wait_state: no URL (did the request that makes the object fail?)"),
-        ("/missing/", 'answered 404: {"detail": "Not found."}'),
+        ("/missing/", 'answered 404: {"detail": "Not found.", "code": "not_found"}'),
         ("/erred/", "is Erred: No valid host was found."),
     ],
 )

@@ -7,7 +7,7 @@ as staff also get the coverage phase, which enumerates the boundary cases of eve
 included (too slow for every operation; a PATCH of a nested list without its key gave a 500 there).
 Operations on one object are pointed at an existing one, since a random uuid only ever meets a 404.
 Every response must not be a server error and must conform to the schema (status code, content type,
-headers and body).
+headers and body); every error's `code` must be one ERROR_CODES lists for its status.
 
 Live: schemathesis' own CLI, as an outsider runs it, against a server on the development settings (the
 embedded SQLite file), with 2 concurrent workers and the stateful phase (creates followed by reads, updates
@@ -32,6 +32,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.errors import LoaderError
 
+from nodeconductor.core.exceptions import codes_for_status
 from nodeconductor.wsgi import application
 from tests.devserver import DevServer
 from tests.fixtures.roles import make_roles
@@ -44,6 +45,19 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+
+
+@schemathesis.check
+def error_code_is_listed(ctx, response, case):
+    """Every error answered carries a `code` that ERROR_CODES lists for its status (whatever the schema says)."""
+    if response.status_code >= 400:
+        code = response.json().get("code")
+        allowed = codes_for_status(response.status_code)
+        assert code in allowed, f"{response.status_code} with code {code!r}, not one of {allowed}"
+
+
+# In process, the answers are also held to ERROR_CODES (the CLI of the live run knows only its own checks).
+IN_PROCESS_CHECKS = [*CHECKS, error_code_is_listed]
 
 try:
     schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
@@ -112,7 +126,7 @@ def call_on_existing(case, requester):
     collection = case.operation.path.split("/")[2]
     if case.path_parameters and "uuid" in case.path_parameters and collection in objects:
         case.path_parameters["uuid"] = str(objects[collection])
-    case.call_and_validate(headers=headers, checks=CHECKS)
+    case.call_and_validate(headers=headers, checks=IN_PROCESS_CHECKS)
 
 
 if schema is None:

@@ -135,6 +135,9 @@ def _operation_lines(path, method, op):
         content = response.get("content", {}).get("application/json", {}).get("schema")
         headers = ", ".join(f"``{h}``" for h in response.get("headers", {}))
         shape = _type(content) if content else "no body"
+        code = (content or {}).get("properties", {}).get("code", {})
+        if "$ref" not in (content or {}) and "enum" in code:  # an inline error body (a 400): name its codes
+            shape += f" with ``code`` {_type(code)}"
         if headers:
             shape += f"; headers {headers}"
         rows.append([f"``{status}``", shape, _one_line(response.get("description", ""))])

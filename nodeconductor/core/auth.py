@@ -8,9 +8,10 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from nodeconductor.core.schema import ERROR_DETAIL, VALIDATION_ERROR, AutoSchema
+from nodeconductor.core.exceptions import LoginFailed
+from nodeconductor.core.schema import ERRORS, AutoSchema, validation_error
 
-INVALID_CREDENTIALS = "Invalid username or password."
+INVALID_CREDENTIALS = LoginFailed.default_detail
 
 
 class PasswordLoginThrottle(throttling.ScopedRateThrottle):
@@ -56,11 +57,11 @@ class PasswordLoginView(APIView):
         responses={
             200: TokenSerializer,
             400: OpenApiResponse(
-                VALIDATION_ERROR,
-                description="Missing fields (field-keyed), or wrong credentials: "
-                f'{{"detail": "{INVALID_CREDENTIALS}"}}.',
+                validation_error(["authentication_failed", "invalid", "parse_error"]),
+                description="Missing fields (field-keyed, `invalid`), or wrong credentials: "
+                f'{{"detail": "{INVALID_CREDENTIALS}", "code": "authentication_failed"}}.',
             ),
-            429: OpenApiResponse(ERROR_DETAIL, description="Too many login attempts from this address."),
+            429: OpenApiResponse(ERRORS[429], description="Too many login attempts from this address."),
         },
         auth=[],
     )
@@ -74,6 +75,6 @@ class PasswordLoginView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None or not user.is_active:
-            return Response({"detail": INVALID_CREDENTIALS}, status=400)
+            raise LoginFailed()
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})

@@ -6,6 +6,7 @@ in ERROR_CODES below; tests check that every code answered is listed).
 """
 
 import logging
+import re
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -28,7 +29,7 @@ ERROR_CODES = {
     "not_found_in_cloud": "A resource named in the request does not exist in the cloud (400).",
     "not_importable": "The server cannot be brought under NodeConductor; the message says why (400).",
     "not_authenticated": "No credentials were sent (401).",
-    "authentication_failed": "The credentials or the token are wrong (401).",
+    "authentication_failed": "The credentials or the token are wrong (401; 400 from the token login).",
     "permission_denied": "The object is visible, but the requester may not do this (403).",
     "not_found": "The object does not exist or is not visible to the requester (404).",
     "method_not_allowed": "The endpoint does not take this HTTP method (405).",
@@ -39,6 +40,32 @@ ERROR_CODES = {
     "unsupported_media_type": "The body's Content-Type is not JSON or form data (415).",
     "throttled": "Too many requests; retry after the time given (429).",
     "service_unavailable": "The database or the task queue refused the request; nothing was changed (503).",
+    "server_error": "An unexpected failure on the server, logged for the operators; nothing secret is shown (500).",
+}
+
+
+def codes_for_status(status_code):
+    """The codes an error of this HTTP status may carry, as their meanings in ERROR_CODES state (sorted)."""
+    return sorted(code for code, meaning in ERROR_CODES.items() if str(status_code) in _statuses(meaning))
+
+
+def _statuses(meaning):
+    """The statuses named in a meaning's closing parenthesis: "(401; 400 from the token login)" -> 401, 400."""
+    return re.findall(r"\b[1-5]\d\d\b", meaning[meaning.rindex("(") :])
+
+
+# The code of an error whose exception names none that ERROR_CODES lists, by its status.
+STATUS_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    415: "unsupported_media_type",
+    429: "throttled",
+    503: "service_unavailable",
 }
 
 
@@ -61,6 +88,14 @@ class QuotaExceeded(exceptions.ValidationError):
     """The request would take a tenant over a quota (400, field-keyed like every 400)."""
 
     default_code = "quota_exceeded"
+
+
+class LoginFailed(exceptions.APIException):
+    """A token login whose username and password match no active user (400, as DRF's own token login)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Invalid username or password."
+    default_code = "authentication_failed"
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -137,15 +172,20 @@ def exception_handler(exc, context):
 
 
 def error_code(exc):
-    """The machine-readable code of an API exception: its own code, or `invalid` for plain field errors."""
+    """The machine-readable code of an API exception: its own code if ERROR_CODES lists it for its status.
+
+    A field error is `invalid` unless one of its messages carries a 400 code (`quota_exceeded`, ...); any other
+    exception without a listed code gets its status's usual one, and a 5xx other than 503 is `server_error`.
+    """
+    status_code = getattr(exc, "status_code", 500)
+    allowed = set(codes_for_status(status_code))
     if isinstance(exc, exceptions.ValidationError):
-        codes = set(_leaf_codes(exc.get_codes()))
-        named = sorted(codes & set(ERROR_CODES) - {"invalid"})
+        named = sorted(set(_leaf_codes(exc.get_codes())) & allowed - {"invalid"})
         return named[0] if named else "invalid"
     code = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
-    if isinstance(code, str) and code in ERROR_CODES:
+    if isinstance(code, str) and code in allowed:
         return code
-    return getattr(exc, "default_code", None) if getattr(exc, "default_code", None) in ERROR_CODES else "invalid"
+    return STATUS_CODES.get(status_code, "server_error" if status_code >= 500 else "invalid")
 
 
 def _leaf_codes(codes):

@@ -13,14 +13,19 @@ from nodeconductor.core.schema import AutoSchema
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
+def bad_request(request, exception=None):
+    """Answer requests Django refuses before any view (a bad Host header, a suspicious request) in the common shape."""
+    return JsonResponse({"detail": "Bad request.", "code": "invalid"}, status=400)
+
+
 def not_found(request, exception=None):
     """Answer unknown URLs with the common error shape instead of an HTML page."""
-    return JsonResponse({"detail": "Not found."}, status=404)
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
 
 
 def server_error(request):
     """Answer unexpected failures with the common error shape and no traceback."""
-    return JsonResponse({"detail": "Internal server error."}, status=500)
+    return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)
 
 
 class UuidViewSetMixin:

@@ -36,7 +36,7 @@ def test_login_twice_returns_the_same_token(user):
 def test_bad_credentials_give_one_message_that_does_not_say_which_part(user, username, password):
     response = APIClient().post(URL, {"username": username, "password": password}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "Invalid username or password."}
+    assert response.json() == {"detail": "Invalid username or password.", "code": "authentication_failed"}
 
 
 def test_inactive_user_gets_the_same_message(user):
@@ -44,18 +44,26 @@ def test_inactive_user_gets_the_same_message(user):
     user.save()
     response = APIClient().post(URL, {"username": "alice", "password": factories.PASSWORD}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "Invalid username or password."}
+    assert response.json() == {"detail": "Invalid username or password.", "code": "authentication_failed"}
 
 
 def test_missing_fields_are_field_keyed(db):
     response = APIClient().post(URL, {}, format="json")
     assert response.status_code == 400
-    assert set(response.json()) == {"username", "password"}
+    assert response.json() == {
+        "username": ["This field is required."],
+        "password": ["This field is required."],
+        "code": "invalid",
+    }
 
 
 def test_junk_body_is_400(db):
     response = APIClient().post(URL, "{not json", content_type="application/json")
     assert response.status_code == 400
+    assert response.json() == {
+        "detail": "JSON parse error - Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "code": "parse_error",
+    }
 
 
 def test_login_is_throttled(user, settings):
@@ -66,7 +74,10 @@ def test_login_is_throttled(user, settings):
     assert codes == [400, 400, 400, 429]
     response = client.post(URL, {"username": "alice", "password": factories.PASSWORD}, format="json")
     assert response.status_code == 429
-    assert "detail" in response.json()
+    assert response.json() == {
+        "detail": "Request was throttled. Expected available in 60 seconds.",
+        "code": "throttled",
+    }
     cache.clear()
 
 

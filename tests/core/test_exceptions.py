@@ -10,7 +10,7 @@ from nodeconductor.core.exceptions import DATABASE_RETRY_AFTER, DATABASE_UNAVAIL
 from nodeconductor.structure.models import Customer
 from tests import factories
 
-UNAVAILABLE = {"detail": DATABASE_UNAVAILABLE}
+UNAVAILABLE = {"detail": DATABASE_UNAVAILABLE, "code": "service_unavailable"}
 
 
 @contextlib.contextmanager
@@ -94,6 +94,13 @@ def test_the_log_masks_passwords_a_database_message_may_echo(roles, settings, ca
 def test_data_and_integrity_errors_keep_their_4xx(roles):
     client = roles.client_as("staff")
     with raising(DataError("value too long")):
-        assert client.get("/api/customers/").status_code == 400
+        response = client.get("/api/customers/")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "A value is out of the range the database accepts.", "code": "invalid"}
     with raising(IntegrityError("duplicate key")):
-        assert client.get("/api/customers/").status_code == 409
+        response = client.get("/api/customers/")
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "The request conflicts with existing data (a duplicate or a missing reference).",
+        "code": "conflict",
+    }

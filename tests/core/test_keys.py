@@ -95,7 +95,7 @@ def test_duplicate_name_is_400(roles):
         "/api/keys/", {"name": "laptop", "public_key": factories.make_public_key()}, format="json"
     )
     assert response.status_code == 400
-    assert response.json() == {"name": ["You already have a key with this name."]}
+    assert response.json() == {"name": ["You already have a key with this name."], "code": "invalid"}
 
 
 def test_same_name_for_different_users_is_fine(roles):

@@ -44,7 +44,8 @@ def assert_503(response, what):
     assert response.status_code == 503, response.content
     assert response.json() == {
         "detail": f"The task queue is unavailable, so the {what} was not scheduled and nothing was changed; "
-        "retry shortly."
+        "retry shortly.",
+        "code": "service_unavailable",
     }
     assert int(response["Retry-After"]) > 0
 

@@ -88,7 +88,10 @@ def test_create_matrix_schedules_a_pull(roles, sim_env, django_capture_on_commit
     expected = {"anonymous": 401, "stranger": 400, "manager": 403, "admin": 403, "owner": 201, "staff": 201}
     responses = check_matrix(roles, expected, create)
     # the stranger does not learn that the customer exists
-    assert responses["stranger"].json() == {"customer": ["Invalid hyperlink - Object does not exist."]}
+    assert responses["stranger"].json() == {
+        "customer": ["Invalid hyperlink - Object does not exist."],
+        "code": "invalid",
+    }
     body = responses["owner"].json()
     assert set(body) == FIELDS
     assert body["state"] == "Sync Scheduled" and body["flavors"] == []
@@ -122,7 +125,7 @@ def test_create_validates_input(roles, sim_env):
     client = roles.client_as("owner")
     response = client.post("/api/clouds/", {})
     assert response.status_code == 400
-    assert set(response.json()) == {"name", "customer", "auth_url"}
+    assert set(response.json()) == {"name", "customer", "auth_url", "code"} and response.json()["code"] == "invalid"
     factories.CloudFactory(customer=roles.customer, name="Taken")
     response = client.post(
         "/api/clouds/",
@@ -133,7 +136,7 @@ def test_create_validates_input(roles, sim_env):
         },
     )
     assert response.status_code == 400
-    assert response.json() == {"name": ["The customer already has a cloud with this name."]}
+    assert response.json() == {"name": ["The customer already has a cloud with this name."], "code": "invalid"}
 
 
 def test_owner_cannot_create_for_another_customer(roles, sim_env):
@@ -147,7 +150,7 @@ def test_owner_cannot_create_for_another_customer(roles, sim_env):
         },
     )
     assert response.status_code == 400
-    assert response.json() == {"customer": ["Invalid hyperlink - Object does not exist."]}
+    assert response.json() == {"customer": ["Invalid hyperlink - Object does not exist."], "code": "invalid"}
 
 
 def test_clouds_are_not_edited(roles, linked):

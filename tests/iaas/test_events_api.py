@@ -106,7 +106,10 @@ def logged(iaas, roles):
 def test_events_list_matrix(logged, roles):
     expected = {"anonymous": 401, "stranger": 200, "manager": 200, "admin": 200, "owner": 200, "staff": 200}
     responses = check_matrix(roles, expected, lambda c, r: c.get("/api/events/"))
-    assert responses["anonymous"].json() == {"detail": "Authentication credentials were not provided."}
+    assert responses["anonymous"].json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
     assert responses["stranger"].json() == []
     for role in ("manager", "admin", "owner"):
         body = responses[role].json()
@@ -118,7 +121,7 @@ def test_events_list_matrix(logged, roles):
 def test_instance_events_matrix(logged, roles):
     expected = {"anonymous": 401, "stranger": 404, "manager": 200, "admin": 200, "owner": 200, "staff": 200}
     responses = check_matrix(roles, expected, lambda c, r: c.get(url(logged, "events")))
-    assert responses["stranger"].json() == {"detail": "Not found."}
+    assert responses["stranger"].json() == {"detail": "Not found.", "code": "not_found"}
     for role in ("manager", "admin", "owner", "staff"):
         body = responses[role].json()
         assert [e["event_type"] for e in body] == ["instance_stop_succeeded", "instance_stop_scheduled"], role

@@ -19,7 +19,7 @@ from tests.iaas.test_instances_api import (
 )
 
 S = InstanceState
-NOT_ADMIN = {"detail": "Only project administrators and staff operate instances."}
+NOT_ADMIN = {"detail": "Only project administrators and staff operate instances.", "code": "permission_denied"}
 
 # action -> (state it needs, state it schedules, 409 message prefix)
 POWER = {
@@ -39,7 +39,7 @@ def test_power_action_matrix(iaas, roles, action):
     )
     assert responses["admin"].json() == responses["staff"].json() == {"status": f"{action} was scheduled"}
     assert responses["manager"].json() == responses["owner"].json() == NOT_ADMIN
-    assert responses["stranger"].json() == {"detail": "Not found."}
+    assert responses["stranger"].json() == {"detail": "Not found.", "code": "not_found"}
     states = {i.hostname: i.state for i in Instance.objects.all()}
     assert states == {"admin": scheduled, "staff": scheduled, "manager": needed}
     shown = roles.client_as("manager").get(url(instances["admin"])).json()["state"]
@@ -60,7 +60,7 @@ def test_power_action_from_a_wrong_state_is_409(iaas, roles, action, state):
     instance = make_instance(iaas, state)
     response = roles.client_as("admin").post(url(instance, action))
     assert response.status_code == 409
-    assert response.json() == {"detail": f"{message}; the instance is {S(state).label}."}
+    assert response.json() == {"detail": f"{message}; the instance is {S(state).label}.", "code": "invalid_state"}
     instance.refresh_from_db()
     assert instance.state == state
 
@@ -127,7 +127,8 @@ def test_resize_needs_a_stopped_instance(iaas, roles, state, change):
     response = roles.client_as("admin").post(url(instance, "resize"), body, format="json")
     assert response.status_code == 409
     assert response.json() == {
-        "detail": f"The instance must be stopped (Offline) to be resized; the instance is {S(state).label}."
+        "detail": f"The instance must be stopped (Offline) to be resized; the instance is {S(state).label}.",
+        "code": "invalid_state",
     }
 
 
@@ -141,7 +142,12 @@ def _resize_400(iaas, roles, body, instance=None):
     return response.json()
 
 
-EXACTLY_ONE = {"non_field_errors": ["Give exactly one of flavor or disk_size."]}
+def _fields(body):
+    """The fields a 400 body names, and its code."""
+    return [key for key in body if key != "code"], body["code"]
+
+
+EXACTLY_ONE = {"non_field_errors": ["Give exactly one of flavor or disk_size."], "code": "invalid"}
 
 
 def test_resize_needs_exactly_one_change(iaas, roles):
@@ -151,33 +157,36 @@ def test_resize_needs_exactly_one_change(iaas, roles):
 
 
 def test_resize_rejects_bad_values(iaas, roles):
-    missing = {"flavor": ["Invalid hyperlink - Object does not exist."]}
+    missing = {"flavor": ["Invalid hyperlink - Object does not exist."], "code": "invalid"}
     assert _resize_400(iaas, roles, {"flavor": "http://testserver/api/flavors/00000000000000000000000000000000/"}) == (
         missing
     )
-    assert list(_resize_400(iaas, roles, {"flavor": 7})) == ["flavor"]
-    assert list(_resize_400(iaas, roles, {"disk_size": "lots"})) == ["disk_size"]
-    assert list(_resize_400(iaas, roles, {"disk_size": 0})) == ["disk_size"]
-    assert list(_resize_400(iaas, roles, {"disk_size": 10**15})) == ["disk_size"]
+    assert _fields(_resize_400(iaas, roles, {"flavor": 7})) == (["flavor"], "invalid")
+    assert _fields(_resize_400(iaas, roles, {"disk_size": "lots"})) == (["disk_size"], "invalid")
+    assert _fields(_resize_400(iaas, roles, {"disk_size": 0})) == (["disk_size"], "invalid")
+    assert _fields(_resize_400(iaas, roles, {"disk_size": 10**15})) == (["disk_size"], "invalid")
 
 
 def test_resize_to_a_flavor_of_another_cloud(iaas, roles):
     _, flavor = other_membership(iaas)
     assert _resize_400(iaas, roles, {"flavor": link("flavor", flavor)}) == {
-        "flavor": ["The flavor belongs to another cloud than the instance."]
+        "flavor": ["The flavor belongs to another cloud than the instance."],
+        "code": "invalid",
     }
 
 
 def test_resize_to_the_same_flavor(iaas, roles):
     assert _resize_400(iaas, roles, {"flavor": link("flavor", iaas.flavor)}) == {
-        "flavor": ["The instance already has this flavor."]
+        "flavor": ["The instance already has this flavor."],
+        "code": "invalid",
     }
 
 
 @pytest.mark.parametrize("size", [1024, 1000])
 def test_resize_disk_must_grow(iaas, roles, size):
     assert _resize_400(iaas, roles, {"disk_size": size}) == {
-        "disk_size": ["Must be larger than the current data volume: 1024 MiB."]
+        "disk_size": ["Must be larger than the current data volume: 1024 MiB."],
+        "code": "invalid",
     }
 
 
@@ -187,11 +196,13 @@ def test_resize_over_quota(iaas, roles):
     bigger = link("flavor", iaas.cloud.flavors.get(name="m1.small"))
     assert _resize_400(iaas, roles, {"flavor": bigger}, instance) == {
         "non_field_errors": ["Quota exceeded in the project's tenant: MiB of RAM: 512 in use + 1536 requested > "
-                             "limit 1024"]
+                             "limit 1024"],
+        "code": "quota_exceeded",
     }  # fmt: skip
     assert _resize_400(iaas, roles, {"disk_size": 4096}, instance) == {
         "non_field_errors": ["Quota exceeded in the project's tenant: MiB of storage: 2048 in use + 3072 "
-                             "requested > limit 4096"]
+                             "requested > limit 4096"],
+        "code": "quota_exceeded",
     }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from tests.iaas.test_instances_api import link, make_instance, url
 
 S = InstanceState
 ROLES = ("admin", "manager", "owner", "staff")
+REFUSAL_CODES = {403: "permission_denied", 409: "invalid_state"}
 
 
 def send(client, instance, action, bigger):
@@ -42,7 +43,10 @@ def test_every_flag_is_the_real_answer(iaas, roles, bigger, state):
             if shown["enabled"]:
                 ok = response.status_code == 202
             else:
-                ok = response.status_code in (403, 409) and response.json() == {"detail": shown["reason"]}
+                ok = response.status_code in REFUSAL_CODES and response.json() == {
+                    "detail": shown["reason"],
+                    "code": REFUSAL_CODES[response.status_code],
+                }
             if not ok:
                 mismatches.append((role, action, shown, response.status_code, response.content[:200]))
             Instance.objects.filter(pk=instance.pk).delete()
@@ -91,7 +95,8 @@ def test_recover_matrix(iaas, roles):
     responses = check_matrix(roles, expected, lambda c, r: c.post(url(instance, "recover")))
     assert responses["staff"].json() == {"status": "recover was scheduled"}
     for role in ("manager", "owner", "admin"):
-        assert responses[role].json() == {"detail": "Only staff recover instances."}
+        assert responses[role].json() == {"detail": "Only staff recover instances.", "code": "permission_denied"}
     assert roles.client_as("staff").post(url(make_instance(iaas, S.ONLINE, hostname="up"), "recover")).json() == {
-        "detail": "Only an Erred instance can be recovered; the instance is Online."
+        "detail": "Only an Erred instance can be recovered; the instance is Online.",
+        "code": "invalid_state",
     }

@@ -27,9 +27,12 @@ def test_create_matrix(iaas, roles):
     )
     # the stranger does not learn that the project or the cloud's flavor exist
     missing = ["Invalid hyperlink - Object does not exist."]
-    assert responses["stranger"].json() == {"flavor": missing, "project": missing}
+    assert responses["stranger"].json() == {"flavor": missing, "project": missing, "code": "invalid"}
     for role in ("manager", "owner"):
-        assert responses[role].json() == {"detail": "Only project administrators and staff operate instances."}
+        assert responses[role].json() == {
+            "detail": "Only project administrators and staff operate instances.",
+            "code": "permission_denied",
+        }
     body = responses["admin"].json()
     assert set(body) == FIELDS
     assert body["state"] == "Provisioning Scheduled"
@@ -79,7 +82,13 @@ def test_create_requires_fields(iaas, roles):
     response = roles.client_as("admin").post("/api/instances/", {}, format="json")
     assert response.status_code == 400
     required = ["This field is required."]
-    assert response.json() == {"hostname": required, "template": required, "flavor": required, "project": required}
+    assert response.json() == {
+        "hostname": required,
+        "template": required,
+        "flavor": required,
+        "project": required,
+        "code": "invalid",
+    }
 
 
 @pytest.mark.parametrize(
@@ -89,7 +98,7 @@ def test_create_requires_fields(iaas, roles):
 def test_create_rejects_bad_hostnames(iaas, roles, hostname):
     response = roles.client_as("admin").post("/api/instances/", create_body(iaas, hostname=hostname), format="json")
     assert response.status_code == 400
-    assert list(response.json()) == ["hostname"]
+    assert list(response.json()) == ["hostname", "code"] and response.json()["code"] == "invalid"
 
 
 @pytest.mark.parametrize(
@@ -116,13 +125,13 @@ def test_create_rejects_junk(iaas, roles, field, value):
     body = {**create_body(iaas), field: value}
     response = roles.client_as("admin").post("/api/instances/", body, format="json")
     assert response.status_code == 400, response.content
-    assert list(response.json()) == [field]
+    assert list(response.json()) == [field, "code"] and response.json()["code"] == "invalid"
     assert not Instance.objects.exists()
 
 
 def test_create_rejects_a_non_json_body(iaas, roles):
     response = roles.client_as("admin").post("/api/instances/", "{nope", content_type="application/json")
-    assert response.status_code == 400 and "detail" in response.json()
+    assert response.status_code == 400 and "detail" in response.json() and response.json()["code"] == "parse_error"
 
 
 def _refusal(iaas, roles, role="admin", **overrides):
@@ -136,12 +145,12 @@ def _refusal(iaas, roles, role="admin", **overrides):
 def test_create_template_without_image_in_the_cloud(iaas, roles):
     template = type(iaas.template).objects.create(name="Windows", os="Windows", is_active=True)
     body = _refusal(iaas, roles, template=link("template", template))
-    assert body == {"template": ["The template has no active image in the flavor's cloud."]}
+    assert body == {"template": ["The template has no active image in the flavor's cloud."], "code": "invalid"}
 
 
 def test_create_inactive_template_is_not_offered(iaas, roles):
     type(iaas.template).objects.filter(pk=iaas.template.pk).update(is_active=False)
-    assert _refusal(iaas, roles) == {"template": ["Invalid hyperlink - Object does not exist."]}
+    assert _refusal(iaas, roles) == {"template": ["Invalid hyperlink - Object does not exist."], "code": "invalid"}
 
 
 def test_create_flavor_of_a_cloud_without_membership(iaas, roles):
@@ -149,14 +158,15 @@ def test_create_flavor_of_a_cloud_without_membership(iaas, roles):
     flavor = Flavor.objects.create(cloud=cloud, name="l.tiny", backend_id="1", cores=1, ram=512, disk=1024)
     # the staff user sees every cloud, so the flavor resolves and the membership rule speaks
     body = _refusal(iaas, roles, role="staff", flavor=link("flavor", flavor), ssh_public_key=None)
-    assert body == {"flavor": ["The project has no membership in this flavor's cloud."]}
+    assert body == {"flavor": ["The project has no membership in this flavor's cloud."], "code": "invalid"}
 
 
 def test_create_flavor_of_an_invisible_cloud(iaas, roles):
     cloud = Cloud.objects.create(customer=factories.CustomerFactory(), name="Theirs", auth_url=iaas.cloud.auth_url)
     flavor = Flavor.objects.create(cloud=cloud, name="t.tiny", backend_id="1", cores=1, ram=512, disk=1024)
     assert _refusal(iaas, roles, flavor=link("flavor", flavor)) == {
-        "flavor": ["Invalid hyperlink - Object does not exist."]
+        "flavor": ["Invalid hyperlink - Object does not exist."],
+        "code": "invalid",
     }
 
 
@@ -166,25 +176,30 @@ def test_create_membership_not_in_sync(iaas, roles, state):
     body = _refusal(iaas, roles)
     label = SyncState(state).label
     assert body == {
-        "flavor": [f"The project's membership in this cloud is {label}, not In Sync; sync it first."]
+        "flavor": [f"The project's membership in this cloud is {label}, not In Sync; sync it first."],
+        "code": "invalid",
     }
 
 
 def test_create_system_volume_below_min_disk(iaas, roles):
     iaas.template.images.update(min_disk=4096)
     body = _refusal(iaas, roles, system_volume_size=4095)
-    assert body == {"system_volume_size": ["Must be at least the image's min_disk: 4096 MiB."]}
+    assert body == {"system_volume_size": ["Must be at least the image's min_disk: 4096 MiB."], "code": "invalid"}
 
 
 def test_create_data_volume_below_floor(iaas, roles, settings):
     settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "MIN_DATA_VOLUME_SIZE": 2048}
-    assert _refusal(iaas, roles, data_volume_size=2047) == {"data_volume_size": ["Must be at least 2048 MiB."]}
+    assert _refusal(iaas, roles, data_volume_size=2047) == {
+        "data_volume_size": ["Must be at least 2048 MiB."],
+        "code": "invalid",
+    }
 
 
 def test_create_with_somebody_elses_key(iaas, roles):
     key = factories.SshPublicKeyFactory(user=roles.users["manager"])
     assert _refusal(iaas, roles, ssh_public_key=link("sshpublickey", key)) == {
-        "ssh_public_key": ["Invalid hyperlink - Object does not exist."]
+        "ssh_public_key": ["Invalid hyperlink - Object does not exist."],
+        "code": "invalid",
     }
 
 
@@ -192,7 +207,8 @@ def test_create_in_an_invisible_project_is_400(iaas, roles):
     project = factories.ProjectFactory()
     CloudProjectMembership.objects.create(project=project, cloud=iaas.cloud, tenant_id="x")
     assert _refusal(iaas, roles, project=link("project", project)) == {
-        "project": ["Invalid hyperlink - Object does not exist."]
+        "project": ["Invalid hyperlink - Object does not exist."],
+        "code": "invalid",
     }
 
 
@@ -207,7 +223,10 @@ def test_create_in_an_invisible_project_is_400(iaas, roles):
 )
 def test_create_over_quota(iaas, roles, quota, limit, message):
     CloudProjectMembership.objects.filter(pk=iaas.membership.pk).update(**{quota: limit})
-    assert _refusal(iaas, roles) == {"non_field_errors": [f"Quota exceeded in the project's tenant: {message}"]}
+    assert _refusal(iaas, roles) == {
+        "non_field_errors": [f"Quota exceeded in the project's tenant: {message}"],
+        "code": "quota_exceeded",
+    }
 
 
 def test_creates_stop_at_the_limit(iaas, roles):
@@ -222,7 +241,8 @@ def test_creates_stop_at_the_limit(iaas, roles):
     assert instance_services.membership_usage(iaas.membership)["vcpu"] == 3
     response = client.post("/api/instances/", create_body(iaas, hostname="vm-x"), format="json")
     assert response.json() == {
-        "non_field_errors": ["Quota exceeded in the project's tenant: cores: 3 in use + 1 requested > limit 3"]
+        "non_field_errors": ["Quota exceeded in the project's tenant: cores: 3 in use + 1 requested > limit 3"],
+        "code": "quota_exceeded",
     }
 
 

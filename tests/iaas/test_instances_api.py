@@ -127,7 +127,10 @@ def test_list_matrix(iaas, roles):
     make_instance(iaas, cloud_project_membership=membership, hostname="hidden")
     expected = {"anonymous": 401, "stranger": 200, "manager": 200, "admin": 200, "owner": 200, "staff": 200}
     responses = check_matrix(roles, expected, lambda c, r: c.get("/api/instances/"))
-    assert responses["anonymous"].json() == {"detail": "Authentication credentials were not provided."}
+    assert responses["anonymous"].json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
     assert responses["stranger"].json() == []
     for role in ("manager", "admin"):
         assert [i["uuid"] for i in responses[role].json()] == [str(mine.uuid)]
@@ -140,7 +143,7 @@ def test_retrieve_matrix_and_body(iaas, roles):
     instance = make_instance(iaas, hostname="db-1")
     expected = {"anonymous": 401, "stranger": 404, "manager": 200, "admin": 200, "owner": 200, "staff": 200}
     responses = check_matrix(roles, expected, lambda c, r: c.get(url(instance)))
-    assert responses["stranger"].json() == {"detail": "Not found."}
+    assert responses["stranger"].json() == {"detail": "Not found.", "code": "not_found"}
     body = responses["manager"].json()
     assert set(body) == FIELDS
     assert body["state"] == "Online"
@@ -202,7 +205,10 @@ def test_delete_matrix(iaas, roles):
         roles, expected, lambda c, r: c.delete(url(instances.get(r, instances["manager"])))
     )
     assert responses["admin"].json() == {"status": "deletion was scheduled"}
-    assert responses["owner"].json() == {"detail": "Only project administrators and staff operate instances."}
+    assert responses["owner"].json() == {
+        "detail": "Only project administrators and staff operate instances.",
+        "code": "permission_denied",
+    }
     states = {i.hostname: i.state for i in Instance.objects.all()}
     assert states == {"admin": S.DELETION_SCHEDULED, "staff": S.DELETION_SCHEDULED, "manager": S.OFFLINE}
     assert roles.client_as("manager").get(url(instances["admin"])).json()["state"] == "Deletion Scheduled"
@@ -218,7 +224,8 @@ def test_delete_from_a_wrong_state_is_409(iaas, roles, state):
     assert response.status_code == 409
     label = S(state).label
     assert response.json() == {
-        "detail": f"Only an Offline or Erred instance can be deleted; the instance is {label}."
+        "detail": f"Only an Offline or Erred instance can be deleted; the instance is {label}.",
+        "code": "invalid_state",
     }
     instance.refresh_from_db()
     assert instance.state == state

@@ -26,7 +26,10 @@ def test_list_and_retrieve_matrix(roles, licence):
     template = licence.templates.get()
     assert body["templates"] == [f"http://testserver/api/iaas-templates/{template.uuid}/"]
     assert (body["service_type"], body["setup_fee"], body["monthly_fee"]) == ("IaaS", "10.500", "0.000")
-    assert responses["stranger"].json() == {"detail": "You do not have permission to perform this action."}
+    assert responses["stranger"].json() == {
+        "detail": "You do not have permission to perform this action.",
+        "code": "permission_denied",
+    }
 
 
 def test_create_matrix(roles):
@@ -43,7 +46,9 @@ def test_create_matrix(roles):
     licence = TemplateLicense.objects.get()
     assert list(licence.templates.all()) == [template]
     response = roles.client_as("staff").post("/api/template-licenses/", {"service_type": "XaaS"}, format="json")
-    assert response.status_code == 400 and set(response.json()) == {"name", "license_type", "service_type"}
+    assert response.status_code == 400
+    assert set(response.json()) == {"name", "license_type", "service_type", "code"}
+    assert response.json()["code"] == "invalid"
 
 
 def test_update_and_delete_matrix(roles, licence):

@@ -120,6 +120,7 @@ def test_create_matrix_creates_tenants(roles, sim_cloud, cloudsim, django_captur
     assert responses["stranger"].json() == {
         "project": ["Invalid hyperlink - Object does not exist."],
         "cloud": ["Invalid hyperlink - Object does not exist."],
+        "code": "invalid",
     }
     body = responses["owner"].json()
     assert set(body) == FIELDS
@@ -199,10 +200,13 @@ def test_create_rejects_cross_customer_and_duplicates(roles, sim_cloud):
     client = roles.client_as("staff")
     response = client.post(LIST, {"project": project_url(roles.project), "cloud": cloud_url(other_cloud)})
     assert response.status_code == 400
-    assert response.json() == {"cloud": ["The cloud belongs to another customer than the project."]}
+    assert response.json() == {"cloud": ["The cloud belongs to another customer than the project."], "code": "invalid"}
     response = client.post(LIST, {"project": project_url(roles.project), "cloud": cloud_url(sim_cloud)})
     assert response.status_code == 400
-    assert response.json() == {"non_field_errors": ["The project is already a member of this cloud."]}
+    assert response.json() == {
+        "non_field_errors": ["The project is already a member of this cloud."],
+        "code": "invalid",
+    }
     assert client.post(LIST, {}).status_code == 400
 
 
@@ -272,7 +276,8 @@ def test_set_quotas_validates_and_refuses_while_syncing(roles, membership):
     url = roles.url("cloudprojectmembership", membership) + "set_quotas/"
     assert client.post(url, {}, format="json").status_code == 400
     response = client.post(url, {"vcpu": -5, "ram": "lots"}, format="json")
-    assert response.status_code == 400 and set(response.json()) == {"vcpu", "ram"}
+    assert response.status_code == 400
+    assert set(response.json()) == {"vcpu", "ram", "code"} and response.json()["code"] == "invalid"
     CloudProjectMembership.objects.filter(pk=membership.pk).update(state=SyncState.SYNCING)
     response = client.post(url, {"vcpu": 1}, format="json")
     assert response.status_code == 409

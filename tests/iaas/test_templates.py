@@ -134,11 +134,12 @@ def test_create_validates_input(roles):
         format="json",
     )
     assert response.status_code == 400
-    assert set(response.json()) == {"mappings", "setup_fee"}
+    assert set(response.json()) == {"mappings", "setup_fee", "code"} and response.json()["code"] == "invalid"
     factories.TemplateFactory(name="Taken")
     assert client.post(LIST, {"name": "Taken"}, format="json").status_code == 400
     assert client.post(LIST, {"name": "M", "mappings": [{}]}, format="json").json() == {
-        "mappings": {"0": {"backend_image_id": ["This field is required."]}}
+        "mappings": {"0": {"backend_image_id": ["This field is required."]}},
+        "code": "invalid",
     }
 
 
@@ -185,5 +186,5 @@ def test_partial_update_still_requires_each_mapping_key(roles, catalogue, item):
     url = roles.url("template", template)
     response = client.patch(url, {"mappings": [{"backend_image_id": "img-9"}, item]}, format="json")
     assert response.status_code == 400, response.content
-    assert response.json() == {"mappings": {"1": {"backend_image_id": ["This field is required."]}}}
+    assert response.json() == {"mappings": {"1": {"backend_image_id": ["This field is required."]}}, "code": "invalid"}
     assert list(template.mappings.values_list("backend_image_id", flat=True)) == ["img-1"]

@@ -110,7 +110,9 @@ def test_staff_and_owners_add_members(roles, login, browser):
     browser.click(f"{form} button[type=submit]")
     # Owners cannot look other users up through the API: the form says so at the field.
     browser.wait(lambda: browser.field_error("user", form=form), message="the user error")
-    assert 'No user "stranger" that you can see.' in browser.field_error("user", form=form)
+    assert browser.field_error("user", form=form) == (
+        'No user "stranger" that you can see. Staff can look every user up.'
+    )
 
     browser.click("#nav button")
     login(roles.users["staff"])
@@ -125,6 +127,7 @@ def test_staff_and_owners_add_members(roles, login, browser):
     browser.choose("role", "Manager", form=form)
     browser.click(f"{form} button[type=submit]")
     browser.wait_text("is already manager", css=f"{form} .form-error")
+    assert browser.text(f"{form} .form-error") == "stranger is already manager of My Project."
 
 
 def test_admins_get_no_member_form(roles, login, browser):

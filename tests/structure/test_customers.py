@@ -30,7 +30,10 @@ def test_list_matrix(roles):
     for role in ("manager", "admin", "owner"):
         assert [c["uuid"] for c in responses[role].json()] == [str(roles.customer.uuid)]
     assert {c["name"] for c in responses["staff"].json()} == {roles.customer.name, "Invisible"}
-    assert responses["anonymous"].json() == {"detail": "Authentication credentials were not provided."}
+    assert responses["anonymous"].json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
 
 
 def test_retrieve_matrix_and_body(roles):
@@ -91,7 +94,10 @@ def test_delete_matrix_with_projects_left(roles):
     url = roles.url("customer", roles.customer)
     expected = {"anonymous": 401, "stranger": 404, "manager": 403, "admin": 403, "owner": 403, "staff": 409}
     responses = check_matrix(roles, expected, lambda c, r: c.delete(url))
-    assert responses["staff"].json() == {"detail": "The customer still has 1 project; delete them first."}
+    assert responses["staff"].json() == {
+        "detail": "The customer still has 1 project; delete them first.",
+        "code": "in_use",
+    }
     assert Customer.objects.filter(pk=roles.customer.pk).exists()
     # the groups deleted along the way came back with the rollback
     assert list(roles.customer.project_groups.all()) == [roles.project_group]
@@ -119,7 +125,7 @@ def test_delete_reports_other_protecting_objects(roles, monkeypatch):
     monkeypatch.setattr(Customer, "delete", protected)
     response = roles.client_as("staff").delete(roles.url("customer", customer))
     assert response.status_code == 409
-    assert response.json() == {"detail": "The customer still has 1 project group; delete them first."}
+    assert response.json() == {"detail": "The customer still has 1 project group; delete them first.", "code": "in_use"}
 
 
 @pytest.mark.parametrize("query", ["name=STOMER", "abbreviation=c", "o=-name", "o=name"])

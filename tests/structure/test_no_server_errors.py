@@ -103,4 +103,4 @@ def test_bad_queries_are_not_500(roles, role):
 def test_unknown_url_is_json_404(roles):
     response = roles.client_as("staff").get("/api/nothing-here/")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}

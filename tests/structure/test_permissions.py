@@ -64,7 +64,10 @@ def test_grant_matrix(roles, kind):
     responses = check_matrix(
         roles, expected, lambda c, r: grant(c, endpoint, scope_field, scope_url, grantees[r], role)
     )
-    assert responses["stranger"].json() == {scope_field: ["Invalid hyperlink - Object does not exist."]}
+    assert responses["stranger"].json() == {
+        scope_field: ["Invalid hyperlink - Object does not exist."],
+        "code": "invalid",
+    }
     body = responses["owner"].json()
     assert body[scope_field] == scope_url
     assert body["user"] == url_of("users", grantees["owner"])
@@ -81,7 +84,10 @@ def test_duplicate_grant_is_400(roles, kind):
     assert grant(client, endpoint, scope_field, url_of(view, getattr(roles, attr)), user, role).status_code == 201
     response = grant(client, endpoint, scope_field, url_of(view, getattr(roles, attr)), user, role)
     assert response.status_code == 400
-    assert response.json() == {"non_field_errors": [f"dup is already {role} of {getattr(roles, attr).name}."]}
+    assert response.json() == {
+        "non_field_errors": [f"dup is already {role} of {getattr(roles, attr).name}."],
+        "code": "invalid",
+    }
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -164,7 +170,7 @@ def test_owner_cannot_grant_on_another_customers_project(roles):
         "admin",
     )
     assert response.status_code == 400
-    assert response.json() == {"project": ["Invalid hyperlink - Object does not exist."]}
+    assert response.json() == {"project": ["Invalid hyperlink - Object does not exist."], "code": "invalid"}
 
 
 @pytest.mark.parametrize(

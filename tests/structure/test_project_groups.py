@@ -36,7 +36,10 @@ def test_create_matrix(roles):
     # the manager and admin see the customer (through their project): 403, not 400
     expected = {"anonymous": 401, "stranger": 400, "manager": 403, "admin": 403, "owner": 201, "staff": 201}
     responses = check_matrix(roles, expected, lambda c, r: c.post("/api/project-groups/", data, format="json"))
-    assert responses["stranger"].json() == {"customer": ["Invalid hyperlink - Object does not exist."]}
+    assert responses["stranger"].json() == {
+        "customer": ["Invalid hyperlink - Object does not exist."],
+        "code": "invalid",
+    }
     assert responses["owner"].json()["projects"] == []
 
 
@@ -86,7 +89,10 @@ def test_project_of_another_customer_is_400(roles):
     url = roles.url("projectgroup", roles.project_group)
     response = roles.client_as("staff").patch(url, {"projects": [project_url(foreign)]}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"projects": [f"Projects of another customer cannot join: {foreign.name}."]}
+    assert response.json() == {
+        "projects": [f"Projects of another customer cannot join: {foreign.name}."],
+        "code": "invalid",
+    }
     assert list(roles.project_group.projects.all()) == [roles.project]
 
 
@@ -95,7 +101,7 @@ def test_invisible_project_is_400_does_not_exist(roles):
     url = roles.url("projectgroup", roles.project_group)
     response = roles.client_as("owner").patch(url, {"projects": [project_url(foreign)]}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"projects": ["Invalid hyperlink - Object does not exist."]}
+    assert response.json() == {"projects": ["Invalid hyperlink - Object does not exist."], "code": "invalid"}
 
 
 def test_create_with_foreign_project_is_400(roles):

@@ -3,19 +3,23 @@
 const TOKEN_KEY = "nodeconductor.token";
 const USER_KEY = "nodeconductor.username";
 
-/** An API answer that was not 2xx: keeps the status and the parsed body so forms can show field errors. */
+/** An API answer that was not 2xx: keeps the status, the parsed body and the API's machine-readable `code`
+ * ("invalid", "quota_exceeded", "invalid_state", ...: docs/api/conventions.rst) so callers branch on it. */
 export class ApiError extends Error {
   constructor(status, body) {
     super(describe(status, body));
     this.status = status;
     this.body = body;
+    this.code = body && typeof body === "object" && typeof body.code === "string" ? body.code : null;
   }
 
-  /** Field-keyed messages of a 400 ({"hostname": ["..."]}), each joined into one string. */
+  /** Field-keyed messages of a 400 ({"hostname": ["..."], "code": "invalid"}), each joined into one string;
+   * `code` is not a field, so it is left out. */
   fieldErrors() {
     const out = {};
     if (this.status !== 400 || !this.body || typeof this.body !== "object" || Array.isArray(this.body)) return out;
     for (const [field, messages] of Object.entries(this.body)) {
+      if (field === "code") continue;
       out[field] = Array.isArray(messages) ? messages.map(flatten).join(" ") : flatten(messages);
     }
     return out;

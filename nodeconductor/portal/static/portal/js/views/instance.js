@@ -91,8 +91,8 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
       await refresh();
     } catch (error) {
       fill(status, states.error(error));
-      // A refusal (409) usually means the page was behind the instance: show where it really is.
-      if (seen) seen.snapshot = "";
+      // invalid_state: the page was behind the instance, so draw it again where it really is.
+      if (seen && error.code === "invalid_state") seen.snapshot = "";
       await refresh();
     }
   };

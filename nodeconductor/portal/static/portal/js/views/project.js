@@ -140,7 +140,7 @@ function memberForm(project, done) {
     const wanted = username.trim();
     const user = (await api.list("users", { username: wanted })).items.find((u) => u.username === wanted);
     if (!user) {
-      throw new api.ApiError(400, { user: [`No user "${wanted}" that you can see. Staff can look every user up.`] });
+      throw new api.ApiError(400, { user: [`No user "${wanted}" that you can see. Staff can look every user up.`], code: "invalid" });
     }
     await api.post("/api/project-permissions/", { project: project.url, user: user.url, role });
     form.reset();
