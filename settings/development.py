@@ -65,6 +65,4 @@ NODECONDUCTOR = {
         },
     ),
     "OPENSTACK_POLL_INTERVAL": 1,
-    # The simulated cloud, like the mini OpenStack, has no networks to attach.
-    "OPENSTACK_NETWORKS": "none",
 }
