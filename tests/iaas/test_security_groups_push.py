@@ -33,11 +33,11 @@ HTTPS = {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "0.0.0.0/0
 PING = {"protocol": "icmp", "from_port": 8, "to_port": 0, "cidr": "0.0.0.0/0"}
 
 
-def _retried(call, *args):
-    """A cleanup call, again while Neutron answers its transient 500 (mini-openstack NOTES.md)."""
+def _retried(call, *args, **kwargs):
+    """A Neutron call, again while Neutron answers its transient 500 (mini-openstack NOTES.md)."""
     for attempt in range(4):
         try:
-            return call(*args)
+            return call(*args, **kwargs)
         except neutron_exc.InternalServerError:
             if attempt == 3:
                 raise
