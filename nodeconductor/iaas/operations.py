@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from . import events
 from .backend import CloudBackendError
-from .models import Instance, InstanceState
+from .models import Cloud, Instance, InstanceState
 from .models.instance import WORKING_STATES
 from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
     DELETE,
@@ -105,8 +105,6 @@ def _no_build_slot(instance):
     Runs in the transaction that begins the build, with the cloud's row locked, so two workers never both
     take the last slot.
     """
-    from .models import Cloud
-
     cloud = Cloud.objects.select_for_update().get(pk=instance.cloud_project_membership.cloud_id)
     cap = build_cap(cloud)
     if cap <= 0:

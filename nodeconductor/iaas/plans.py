@@ -68,21 +68,18 @@ def _quota(membership, change):
 
 def _plan(op, context, membership, change):
     """The plan body of an operation for a request whose checks passed."""
-    body = {
+    return {
         "operation": op.name,
         "dry_run": True,
         "state_path": state_path(op),
         "steps": _steps(op.phases, context),
         "quota": _quota(membership, change),
-    }
-    if op.compensation is not None:
-        body["on_failure"] = {
+        # An operation without compensation has no compensation phases: it goes Erred at once.
+        "on_failure": {
             "state_path": [InstanceState(op.working_state).label, ERRED],
             "steps": _steps(op.compensation_phases, context),
-        }
-    else:
-        body["on_failure"] = {"state_path": [InstanceState(op.working_state).label, ERRED], "steps": []}
-    return body
+        },
+    }
 
 
 def _instance_context(instance):
