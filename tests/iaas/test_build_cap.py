@@ -8,7 +8,7 @@ from django.db import close_old_connections, connection
 
 from nodeconductor.iaas import operations
 from nodeconductor.iaas.models import Instance, InstanceState
-from tests.iaas.test_instances_api import create_body, make_instance
+from tests.iaas.test_instances_api import create_many, make_instance
 
 S = InstanceState
 
@@ -19,13 +19,7 @@ def cap(settings, value):
 
 
 def create(roles, iaas, count):
-    client = roles.client_as("admin")
-    uuids = []
-    for n in range(count):
-        response = client.post("/api/instances/", create_body(iaas, hostname=f"capped-{n}"), format="json")
-        assert response.status_code == 201, response.json()
-        uuids.append(response.json()["uuid"])
-    return uuids
+    return create_many(roles, iaas, count, "capped")
 
 
 def building_in_sim(sim):

@@ -55,6 +55,17 @@ def create_body(iaas, **overrides):
     return {k: v for k, v in body.items() if v is not None}
 
 
+def create_many(roles, iaas, count, prefix):
+    """Create `count` instances over the API as the administrator; their uuids, in creation order."""
+    client = roles.client_as("admin")
+    uuids = []
+    for n in range(count):
+        response = client.post("/api/instances/", create_body(iaas, hostname=f"{prefix}-{n}"), format="json")
+        assert response.status_code == 201, response.json()
+        uuids.append(response.json()["uuid"])
+    return uuids
+
+
 def provision(iaas, roles, role="admin", **overrides):
     """Create an instance over the API and let the worker build it; return the fresh row."""
     with run_tasks():

@@ -10,20 +10,14 @@ from django.db import connection
 
 from nodeconductor.iaas import operations, poller
 from nodeconductor.iaas.models import Instance, InstanceState, TenantPoller
-from tests.iaas.test_instances_api import create_body
+from tests.iaas.test_instances_api import create_many
 
 S = InstanceState
 READS = ("compute.server_get", "compute.server_list", "volume.get", "volume.list", "compute.volume_attachment_list")
 
 
 def create(roles, iaas, count):
-    client = roles.client_as("admin")
-    uuids = []
-    for n in range(count):
-        response = client.post("/api/instances/", create_body(iaas, hostname=f"polled-{n}"), format="json")
-        assert response.status_code == 201, response.json()
-        uuids.append(response.json()["uuid"])
-    return uuids
+    return create_many(roles, iaas, count, "polled")
 
 
 def first_steps(uuids):
