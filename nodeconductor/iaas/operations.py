@@ -57,6 +57,7 @@ class Outcome:
     retry_after: float = 0.0
     token: str = ""
     waits: bool = False  # the next step looks at the cloud again (a poller may take it), rather than acting
+    membership_id: int | None = None  # whose tenant poller takes a wait, so the caller need not read the row
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -376,7 +377,8 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None):
     retry_after = next_poll(now - phase_started)
     if not _release(instance, token, seq, step.phase, params, changes, retry_after):
         return Outcome(finished=True)
-    return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token, waits=True)
+    return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token, waits=True,
+                   membership_id=instance.cloud_project_membership_id)
 
 
 def _log_step_done(op, instance, params, compensating, phase):

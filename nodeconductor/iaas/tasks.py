@@ -147,10 +147,7 @@ def run_instance_operation(self, instance_uuid, token, seq=0):
     try:
         if outcome.waits and batched_polling():
             # The next look is the tenant poller's: it looks once for every operation waiting there.
-            membership_id = Instance.objects.filter(uuid=instance_uuid).values_list(
-                "cloud_project_membership_id", flat=True).first()  # fmt: skip
-            if membership_id is not None:
-                poller.kick(membership_id, outcome.retry_after, send_poll)
+            poller.kick(outcome.membership_id, outcome.retry_after, send_poll)
             return
         send_operation_step(instance_uuid, token, outcome.seq, countdown=outcome.retry_after)
     except Exception as exc:  # noqa: BLE001 - the queue is down: the sweeper sends this step once it is back
@@ -247,7 +244,7 @@ def recover_instance(instance_uuid, user_uuid=None):
     from nodeconductor.core.models import User
 
     from . import events
-    from .models import Instance, InstanceState
+    from .models import InstanceState
 
     instance = Instance.objects.select_related("cloud_project_membership__cloud").filter(uuid=instance_uuid).first()
     if instance is None or instance.state != InstanceState.ERRED:
