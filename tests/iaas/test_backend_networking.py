@@ -4,9 +4,8 @@ import ipaddress
 import uuid
 
 import pytest
-from neutronclient.common import exceptions as neutron_exc
 
-from nodeconductor.iaas.backend import CloudBackendError, CloudResourceNotFound, OpenStackBackend, networking
+from nodeconductor.iaas.backend import CloudBackendError, OpenStackBackend, networking
 from nodeconductor.iaas.backend.networking import free_subnet, rule_key
 from tests.iaas import factories
 
@@ -32,7 +31,8 @@ def tenant(backend, cloud_env):
     neutron = backend.neutron(tenant_id)
     for port in neutron.list_ports(project_id=tenant_id)["ports"]:
         if port["name"].startswith(name):
-            backend.release_floating_ips(tenant_id, port["id"])
+            for fip in neutron.list_floatingips(project_id=tenant_id, port_id=port["id"])["floatingips"]:
+                neutron.delete_floatingip(fip["id"])
             backend.delete_port(tenant_id, port["id"])
     backend.delete_tenant_network(tenant_id, name)
     for group in neutron.list_security_groups(project_id=tenant_id)["security_groups"]:
@@ -150,52 +150,6 @@ def test_ports_and_security_group_rules(backend, tenant):
     assert regrouped["id"] == port["id"] and sorted(regrouped["security_group_ids"]) == sorted(
         [group["id"], default["id"]])
     assert len(neutron.list_ports(project_id=tenant_id, name=f"{name}-port")["ports"]) == 1
-
-
-def test_floating_ip_allocated_once_reused_and_released(backend, tenant):
-    tenant_id, name = tenant
-    net = backend.ensure_tenant_network(tenant_id, name)
-    port = backend.ensure_port(tenant_id, net["network_id"], f"{name}-port")
-    fip = backend.ensure_floating_ip(tenant_id, port["id"], net["external_network_id"])
-    assert (fip["port_id"], fip["fixed_ip"]) == (port["id"], port["fixed_ips"][0])
-    assert fip["address"].startswith("203.0.113.")
-    assert backend.ensure_floating_ip(tenant_id, port["id"]) == fip
-    neutron = backend.neutron(tenant_id)
-    assert len(neutron.list_floatingips(project_id=tenant_id, port_id=port["id"])["floatingips"]) == 1
-
-    neutron.update_floatingip(fip["id"], {"floatingip": {"port_id": None}})
-    other = backend.ensure_port(tenant_id, net["network_id"], f"{name}-port2")
-    reused = backend.ensure_floating_ip(tenant_id, other["id"], net["external_network_id"])
-    assert reused["id"] == fip["id"] and reused["port_id"] == other["id"], "a free floating IP is reused"
-
-    spare = neutron.create_floatingip({"floatingip": {"floating_network_id": net["external_network_id"]}})
-    spare = spare["floatingip"]
-    try:
-        third = backend.ensure_port(tenant_id, net["network_id"], f"{name}-port3")
-        fresh = backend.ensure_floating_ip(tenant_id, third["id"], net["external_network_id"])
-        assert fresh["id"] != spare["id"], "a floating IP the tenant holds itself is never taken"
-        assert neutron.show_floatingip(fresh["id"])["floatingip"]["tags"] == ["nodeconductor"]
-        assert backend.release_floating_ips(tenant_id, third["id"]) == [fresh["address"]]
-    finally:
-        neutron.delete_floatingip(spare["id"])
-    assert backend.release_floating_ips(tenant_id, other["id"]) == [fip["address"]]
-    assert backend.release_floating_ips(tenant_id, other["id"]) == []
-    with pytest.raises(neutron_exc.NotFound):
-        neutron.show_floatingip(fip["id"])
-
-
-def test_floating_ip_without_router_is_not_found_with_neutrons_reason(backend, tenant):
-    tenant_id, name = tenant
-    neutron = backend.neutron(tenant_id)
-    net = neutron.create_network({"network": {"name": name}})["network"]
-    neutron.create_subnet({"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.99.0.0/24",
-                                      "name": f"{name}-subnet"}})
-    port = backend.ensure_port(tenant_id, net["id"], f"{name}-port")
-    with pytest.raises(CloudResourceNotFound) as err:
-        backend.ensure_floating_ip(tenant_id, port["id"])
-    message = str(err.value)
-    assert message.startswith(f"allocate a floating IP for port {port['id']} failed: External network ")
-    assert "is not reachable from subnet" in message and "request_ids" not in message
 
 
 def test_free_subnet_skips_taken_blocks(settings):
