@@ -179,3 +179,67 @@ def test_figures_calls_per_provision_with_networking_and_a_floating_ip(roles, si
         print("  by kind: " + ", ".join(f"{op} {n}" for op, n in sorted(calls.items())))
     extra = figures[True][3] - figures[False][3]
     assert extra == Counter({"network.floatingip_create": 1, "network.tag_replace": 1}), extra
+
+
+def raw_provision_with_a_floating_ip(cloud_env, tenant_id, membership, image_id, flavor_id, poll=0.25):
+    """The shortest raw client sequence for the same work: 2 volumes, a port, boot, a floating IP on the port,
+    wait until Nova shows it. Returns (seconds, what it made, for the cleanup)."""
+    from cinderclient import client as cinder_client
+
+    nova, neutron = clients(cloud_env, tenant_id)
+    cinder = cinder_client.Client("3.0", session=get_session(cloud_env.credentials, tenant_id))
+    name = "raw-fip-" + uuid.uuid4().hex[:8]
+    made = {}
+    t0 = time.monotonic()
+    root = cinder.volumes.create(size=1, imageRef=image_id, name=name + "-system")
+    data = cinder.volumes.create(size=1, name=name + "-data")
+    made["volumes"] = [root.id, data.id]
+    port = neutron.create_port({"port": {"network_id": membership.network_id, "name": name}})["port"]
+    made["port"] = port["id"]
+    wait("raw volumes", lambda: {cinder.volumes.get(v).status for v in made["volumes"]}, lambda s: s == {"available"},
+         timeout=600)  # fmt: skip
+    bdm = [{"uuid": root.id, "source_type": "volume", "destination_type": "volume", "boot_index": 0,
+            "delete_on_termination": True},
+           {"uuid": data.id, "source_type": "volume", "destination_type": "volume", "boot_index": -1,
+            "delete_on_termination": True}]  # fmt: skip
+    server = nova.servers.create(name, image=None, flavor=flavor_id, block_device_mapping_v2=bdm,
+                                 nics=[{"port-id": port["id"]}])  # fmt: skip
+    made["server"] = server.id
+    deadline = time.monotonic() + 600
+    while _retried(nova.servers.get, server.id).status != "ACTIVE":
+        assert time.monotonic() < deadline, "raw server not ACTIVE"
+        time.sleep(poll)
+    fip = neutron.create_floatingip({"floatingip": {"floating_network_id": membership.external_network_id,
+                                                    "port_id": port["id"]}})["floatingip"]  # fmt: skip
+    made["fip"] = fip["id"]
+    while floating_addresses(_retried(nova.servers.get, server.id)) != [fip["floating_ip_address"]]:
+        assert time.monotonic() < deadline, "raw floating IP never showed"
+        time.sleep(poll)
+    return time.monotonic() - t0, made
+
+
+@pytest.mark.realcloud
+@pytest.mark.parametrize("cloud_env", ["real"], indirect=True)
+def test_figures_real_provision_with_a_floating_ip_ours_against_raw(roles, cloud_env, own_tenant, settings):
+    """A timing for the note (print with -s), kept out of pass/fail: only that both runs did the work counts."""
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_POLL_INTERVAL": 0.25}
+    tenant_id = own_tenant
+    iaas = build_iaas(roles, cloud_env)
+    membership = iaas.membership
+    nova, neutron = clients(cloud_env, tenant_id)
+    t0 = time.monotonic()
+    instance = provision(iaas, roles, hostname="fip-timing", assign_floating_ip=True)
+    ours = time.monotonic() - t0
+    assert instance.state == S.ONLINE and instance.external_ips, instance.error_message
+    image_id = iaas.template.images.get(cloud=iaas.cloud).backend_id
+    raw, made = raw_provision_with_a_floating_ip(cloud_env, tenant_id, membership, image_id, iaas.flavor.backend_id)
+    print(f"\n[real] one provision with a port and a floating IP until Nova shows the address: ours through the "
+          f"API {ours:.1f} s, raw client sequence {raw:.1f} s, ratio {ours / raw:.2f}")
+    # Clean up both: ours through the API, the raw run with the clients.
+    stop(iaas, roles, instance)
+    with run_tasks():
+        assert roles.client_as("admin").delete(url(instance)).status_code == 202
+    _retried(neutron.delete_floatingip, made["fip"])
+    nova.servers.delete(made["server"])
+    wait("raw server gone", lambda: [s.id for s in nova.servers.list()], lambda ids: made["server"] not in ids)
+    _retried(neutron.delete_port, made["port"])
