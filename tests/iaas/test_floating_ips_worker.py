@@ -197,3 +197,36 @@ def test_the_plans_with_a_floating_ip_are_what_the_worker_does(net_iaas, roles):
         assert roles.client_as("admin").delete(url(instance)).status_code == 202
     assert_plan_matches(plan, cloud_writes(sim))
     assert "network.floatingip_delete" in cloud_writes(sim) and tenant_fips(sim, membership) == []
+
+
+@pytest.mark.django_db(transaction=False)  # the test is the worker and the poller
+def test_the_tenant_poller_sees_the_address_show_while_the_server_stays_active(roles, sim_env, settings):
+    """The poller skips a look while what it sees is unchanged: the floating address must count as a change."""
+    from nodeconductor.iaas import poller
+    from tests.fixtures.iaas import build_iaas
+    from tests.iaas.test_instance_network import tenant_mode
+    from tests.iaas.test_instances_api import create_body
+
+    tenant_mode(settings)
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_WAIT_TIMEOUT": 30}
+    iaas = build_iaas(roles, sim_env)
+    sim_env.sim.set_delay("floatingip_status", 1.0)
+    response = roles.client_as("admin").post("/api/instances/", create_body(iaas, assign_floating_ip=True),
+                                             format="json")  # fmt: skip
+    assert response.status_code == 201, response.json()
+    uuid = response.json()["uuid"]
+    outcome = operations.advance(operations.PROVISION, uuid)
+    assert not outcome.finished and outcome.waits
+    import time
+
+    deadline = time.monotonic() + 25
+    while True:
+        result = poller.tick(iaas.membership.pk)
+        if not result.remaining:
+            break
+        assert time.monotonic() < deadline, "the poller never saw the address"
+        time.sleep(result.next_in)
+    instance = Instance.objects.get(uuid=uuid)
+    assert instance.state == S.ONLINE, instance.error_message
+    (fip,) = tenant_fips(sim_env.sim, iaas.membership)
+    assert instance.external_ips == fip["floating_ip_address"]

@@ -80,8 +80,11 @@ class SnapshotMixin:
         server = snapshot.server_for(instance.uuid, instance.hostname, instance.backend_id)
         seen = []
         if server is not None:
+            # The floating addresses too: a provision waits for one to show while the server stays ACTIVE.
+            floating = sorted(a.get("addr", "") for nets in (getattr(server, "addresses", None) or {}).values()
+                              for a in nets if a.get("OS-EXT-IPS:type") == "floating")  # fmt: skip
             seen.append(["server", server.id, server.status, getattr(server, "OS-EXT-STS:task_state", None),
-                         sorted(attached_ids(server)), getattr(server, "flavor", {}).get("id")])  # fmt: skip
+                         sorted(attached_ids(server)), getattr(server, "flavor", {}).get("id"), floating])  # fmt: skip
         else:
             seen.append(["server", None])
         for volume_id in (instance.system_volume_id, instance.data_volume_id):
