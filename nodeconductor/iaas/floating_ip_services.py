@@ -28,10 +28,14 @@ def job_stale_after():
     return step_lease()
 
 
+def _live(job):
+    """Whether a recorded job is still scheduled or under way (not abandoned by a worker that died)."""
+    return bool(job) and time.time() - float(job.get("since", 0)) < job_stale_after()
+
+
 def job_pending(instance):
     """Whether a floating IP change of the instance is scheduled or under way (and not abandoned)."""
-    job = instance.floating_ip_job or {}
-    return bool(job) and time.time() - float(job.get("since", 0)) < job_stale_after()
+    return _live(instance.floating_ip_job or {})
 
 
 # ---------------------------------------------------------------------------------------------- quota
@@ -43,7 +47,8 @@ def _pending_new(membership):
     ).count()  # fmt: skip
     assigning = sum(
         1 for job in Instance.objects.filter(cloud_project_membership=membership).exclude(floating_ip_job={})
-        .values_list("floating_ip_job", flat=True) if job.get("action") == "assign" and not job.get("floating_ip")
+        .values_list("floating_ip_job", flat=True)
+        if job.get("action") == "assign" and not job.get("floating_ip") and _live(job)
     )  # fmt: skip
     return creating + assigning
 

@@ -357,3 +357,21 @@ def test_every_floating_ip_flag_is_the_real_answer(routed, roles, state):
                 mismatches.append((role, action, ips, shown, response.status_code, response.content[:200]))
             Instance.objects.filter(pk=instance.pk).delete()
     assert not mismatches, mismatches
+
+
+@pytest.mark.django_db
+def test_an_abandoned_job_blocks_nothing_after_the_lease(routed, roles, settings):
+    """A job whose worker died no longer blocks the instance nor counts against the quota once it is stale."""
+    import time
+
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPERATION_STEP_LEASE": 60}
+    CloudProjectMembership.objects.filter(pk=routed.membership.pk).update(quota_floating_ip_count=1)
+    stuck, other = vm(routed, hostname="stuck"), vm(routed, hostname="other")
+    Instance.objects.filter(pk=stuck.pk).update(floating_ip_job={"token": "t", "action": "assign",
+                                                                 "since": time.time() - 61})  # fmt: skip
+    client = roles.client_as("admin")
+    assert client.get(url(stuck)).json()["actions"]["assign_floating_ip"] == {"enabled": True, "reason": ""}
+    response = client.post(url(other, "assign_floating_ip"), {}, format="json")
+    assert response.status_code == 202, response.json()
+    response = client.post(url(stuck, "assign_floating_ip"), {}, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "quota_exceeded"), "other's job counts"
