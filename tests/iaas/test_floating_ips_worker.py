@@ -230,3 +230,15 @@ def test_the_tenant_poller_sees_the_address_show_while_the_server_stays_active(r
     assert instance.state == S.ONLINE, instance.error_message
     (fip,) = tenant_fips(sim_env.sim, iaas.membership)
     assert instance.external_ips == fip["floating_ip_address"]
+
+
+def test_the_cloud_pull_reconciles_the_floating_ips(net_iaas, roles):  # noqa: F811
+    from nodeconductor.iaas.tasks import run_cloud_pull
+
+    membership = net_iaas.membership
+    made = admin_neutron(net_iaas.env).create_floatingip({"floatingip": {
+        "floating_network_id": membership.external_network_id, "project_id": membership.tenant_id}})["floatingip"]
+    diff = run_cloud_pull(net_iaas.cloud)
+    assert f"floating IP {made['floating_ip_address']} of {membership.project.name} found" in diff.updated
+    row = FloatingIP.objects.get()
+    assert (row.backend_id, row.status, row.instance, row.allocated_for) == (made["id"], "DOWN", None, "")
