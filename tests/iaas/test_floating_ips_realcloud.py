@@ -243,3 +243,24 @@ def test_figures_real_provision_with_a_floating_ip_ours_against_raw(roles, cloud
     nova.servers.delete(made["server"])
     wait("raw server gone", lambda: [s.id for s in nova.servers.list()], lambda ids: made["server"] not in ids)
     _retried(neutron.delete_port, made["port"])
+
+
+def test_create_flag_without_a_router_is_erred_with_nothing_left_on_each_cloud(roles, cloud_env, own_tenant):
+    """Neutron's 404 (no path to the external network) on the create flag: Erred with the cloud's reason, and
+    the clean-up leaves no server, volume, port or floating IP, read with the real clients."""
+    from cinderclient import client as cinder_client
+
+    tenant_id = own_tenant
+    iaas = build_iaas(roles, cloud_env)
+    membership = iaas.membership
+    nova, neutron = clients(cloud_env, tenant_id)
+    admin = OpenStackBackend(iaas.cloud).neutron()
+    _retried(admin.remove_interface_router, membership.router_id, {"subnet_id": membership.subnet_id})
+    instance = provision(iaas, roles, hostname="fip-no-router", assign_floating_ip=True)
+    assert instance.state == S.ERRED
+    assert f"External network {membership.external_network_id} is not reachable from subnet " \
+        f"{membership.subnet_id}." in instance.error_message  # fmt: skip
+    cinder = cinder_client.Client("3.0", session=get_session(cloud_env.credentials, tenant_id))
+    assert _retried(nova.servers.list) == [] and cinder.volumes.list() == []
+    assert _retried(neutron.list_ports, project_id=tenant_id, name=port_name(instance))["ports"] == []
+    assert _retried(neutron.list_floatingips, project_id=tenant_id)["floatingips"] == []
