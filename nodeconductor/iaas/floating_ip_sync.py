@@ -7,6 +7,7 @@ instance stays in its state either way; the outcome is an event, a failure carry
 
 import logging
 import time
+import uuid as uuidlib
 
 from django.db import transaction
 
@@ -102,3 +103,24 @@ def reconcile_cloud(cloud):
         except CloudBackendError as exc:
             logger.warning("Pull of floating IPs in %s failed: %s", membership, exc)
     return lines
+
+
+def sweep(picked_up_before, lease_start, send):
+    """Send again the jobs no message will run: one whose message was lost, one whose worker died.
+
+    A job still unclaimed since before `picked_up_before` lost its message; a claimed one untouched since before
+    `lease_start` lost its worker. Either gets a fresh token (so a late message of the old one does nothing)
+    and is sent again; the backend finds the port's IP before it allocates, so the rerun never gives a second.
+    """
+    resumed = 0
+    for pk, uuid, job in Instance.objects.exclude(floating_ip_job={}).values_list("pk", "uuid", "floating_ip_job"):
+        token, since = job.get("token", ""), float(job.get("since", 0))
+        limit = lease_start if token.startswith("claimed:") else picked_up_before
+        if since >= limit.timestamp():
+            continue
+        fresh = {**job, "token": uuidlib.uuid4().hex, "since": time.time()}
+        if Instance.objects.filter(pk=pk, floating_ip_job__token=token).update(floating_ip_job=fresh):
+            logger.info("Floating IP job of instance %s had no worker: sent again", uuid)
+            send(str(uuid), fresh["token"])
+            resumed += 1
+    return resumed

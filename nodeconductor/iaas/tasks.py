@@ -198,7 +198,8 @@ def resume_stalled_work():
 
     Instance operations whose message was lost or whose worker died are sent again (see operations.sweep).
     Clouds and memberships in Sync Scheduled with no task coming, such as those the seed guide creates in the
-    shell, are taken up; syncs whose worker died are failed and retried.
+    shell, are taken up; syncs whose worker died are failed and retried; floating IP jobs with no message
+    coming or no live worker are sent again.
     """
     resumed = operations.sweep(send_operation_step)
     before = _picked_up_before()
@@ -217,6 +218,7 @@ def resume_stalled_work():
             task.delay(str(uuid))
             resumed += 1
     resumed += security_group_sync.sweep(before, lease_start, push_security_group, delete_security_group)
+    resumed += floating_ip_sync.sweep(before, lease_start, send_floating_ip_job)
     return resumed
 
 
@@ -236,6 +238,11 @@ def delete_security_group(group_uuid):
 def update_instance_security_groups(instance_uuid, user_uuid=None):
     """Set a running VM's ports to the instance's security groups, with an event of the outcome."""
     security_group_sync.apply_instance_groups(instance_uuid, user_uuid)
+
+
+def send_floating_ip_job(instance_uuid, token):
+    """Enqueue an instance's floating IP job; raises when the broker refuses the message."""
+    change_floating_ip.delay(instance_uuid, token)
 
 
 @shared_task(name="nodeconductor.iaas.change_floating_ip")

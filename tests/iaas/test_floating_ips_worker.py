@@ -242,3 +242,65 @@ def test_the_cloud_pull_reconciles_the_floating_ips(net_iaas, roles):  # noqa: F
     assert f"floating IP {made['floating_ip_address']} of {membership.project.name} found" in diff.updated
     row = FloatingIP.objects.get()
     assert (row.backend_id, row.status, row.instance, row.allocated_for) == (made["id"], "DOWN", None, "")
+
+
+def _assign_with_the_message_lost(roles, instance):
+    """Ask for an IP while the broker takes the message and loses it; returns the message's args."""
+    import unittest.mock as mock
+
+    from nodeconductor.iaas import tasks
+
+    lost = []
+    with mock.patch.object(tasks.change_floating_ip, "delay", side_effect=lambda *a: lost.append(a)):
+        with run_tasks():
+            response = roles.client_as("admin").post(url(instance, "assign_floating_ip"), {}, format="json")
+    assert response.status_code == 202, response.json()
+    return lost[0]
+
+
+def _age(instance, seconds):
+    """Make the instance's job look `seconds` old, as if its message or worker went quiet that long ago."""
+    job = Instance.objects.get(pk=instance.pk).floating_ip_job
+    Instance.objects.filter(pk=instance.pk).update(floating_ip_job={**job, "since": job["since"] - seconds})
+
+
+def test_a_lost_assign_message_is_sent_again_by_the_sweeper(net_iaas, roles, settings):  # noqa: F811
+    from nodeconductor.iaas import tasks
+
+    sim, membership = net_iaas.env.sim, net_iaas.membership
+    instance = provision(net_iaas, roles)
+    old_token = _assign_with_the_message_lost(roles, instance)[1]
+    assert tasks.resume_stalled_work() == 0, "a fresh job may still have its message on the way"
+    _age(instance, 60)
+    with run_tasks():
+        assert tasks.resume_stalled_work() == 1
+    instance.refresh_from_db()
+    (fip,) = tenant_fips(sim, membership)
+    assert fip["port_id"] == instance.port_id and instance.external_ips == fip["floating_ip_address"]
+    assert instance.floating_ip_job == {}
+    tasks.change_floating_ip(str(instance.uuid), old_token)  # the lost message shows up after all
+    assert len(tenant_fips(sim, membership)) == 1
+    assert events_of(instance, "instance_assign_floating_ip") == [
+        "instance_assign_floating_ip_scheduled", "instance_assign_floating_ip_succeeded"]
+
+
+def test_an_assign_whose_worker_died_is_run_again_without_a_second_ip(net_iaas, roles, settings):  # noqa: F811
+    from nodeconductor.iaas import tasks
+
+    sim, membership = net_iaas.env.sim, net_iaas.membership
+    instance = provision(net_iaas, roles)
+    uuid, token = _assign_with_the_message_lost(roles, instance)
+    # A worker claimed it and allocated the IP in the cloud, then died before it wrote anything.
+    job = floating_ip_sync._claim(uuid, token)
+    net_iaas.cloud.get_backend().assign_floating_ip(membership.tenant_id, instance.port_id,
+                                                    membership.external_network_id, instance.uuid.hex, "")  # fmt: skip
+    assert job is not None and len(tenant_fips(sim, membership)) == 1 and FloatingIP.objects.count() == 0
+    _age(instance, 60)
+    assert tasks.resume_stalled_work() == 0, "a claimed job is its worker's until its lease runs out"
+    _age(instance, operations.step_lease())
+    with run_tasks():
+        assert tasks.resume_stalled_work() == 1
+    instance.refresh_from_db()
+    (fip,) = tenant_fips(sim, membership)
+    assert fip["port_id"] == instance.port_id and instance.external_ips == fip["floating_ip_address"]
+    assert FloatingIP.objects.get().instance == instance and instance.floating_ip_job == {}
