@@ -11,6 +11,8 @@ VERBS = {
     "resize_disk": "disk resize",
     "delete": "deletion",
     "recover": "recovery",
+    "assign_floating_ip": "floating IP assignment",
+    "unassign_floating_ip": "floating IP removal",
 }
 
 

@@ -19,6 +19,31 @@ from .models import Instance
 NOT_ADMIN = "Only project administrators and staff operate instances."
 NOT_STAFF = "Only staff recover instances."
 RESIZE_NEEDS = "The instance must be stopped (Offline) to be resized"
+FIP_NEEDS = "Only an Online or Offline instance can change its floating IPs"
+
+
+def floating_ip_problem(instance, action):
+    """Why the instance cannot take (or give up) a floating IP now, beyond its state; "" when it can.
+
+    Read from the instance's own row and its membership (no query of their own): the `actions` of a whole page
+    cost nothing more. `external_ips` holds the addresses of its floating IPs.
+    """
+    from .floating_ip_services import job_pending
+
+    membership = instance.cloud_project_membership
+    if not instance.port_id:
+        return "The instance has no port on its tenant network (it boots without Neutron networking), so it " \
+            "cannot have a floating IP."  # fmt: skip
+    if not membership.external_network_id:
+        return "The project's tenant has no router to an external network (internal networking only), so no " \
+            "floating IP can reach the instance."  # fmt: skip
+    if job_pending(instance):
+        return "A floating IP change of the instance is under way; retry once it is done."
+    if action == "assign" and instance.external_ips:
+        return f"The instance has a floating IP already ({instance.external_ips}); unassign it first."
+    if action == "unassign" and not instance.external_ips:
+        return "The instance has no floating IP."
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +54,8 @@ class Rule:
     transition: object
     needed: str
     staff_only: bool = False
+    # What else the instance needs beyond its state (a port, an IP to remove): the reason for a 409, or "".
+    check: object = None
 
 
 RULES = {
@@ -42,6 +69,10 @@ RULES = {
         Rule("delete", Instance.schedule_deletion, "Only an Offline or Erred instance can be deleted"),
         Rule("update_security_groups", Instance.schedule_security_groups_update,
              "Only an Online instance can change its security groups"),
+        Rule("assign_floating_ip", Instance.schedule_floating_ip_change, FIP_NEEDS,
+             check=lambda instance: floating_ip_problem(instance, "assign")),
+        Rule("unassign_floating_ip", Instance.schedule_floating_ip_change, FIP_NEEDS,
+             check=lambda instance: floating_ip_problem(instance, "unassign")),
         Rule("recover", Instance.schedule_recovery, "Only an Erred instance can be recovered", staff_only=True),
     )
 }
@@ -106,6 +137,9 @@ def decide(operators, instance, action):
         return Decision(False, NOT_ADMIN, 403, "permission_denied")
     if not can_proceed(types.MethodType(rule.transition, instance)):
         return Decision(False, f"{rule.needed}; the instance is {instance.get_state_display()}.", 409, "invalid_state")
+    problem = rule.check(instance) if rule.check else ""
+    if problem:
+        return Decision(False, problem, 409, "invalid_state")
     return Decision(True)
 
 

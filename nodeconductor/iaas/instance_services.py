@@ -13,7 +13,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavailable
 
-from . import events, instance_policy, operations, tasks
+from . import events, floating_ip_services, instance_policy, operations, tasks
 from .models import CloudProjectMembership, Instance, InstanceState
 from .security_group_services import instance_update_security_groups, set_instance_groups  # noqa: F401 - API
 
@@ -118,11 +118,13 @@ def resize_disk_quota_change(instance, new_size):
 
 
 def instance_create(*, user, membership, template, flavor, hostname, system_volume_size, data_volume_size,
-                    description="", ssh_public_key=None, security_groups=()):  # fmt: skip
+                    description="", ssh_public_key=None, security_groups=(), assign_floating_ip=False):  # fmt: skip
     """Reserve quota and create the instance in Provisioning Scheduled; the worker builds it."""
     with transaction.atomic():
         membership = _locked_membership(membership)
         check_quota(membership, create_quota_change(flavor, system_volume_size, data_volume_size))
+        if assign_floating_ip:
+            floating_ip_services.check_quota(membership)
         instance = Instance(
             hostname=hostname,
             description=description,
@@ -147,6 +149,8 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
         params = {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)}
         if security_groups:  # without any, the ports get the tenant's default group (the key stays absent)
             params["security_group_ids"] = sorted(g.backend_id for g in security_groups)
+        if assign_floating_ip:  # absent otherwise, as the groups: the quota counts instances by this key
+            params["assign_floating_ip"] = True
         operations.start(instance, operations.PROVISION, params)
         instance.save()
         if security_groups:

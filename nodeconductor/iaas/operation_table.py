@@ -9,6 +9,7 @@ import dataclasses
 
 from .backend.instance_actions import InstanceActionsMixin as Actions
 from .backend.instances import InstanceOperationsMixin as Steps
+from .floating_ip_services import forget_released, record
 from .models import Flavor, Instance, InstanceState
 
 S = InstanceState
@@ -58,6 +59,11 @@ class Phase:
     name: str
     does: str
     actions: tuple = ()  # Call and Wait items in the order the phase makes them
+    when: str = ""  # a context key that must be truthy for the phase to happen at all (e.g. a floating IP asked)
+
+    def applies(self, context):
+        """Whether the step goes through this phase for the request behind `context`."""
+        return not self.when or bool(context.get(self.when))
 
     def calls(self, context):
         """The calls this phase makes for the request behind `context`, in order."""
@@ -70,6 +76,24 @@ def _finish_provision(instance, params):
         instance.flavor = Flavor.objects.filter(
             cloud=instance.cloud_project_membership.cloud_id, backend_id=params["backend_flavor_id"]
         ).first()
+
+
+def run_context(params):
+    """The context keys a recorded operation's params decide (the progress shows only the phases that apply)."""
+    return {"floating_ip": bool(params.get("assign_floating_ip"))}
+
+
+def _finish_provision_ip(instance, params):
+    """The flavor row, and the row of the floating IP the provision gave the instance (its address showed)."""
+    _finish_provision(instance, params)
+    if params.get("floating_ip"):
+        # Nova showed the address, so Neutron reported it up: the create's answer said DOWN, as it always does.
+        record(instance.cloud_project_membership, {**params["floating_ip"], "status": "ACTIVE"}, instance)
+
+
+def _finish_delete(instance, params):
+    """The rows of the floating IPs the delete released go with the instance (the others are just freed)."""
+    forget_released(instance)
 
 
 def _finish_resize_flavor(instance, params):
@@ -88,7 +112,7 @@ class Operation:
     begin: object  # the Instance transition a worker makes when it picks the job up
     step: object  # the backend step, called as step(backend, instance, phase=..., **params)
     succeed: object = None  # the Instance transition on success; None removes the row (delete)
-    finish: object = None  # writes what the cloud applied, just before `succeed`
+    finish: object = None  # writes what the cloud applied, just before `succeed` (or the row's removal)
     compensation: object = None  # a backend step that undoes a failed run before the instance goes Erred
     # The phases the step goes through, in order; tests check that the step returns no other phase, and that
     # the calls a run makes in the cloud are the ones the phases list.
@@ -103,6 +127,10 @@ class Operation:
         """Whether success removes the instance row."""
         return self.succeed is None
 
+    def phases_for(self, context, compensating=False):
+        """The phases a run for the request behind `context` goes through (or its compensation's)."""
+        return [p for p in (self.compensation_phases if compensating else self.phases) if p.applies(context)]
+
     def phase_table(self, compensating=False):
         """{phase name: what it does} of the step (or of the compensation)."""
         return {p.name: p.does for p in (self.compensation_phases if compensating else self.phases)}
@@ -116,6 +144,8 @@ _DELETE_PHASES = (
         Call("cinder volumes.delete", "{system_volume_id}", only_if=_LEFT),
         Call("cinder volumes.delete", "{data_volume_id}", only_if=_LEFT),
         Wait("root volume and data volume", "gone"),
+        Call("neutron delete_floatingip", "(each IP tagged nc-instance-{uuid})", when="floating_ips",
+             only_if="we allocated it for this instance and it is on its port or free"),
         Call("neutron delete_port", "{port_id}", when="port", only_if="the port is still there"))),
 )  # fmt: skip
 
@@ -129,7 +159,7 @@ def _power_phases(call, status):
 
 PROVISION = Operation(
     "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
-    Instance.set_online, _finish_provision, compensation=Actions.delete_step,
+    Instance.set_online, _finish_provision_ip, compensation=Actions.delete_step,
     phases=(
         Phase("", "create the root volume from the image, the empty data volume and the port", (
             Call("cinder volumes.create", "size={system_gib} GiB imageRef={image_id} name=nc-{uuid}-system"),
@@ -144,7 +174,16 @@ PROVISION = Operation(
                  only_if="the cloud does not have this keypair yet"),
             Call("nova servers.create", "name={hostname} flavor={flavor_id} block_device_mapping_v2=[root volume "
                  "boot_index=0, data volume boot_index=-1] networks={networks}"))),
-        Phase("server", "wait for the server to be ACTIVE", (Wait("server", "ACTIVE"),)),
+        Phase("server", "wait for the server to be ACTIVE", (  # then, when asked, a floating IP on its port
+            Wait("server", "ACTIVE"),
+            Call("neutron update_floatingip", "(a free IP of ours) port_id={port_id}", when="floating_ip",
+                 only_if="the tenant has a free floating IP tagged nodeconductor"),
+            Call("neutron create_floatingip", "floating_network_id={external_network_id} port_id={port_id}",
+                 when="floating_ip", only_if="the tenant has no free floating IP of ours"),
+            Call("neutron replace_tag", "floatingips (the IP) [nodeconductor, nc-instance-{uuid}]",
+                 when="floating_ip"))),
+        Phase("floating_ip", "wait for the floating IP to show on the server", (
+            Wait("server's addresses", "the floating IP"),), when="floating_ip"),
     ),
     compensation_phases=_DELETE_PHASES,
     builds=True,
@@ -183,7 +222,7 @@ RESIZE_DISK = Operation(
     ),
 )  # fmt: skip
 DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_deleting, Actions.delete_step,
-                   phases=_DELETE_PHASES)  # fmt: skip
+                   finish=_finish_delete, phases=_DELETE_PHASES)  # fmt: skip
 
 # Importing a server no instance tracks (see importable.py): Provisioning Scheduled -> Provisioning -> Online or
 # Offline as the server is. It only reads the cloud; a failure leaves the server alone and the instance Erred

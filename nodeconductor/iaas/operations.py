@@ -37,6 +37,7 @@ from .operation_table import (  # noqa: F401 - the engine's callers name the ope
     START,
     STOP,
     Operation,
+    run_context,
 )
 
 logger = logging.getLogger(__name__)
@@ -285,11 +286,11 @@ def _end(op, instance, params, error=None):
         events.instance_event(instance, op.name, "failed", user=user, error=error)
         return
     events.instance_event(instance, op.name, "succeeded", user=user)
+    if op.finish is not None:
+        op.finish(instance, params)
     if op.deletes:
         instance.delete()
         return
-    if op.finish is not None:
-        op.finish(instance, params)
     op.succeed(instance)
     instance.save()
 
@@ -481,7 +482,7 @@ def progress(instance):
     params = instance.operation_params or {}
     erred = instance.state == S.ERRED
     compensating = bool(params.get("compensating")) and not erred
-    phases = op.compensation_phases if compensating else op.phases
+    phases = op.phases_for(run_context(params), compensating)
     names = [p.name for p in phases]
     # Once Erred after a cleanup, the step shown is the one that failed, not the cleanup's last.
     phase = params["failed_phase"] if erred and "failed_phase" in params else instance.operation_phase

@@ -5,7 +5,7 @@ rendered from the operation's phases (operation_table.py): the cloud calls in or
 waits between them, the quota change and the state path. It reads the database only; it never calls the cloud.
 """
 
-from . import instance_policy, instance_services
+from . import floating_ip_services, instance_policy, instance_services
 from .backend.instances import keypair_name, networks_setting, uses_port
 from .backend.openstack import mib_to_gib
 from .instance_services import QUOTA_LABELS
@@ -72,12 +72,12 @@ def _plan(op, context, membership, change):
         "operation": op.name,
         "dry_run": True,
         "state_path": state_path(op),
-        "steps": _steps(op.phases, context),
+        "steps": _steps(op.phases_for(context), context),
         "quota": _quota(membership, change),
         # An operation without compensation has no compensation phases: it goes Erred at once.
         "on_failure": {
             "state_path": [InstanceState(op.working_state).label, ERRED],
-            "steps": _steps(op.compensation_phases, context),
+            "steps": _steps(op.phases_for(context, compensating=True), context),
         },
     }
 
@@ -92,6 +92,8 @@ def _instance_context(instance):
         "data_volume_id": instance.data_volume_id or "(no data volume)",
         "port": bool(instance.port_id) or uses_port(instance.cloud_project_membership),
         "port_id": instance.port_id or f"nc-{instance.uuid.hex}-port",
+        "floating_ips": bool(instance.cloud_project_membership.external_network_id)
+        and (bool(instance.port_id) or uses_port(instance.cloud_project_membership)),
     }
 
 
@@ -100,6 +102,8 @@ def plan_create(user, data):
     membership, flavor, template = data["membership"], data["flavor"], data["template"]
     change = instance_services.create_quota_change(flavor, data["system_volume_size"], data["data_volume_size"])
     instance_services.check_quota(membership, change)
+    if data.get("assign_floating_ip"):
+        floating_ip_services.check_quota(membership)
     image = template.images.filter(cloud=flavor.cloud_id).first()
     key = data.get("ssh_public_key")
     context = {
@@ -118,6 +122,10 @@ def plan_create(user, data):
         "server_id": "(new server)",
         "system_volume_id": "(new root volume)",
         "data_volume_id": "(new data volume)",
+        "port_id": "(the new port)",
+        "floating_ip": bool(data.get("assign_floating_ip")),
+        "floating_ips": bool(data.get("assign_floating_ip")),
+        "external_network_id": membership.external_network_id or "(the external network)",
     }
     return _plan(PROVISION, context, membership, change)
 

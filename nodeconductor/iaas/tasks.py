@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import operations, poller, security_group_sync
+from . import floating_ip_sync, operations, poller, security_group_sync
 from .backend import CloudBackendError
 from .models import Cloud, CloudProjectMembership, Instance, SyncState
 
@@ -38,6 +38,7 @@ def run_cloud_pull(cloud, dry_run=False):
     _save_transition(cloud, "set_in_sync")
     pull_cloud_instances(cloud, diff)
     diff.updated.extend(security_group_sync.reconcile_cloud(cloud))
+    diff.updated.extend(floating_ip_sync.reconcile_cloud(cloud))
     return diff
 
 
@@ -235,6 +236,12 @@ def delete_security_group(group_uuid):
 def update_instance_security_groups(instance_uuid, user_uuid=None):
     """Set a running VM's ports to the instance's security groups, with an event of the outcome."""
     security_group_sync.apply_instance_groups(instance_uuid, user_uuid)
+
+
+@shared_task(name="nodeconductor.iaas.change_floating_ip")
+def change_floating_ip(instance_uuid, token):
+    """Assign or unassign an instance's floating IP as its recorded job says, with an event of the outcome."""
+    floating_ip_sync.run_job(instance_uuid, token)
 
 
 @shared_task(name="nodeconductor.iaas.recover_instance")

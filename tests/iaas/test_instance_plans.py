@@ -34,6 +34,10 @@ SIM_OPERATION = {
     "neutron create_port": "network.port_create",
     "neutron add_tag": "network.tag_add",
     "neutron delete_port": "network.port_delete",
+    "neutron create_floatingip": "network.floatingip_create",
+    "neutron update_floatingip": "network.floatingip_update",
+    "neutron replace_tag": "network.tag_replace",
+    "neutron delete_floatingip": "network.floatingip_delete",
 }
 WRITES = ("POST", "PUT", "DELETE", "PATCH")
 

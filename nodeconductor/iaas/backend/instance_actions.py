@@ -188,7 +188,7 @@ class InstanceActionsMixin:
 
     def delete_step(self, instance, phase=""):
         """Delete the server, wait until it is gone, then delete both volumes and wait until they are gone,
-        then the port (a port we made outlives its server)."""
+        then release the floating IPs allocated for it, then the port (a port we made outlives its server)."""
         tenant = self._tenant(instance)
         if phase == "":
             server = self.get_server(instance)
@@ -215,6 +215,9 @@ class InstanceActionsMixin:
                     pass
         if pending:
             return Step(phase="volumes", waiting_for=", ".join(pending))
+        if instance.cloud_project_membership.external_network_id and uses_port(instance.cloud_project_membership):
+            # Before the port: once it is gone, an IP of ours on it would look like a free spare.
+            self.release_instance_floating_ips(tenant, instance.port_id, instance.uuid.hex)
         self._delete_instance_port(instance)
         return Step(done=True, changes={"port_id": ""})
 

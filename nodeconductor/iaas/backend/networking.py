@@ -1,9 +1,9 @@
-"""Tenant networking on Neutron: external network, network + subnet + router, ports, group rules, floating IPs.
+"""Tenant networking on Neutron: external network, network + subnet + router, ports, group rules.
 
 Every method takes and returns plain data and raises CloudBackendError, and each is idempotent: a second call
 adopts what the first made (found by name inside the tenant, the one tagged ``nodeconductor`` first) instead of
 making a second set. What is made or adopted gets that tag, so our resources can be told from the tenant's own;
-only tagged free floating IPs are reused. The backend works with admin credentials scoped to the tenant, and
+floating IPs are in floating_ips.py. The backend works with admin credentials scoped to the tenant, and
 Neutron shows an admin every project's resources, so every lookup filters on the tenant's project_id.
 
 Settings (``NODECONDUCTOR``): ``OPENSTACK_TENANT_SUBNET_POOL`` (default ``10.20.0.0/16``) and
@@ -379,37 +379,3 @@ class NetworkingMixin:
                 neutron.create_security_group_rule({"security_group_rule": body})
             added += 1
         return {"id": group["id"], "added": added, "removed": removed}
-
-    # Floating IPs -------------------------------------------------------------------------------------
-    def ensure_floating_ip(self, tenant_id, port_id, external_network_id=None):
-        """A floating IP on the port: the one it has, else a free one of the tenant, else a new one.
-
-        Returns {id, address, port_id, fixed_ip}. Needs a router from the port's subnet to the external network
-        (ensure_tenant_network), or Neutron refuses with a 404 that becomes CloudResourceNotFound.
-        """
-        external_network_id = external_network_id or self.find_external_network()["id"]
-        neutron = self.neutron(tenant_id)
-        fips = self._list(tenant_id, "floatingips", floating_network_id=external_network_id)
-        fip = next((f for f in fips if f.get("port_id") == port_id), None)
-        if fip is None:
-            # Only our own spare addresses: an untagged free one may be an address the tenant keeps on purpose.
-            free = next((f for f in fips if not f.get("port_id") and TAG in f.get("tags", ())), None)
-            if free is not None:
-                with self._neutron_call(f"associate floating IP {free['floating_ip_address']} with port {port_id}"):
-                    fip = neutron.update_floatingip(free["id"], {"floatingip": {"port_id": port_id}})["floatingip"]
-            else:
-                body = {"floatingip": {"floating_network_id": external_network_id, "port_id": port_id}}
-                with self._neutron_call(f"allocate a floating IP for port {port_id}"):
-                    fip = neutron.create_floatingip(body)["floatingip"]
-                self._tag(tenant_id, "floatingips", fip)
-        return {"id": fip["id"], "address": fip["floating_ip_address"], "port_id": fip.get("port_id"),
-                "fixed_ip": fip.get("fixed_ip_address")}
-
-    def release_floating_ips(self, tenant_id, port_id):
-        """Disassociate and release every floating IP on the port; returns the addresses released."""
-        neutron = self.neutron(tenant_id)
-        released = []
-        for fip in self._list(tenant_id, "floatingips", port_id=port_id):
-            self._delete(f"release floating IP {fip['floating_ip_address']}", neutron.delete_floatingip, fip["id"])
-            released.append(fip["floating_ip_address"])
-        return released

@@ -4,6 +4,7 @@ import math
 
 from . import clients
 from .errors import CloudBackendError, translate_errors
+from .floating_ips import FloatingIPsMixin
 from .imports import ImportsMixin
 from .instance_actions import InstanceActionsMixin
 from .instances import InstanceOperationsMixin
@@ -26,7 +27,8 @@ def mib_to_gib(mib):
 
 
 class OpenStackBackend(
-    InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, SnapshotMixin, ImportsMixin, SecurityGroupsMixin
+    InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, FloatingIPsMixin, SnapshotMixin, ImportsMixin,
+    SecurityGroupsMixin,
 ):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 

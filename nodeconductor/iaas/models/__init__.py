@@ -2,6 +2,7 @@
 
 from .catalogue import Flavor, Image, Template, TemplateLicense, TemplateMapping
 from .cloud import Cloud, CloudProjectMembership, SyncState
+from .floating_ips import FloatingIP, FloatingIPStatus
 from .importable import ImportableServer
 from .instance import Instance, InstanceState
 from .poller import TenantPoller
@@ -11,6 +12,8 @@ __all__ = (
     "Cloud",
     "CloudProjectMembership",
     "Flavor",
+    "FloatingIP",
+    "FloatingIPStatus",
     "Image",
     "ImportableServer",
     "Instance",

@@ -163,6 +163,8 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     # Our own limits on the security groups of the membership and their rules (-1 = unlimited).
     quota_security_group_count = models.IntegerField(default=-1)
     quota_security_group_rule_count = models.IntegerField(default=-1)
+    # Our own limit on the floating IPs the tenant holds, free or in use (-1 = unlimited).
+    quota_floating_ip_count = models.IntegerField(default=-1)
     # The tenant's one network set, found or made by the sync (Neutron ids); instances boot on ports there.
     networking = models.CharField(max_length=20, choices=Networking.choices, blank=True, default="")
     network_id = models.CharField(max_length=64, blank=True)

@@ -144,6 +144,9 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
     operation_due = models.DateTimeField(null=True, blank=True, editable=False)
     operation_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     operation_holder = models.CharField(max_length=120, blank=True, editable=False)
+    # The floating IP change asked and not yet done ({"token", "action", "floating_ip", "since"}; {} when none):
+    # one at a time per instance, and exactly one message claims it, so a redelivered one changes nothing.
+    floating_ip_job = models.JSONField(default=dict, blank=True, editable=False)
 
     objects = InstanceQuerySet.as_manager()
 
@@ -242,6 +245,11 @@ class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Mo
     @transition(field=state, source=S.ONLINE, target=S.ONLINE)
     def schedule_security_groups_update(self):
         """Queue setting the running VM's security groups; it stays Online while a worker applies them."""
+
+    @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
+    def schedule_floating_ip_change(self):
+        """Queue assigning or unassigning a floating IP; the VM stays Online or Offline while a worker does it."""
+        return self.state
 
     # Failure and recovery
     @transition(field=state, source=WORKING_STATES + [S.ONLINE, S.OFFLINE], target=S.ERRED)

@@ -10,6 +10,7 @@ from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyper
 from nodeconductor.structure.models import Project
 
 from .. import instance_policy, operations
+from ..floating_ip_services import floating_ip_create_error
 from ..instance_policy import NOT_ADMIN, can_operate
 from ..instance_services import min_data_volume_size
 from ..models import CloudProjectMembership, Flavor, Instance, InstanceState, SecurityGroup, SyncState, Template
@@ -211,6 +212,11 @@ class InstanceCreateSerializer(serializers.Serializer):
         view_name="securitygroup-detail", queryset=SecurityGroup.objects.all(), many=True, required=False,
         help_text="Groups of the project's membership in the flavor's cloud; none: the tenant's default group.",
     )  # fmt: skip
+    assign_floating_ip = serializers.BooleanField(
+        write_only=True, required=False, default=False,
+        help_text="true: once the server is ACTIVE, give it a floating IP (a free one of ours, else a new one). "
+        "Needs a membership with a router to an external network; counts against the floating IP quota.",
+    )  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         """Offer only what the requester sees, so invisible objects are 400 "does not exist", never 403."""
@@ -258,6 +264,10 @@ class InstanceCreateSerializer(serializers.Serializer):
         problem = usable_groups_error(membership, attrs.get("security_groups", ()))
         if problem:
             raise serializers.ValidationError({"security_groups": problem})
+        if attrs.get("assign_floating_ip"):
+            problem = floating_ip_create_error(membership)
+            if problem:
+                raise serializers.ValidationError({"assign_floating_ip": problem})
         attrs["membership"] = membership
         return attrs
 

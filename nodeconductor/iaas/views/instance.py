@@ -22,6 +22,7 @@ from ..serializers.instance import (
     InstanceSerializer,
 )
 from ..serializers.plans import PlanSerializer
+from .floating_ips import FloatingIPActionsMixin
 
 
 class CanOperateInstance(CanManageObject):
@@ -99,6 +100,7 @@ def _scheduled(action):
     ),
 )
 class InstanceViewSet(
+    FloatingIPActionsMixin,
     UuidViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -159,6 +161,7 @@ class InstanceViewSet(
             system_volume_size=data["system_volume_size"],
             data_volume_size=data["data_volume_size"],
             security_groups=data.get("security_groups", ()),
+            assign_floating_ip=data.get("assign_floating_ip", False),
         )
         instance = self.get_queryset().get(pk=instance.pk)
         body = InstanceSerializer(instance, context=self.get_serializer_context()).data
@@ -320,6 +323,8 @@ ACTION_ROUTES = {
     "instance-resize": "resize",
     "instance-recover": "recover",
     "instance-update-security-groups": "update_security_groups",
+    "instance-assign-floating-ip": "assign_floating_ip",
+    "instance-unassign-floating-ip": "unassign_floating_ip",
     "instance-detail": "delete",
 }
 

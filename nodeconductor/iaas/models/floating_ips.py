@@ -1,0 +1,56 @@
+"""Floating IPs of a membership's tenant, as the last pull or our own worker saw them in Neutron.
+
+Neutron is the source of truth here: rows follow the cloud (the pull adds, updates and deletes them), and an
+IP changes hands only through the instance actions, which a worker applies and then records.
+"""
+
+from django.db import models
+
+from nodeconductor.core.models import TimeStampedMixin, UuidMixin
+from nodeconductor.structure.models import Project
+
+
+class FloatingIPStatus(models.TextChoices):
+    """Neutron's floating IP statuses."""
+
+    ACTIVE = "ACTIVE", "Active"
+    DOWN = "DOWN", "Down"
+    ERROR = "ERROR", "Error"
+
+
+class FloatingIPQuerySet(models.QuerySet):
+    """Floating IP visibility per user, as security groups."""
+
+    def for_user(self, user):
+        """IPs of the memberships of projects the user sees."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(membership__project__in=Project.objects.for_user(user))
+
+
+class FloatingIP(UuidMixin, TimeStampedMixin):
+    """A public address of the tenant's external network, free or on one instance's port."""
+
+    # Unbinding a project forgets its IPs with it; like the tenant, they stay in the cloud.
+    membership = models.ForeignKey("iaas.CloudProjectMembership", on_delete=models.CASCADE,
+                                   related_name="floating_ips")  # fmt: skip
+    backend_id = models.CharField(max_length=64, help_text="Neutron floating IP id")
+    address = models.GenericIPAddressField()
+    status = models.CharField(max_length=10, choices=FloatingIPStatus.choices, default=FloatingIPStatus.DOWN)
+    instance = models.ForeignKey("iaas.Instance", on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="floating_ips")  # fmt: skip
+    # The instance (uuid hex) our worker allocated the IP for, as its Neutron tag says; "" when we did not make it.
+    allocated_for = models.CharField(max_length=32, blank=True)
+
+    objects = FloatingIPQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("address",)
+        constraints = [
+            models.UniqueConstraint(fields=("membership", "backend_id"), name="iaas_fip_unique_membership_backend")
+        ]
+
+    def __str__(self):
+        return self.address
