@@ -1,8 +1,8 @@
 """The seed's walkthrough with a mouse, in headless Chromium against the live API and the simulated cloud.
 
-A project administrator logs in, picks the project, creates a VM (first with field errors) with ssh open, waits for
-Online, reads its IPs and groups, finds resize disabled with the reason, stops it, grows its disk, starts it, stops
-it and deletes it.
+A project administrator logs in, picks the project, creates a VM (first with field errors) with ssh open, waits
+for Online, reads its IPs and groups, assigns it a floating IP, finds resize disabled with the reason, stops it,
+grows its disk, starts it, stops it and deletes it (its floating IP released with it).
 The screenshots of docs/guide/portal.rst are taken on the way.
 """
 
@@ -83,6 +83,14 @@ def test_project_admin_walkthrough(iaas, roles, login, browser):
     browser.wait(lambda: browser.find("#instance-groups").text.startswith("ssh TCP 22 from 0.0.0.0/0"),
                  message="ssh among its groups")  # fmt: skip
     assert ssh.instances.filter(pk=instance.pk).exists()
+
+    # ... and a floating IP: the instance page shows it as its external IP.
+    browser.click("[data-action='assign_floating_ip']")
+    browser.wait_text("instance_assign_floating_ip_succeeded", css=".events")
+    instance.refresh_from_db()
+    assert instance.external_ips
+    browser.wait_text(f"External IPs\n{instance.external_ips}", css=".details")
+    assert [f["floating_ip_address"] for f in iaas.env.sim.networking()["floatingips"]] == [instance.external_ips]
     browser.full_screenshot("instance-online")
 
     browser.click("[data-action='stop']")
@@ -115,3 +123,4 @@ def test_project_admin_walkthrough(iaas, roles, login, browser):
     browser.wait_text("No instances yet.")
     assert not Instance.objects.exists()
     assert not iaas.env.sim.servers()
+    assert not iaas.env.sim.networking()["floatingips"]  # the IP it was given for it is released with it

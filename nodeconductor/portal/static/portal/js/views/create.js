@@ -2,6 +2,7 @@
 
 import * as api from "../api.js";
 import { field, fill, formError, h, mib, onSubmit, select, states } from "../dom.js";
+import { assignCheckbox } from "./floating-ips.js";
 import { groupPicker, pickedGroups } from "./security-groups.js";
 
 // What the API does when a create names no group (InstanceCreateSerializer): so nothing is ticked at first.
@@ -78,6 +79,7 @@ export async function createPage(main, { params: [uuid], ctx, alive }) {
     field("SSH key", select("ssh_public_key", c.keys.map((k) => [k.url, `${k.name} (${k.fingerprint})`]),
       { placeholder: c.keys.length ? "No key" : "No key (add one on the SSH keys page)" })),
     groupsArea,
+    assignCheckbox(),
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, "Create instance"),
       h("a", { class: "button", href: `#/projects/${uuid}` }, "Cancel")));
@@ -93,6 +95,7 @@ export async function createPage(main, { params: [uuid], ctx, alive }) {
     if (values.flavor) body.flavor = values.flavor;
     const groups = pickedGroups(form);
     if (groups.length) body.security_groups = groups;
+    if (values.assign_floating_ip) body.assign_floating_ip = true;
     const size = values.data_volume_size.trim();
     if (size) body.data_volume_size = /^\d+$/.test(size) ? Number(size) : size;
     const instance = await api.post("/api/instances/", body);

@@ -5,7 +5,10 @@ import { announce, badge, field, fill, formError, h, mib, onSubmit, select, stat
 import { actionsOf, isBusy, progressOf } from "../instance-state.js";
 import { groupPicker, pickedGroups, ruleText } from "./security-groups.js";
 
-const LABELS = { start: "Start", stop: "Stop", restart: "Restart", delete: "Delete" };
+const LABELS = { start: "Start", stop: "Stop", restart: "Restart", delete: "Delete",
+  assign_floating_ip: "Assign floating IP", unassign_floating_ip: "Unassign floating IP" };
+// Offered only when the API's `actions` name them (it reports them for instances that can have floating IPs).
+const FIP_ACTIONS = ["assign_floating_ip", "unassign_floating_ip"];
 
 function actionButton(name, allowed, run) {
   const reasonId = `reason-${name}`;
@@ -167,6 +170,9 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
           onclick: () => { confirming = false; run("delete", () => api.remove(instance.url), "Deletion was scheduled."); } }, "Yes, delete"),
         h("button", { type: "button", onclick: () => { confirming = false; rerender(); } }, "Cancel"))
       : actionButton("delete", allowed.delete, () => { confirming = true; rerender(); });
+    const fipActions = FIP_ACTIONS.filter((name) => instance.actions && instance.actions[name]).map((name) =>
+      actionButton(name, instance.actions[name],
+        () => run(name, () => api.post(`${instance.url}${name}/`, {}), `${LABELS[name]} was scheduled.`)));
     // Re-rendering replaces the buttons: keep keyboard focus on the same action.
     const focused = document.activeElement?.dataset?.action;
     fill(title, instance.hostname, " ", badge(instance.state));
@@ -178,7 +184,8 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
         h("div", { class: "action-row" },
           ["start", "stop", "restart"].map((name) => actionButton(name, allowed[name],
             () => run(name, () => api.post(`${instance.url}${name}/`), `${LABELS[name]} was scheduled.`))),
-          deleteArea)),
+          deleteArea),
+        fipActions.length ? [h("h3", { class: "subhead" }, "Floating IP"), h("div", { class: "action-row" }, fipActions)] : null),
       resizeForms(instance, flavors, allowed.resize, after),
       groupsCard(instance, used, available, pending, after),
       h("div", { class: "grid-2" },

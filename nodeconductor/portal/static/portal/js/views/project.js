@@ -4,6 +4,7 @@
 import * as api from "../api.js";
 import { announce, badge, field, fill, formError, h, mib, onSubmit, select, states, when } from "../dom.js";
 import { isBusy } from "../instance-state.js";
+import { floatingIpsSection } from "./floating-ips.js";
 import { groupsSection } from "./security-groups.js";
 
 const QUOTAS = [
@@ -202,7 +203,8 @@ export async function projectPage(main, { params: [uuid], ctx, poll, alive }) {
       h("div", { class: "section-head" }, h("h2", { id: "inst-title" }, "Instances ", count),
         h("a", { class: "button primary", href: `#/projects/${uuid}/new` }, "New instance")),
       list),
-    groupsSection(project, poll));
+    groupsSection(project, poll),
+    floatingIpsSection(project, poll));
   let last = "";
   await poll(async () => {
     try {
