@@ -5,7 +5,7 @@ a running VM's groups changed with its event trail, and the instance's IPs in th
 
 import pytest
 
-from nodeconductor.iaas.models import Instance, InstanceState, SecurityGroup
+from nodeconductor.iaas.models import Instance, InstanceState, SecurityGroup, SecurityGroupState
 from nodeconductor.iaas.security_group_services import set_instance_groups
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,8 +127,16 @@ def test_admin_creates_edits_and_deletes_a_group_with_the_api_errors_shown(iaas,
 
 
 def test_manager_reads_the_groups_without_forms_or_buttons(iaas, roles, login, browser):
+    # Two groups a worker has not pushed: one still scheduled, one the cloud refused (its message shown).
+    SecurityGroup.objects.create(membership=iaas.membership, name="pending")
+    refused = SecurityGroup.objects.create(membership=iaas.membership, name="refused")
+    SecurityGroup.objects.filter(pk=refused.pk).update(
+        state=SecurityGroupState.ERRED, error_message="Quota exceeded for resources: ['security_group'].")
     login(roles.users["manager"])
     browser.go(f"#/projects/{roles.project.uuid}")
+    browser.wait(lambda: "Sync Scheduled" in group_row(browser, "pending"), message="pending Sync Scheduled")
+    assert group_row(browser, "refused") == \
+        "refused\nErred\nQuota exceeded for resources: ['security_group'].\nNo rules: nothing gets in."  # fmt: skip
     for name in DEFAULTS:
         browser.wait(lambda n=name: browser.all(f"{GROUPS} tr[data-group='{n}']"), message=f"group {name}")
     browser.wait_text("You can read these groups; project administrators change them.", css=GROUPS)
@@ -156,6 +164,7 @@ def test_create_with_groups_shows_ips_and_changes_groups_while_online(iaas, role
     browser.go(f"#/projects/{roles.project.uuid}")
     for name in DEFAULTS:
         wait_in_sync(browser, name)
+    pending = SecurityGroup.objects.create(membership=iaas.membership, name="pending")  # not in the cloud yet
     browser.go(f"#/projects/{roles.project.uuid}/new")
     browser.fill("hostname", "web-1")
     browser.choose("template", iaas.template.name)
@@ -163,8 +172,12 @@ def test_create_with_groups_shows_ips_and_changes_groups_while_online(iaas, role
     # As the API chooses when the request names none: no group ticked (the tenant's default group).
     boxes = browser.wait(lambda: browser.all("form input[name='security_group']"), message="the group boxes")
     labels = {browser.label_of(b).split(" ")[0]: b for b in boxes}
-    assert set(labels) == set(DEFAULTS)
+    assert set(labels) == {*DEFAULTS, "pending"}
     assert not [b for b in boxes if b.is_selected()]
+    assert [n for n, b in labels.items() if not b.is_enabled()] == ["pending"]  # the API would refuse it
+    assert "(Sync Scheduled: not in the cloud yet)" in text_of(browser, f"#sg-{pending.uuid} ~ .reason")
+    pending.delete()
+    labels.pop("pending")
     assert "tenant's own default group" in browser.text("fieldset.groups-set")
     labels["ssh"].click()
     browser.full_screenshot("create-groups")
