@@ -220,3 +220,30 @@ def test_create_with_groups_shows_ips_and_changes_groups_while_online(iaas, role
         "Only an Online instance can change its security groups; the instance is Offline."  # fmt: skip
     assert not browser.all(form)
     assert Instance.objects.get(pk=instance.pk).state == InstanceState.OFFLINE
+
+
+def test_the_group_form_and_the_instance_groups_fit_a_phone(iaas, roles, login, browser):
+    instance = Instance.objects.create(
+        hostname="phone-vm", template=iaas.template, cloud_project_membership=iaas.membership, flavor=iaas.flavor,
+        system_volume_size=1024, data_volume_size=1024, port_id="p-1", backend_id="s-1",
+    )  # fmt: skip
+    Instance.objects.filter(pk=instance.pk).update(state=InstanceState.ONLINE)
+    browser.driver.set_window_size(390, 900)
+    login(roles.users["admin"])
+
+    def fits():
+        inner = browser.driver.execute_script("return window.innerWidth")
+        scroll = browser.driver.execute_script("return document.documentElement.scrollWidth")
+        assert scroll <= inner, f"the page is {scroll} px wide in a {inner} px window"
+
+    browser.go(f"#/projects/{roles.project.uuid}")
+    wait_in_sync(browser, "ssh")
+    browser.click("[data-action='new-group']")
+    browser.click(f"{group_form(browser)} .rules-set > button")  # a second rule row
+    browser.find(f"{group_form(browser)} [name='rules.1.cidr']")
+    fits()
+    browser.full_screenshot("security-groups-mobile")
+    browser.go(f"#/instances/{instance.uuid}")
+    browser.find("[data-action='update-security-groups']")
+    assert len(browser.all("form[aria-label='Change security groups'] input[name='security_group']")) == 4
+    fits()

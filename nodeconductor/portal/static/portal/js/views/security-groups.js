@@ -178,7 +178,8 @@ export function groupsSection(project, poll) {
         h("button", { type: "button", class: "small danger", dataset: { action: "delete-group" }, "aria-label": `Delete ${group.name}`,
           onclick: () => { confirming = group.uuid; last = ""; refresh(); } }, "Delete"));
     return h("tr", { dataset: { group: group.name } },
-      h("td", { "data-label": "Name" }, h("strong", {}, group.name), group.description ? h("div", { class: "muted small" }, group.description) : null),
+      h("td", { "data-label": "Name" }, h("div", {}, h("strong", {}, group.name),
+        group.description ? h("div", { class: "muted small" }, group.description) : null)),
       h("td", { "data-label": "State" }, h("div", {}, badge(group.state),
         group.error_message ? h("div", { class: "error-text" }, group.error_message) : null)),
       h("td", { "data-label": "Rules" }, rulesList(group)),
