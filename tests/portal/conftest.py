@@ -11,6 +11,12 @@ from tests.factories import PASSWORD
 from tests.portal.browser import Browser, available
 
 
+@pytest.fixture(autouse=True)
+def neutron_networking(settings):
+    """The portal runs with the tenant network, as production does: VMs get IPs and memberships security groups."""
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_NETWORKS": "tenant"}
+
+
 @pytest.fixture
 def browser(live_server):
     """A fresh Chromium (its own profile) at 1280 px, closed after the test."""

@@ -112,12 +112,19 @@ def test_labels_and_focus(iaas, roles, login, browser):
     login(roles.users["admin"])
     browser.go(f"#/projects/{roles.project.uuid}/new")
     browser.find("form [name='hostname']")
-    controls = browser.all("main form input, main form select, main form textarea")
+    browser.wait(lambda: len(browser.all("main form input[name=security_group]")) == 4, message="the group boxes")
+    controls = browser.all("main form input:not([name=security_group]), main form select, main form textarea")
     labels = {c.get_attribute("name"): browser.label_of(c) for c in controls}
     assert labels == {
         "hostname": "Host name", "description": "Description", "template": "Template", "flavor": "Flavor",
         "data_volume_size": "Data volume size (MiB)", "ssh_public_key": "SSH key",
+        "assign_floating_ip": "Give it a floating IP",
     }  # fmt: skip
+    # Each group's box is labelled by the group's name and rules, inside the "Security groups" fieldset.
+    boxes = {browser.label_of(c) for c in browser.all("main form input[name=security_group]")}
+    assert boxes == {"http TCP 80 from 0.0.0.0/0", "https TCP 443 from 0.0.0.0/0", "ping ICMP any from 0.0.0.0/0",
+                     "ssh TCP 22 from 0.0.0.0/0"}  # fmt: skip
+    assert browser.text("fieldset.groups-set legend") == "Security groups"
     # After navigation the keyboard focus is on the new page's heading.
     browser.wait(lambda: browser.driver.switch_to.active_element.tag_name == "h1", message="focus on the heading")
     assert browser.driver.switch_to.active_element.text.startswith("New instance")

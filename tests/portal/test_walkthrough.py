@@ -1,13 +1,14 @@
 """The seed's walkthrough with a mouse, in headless Chromium against the live API and the simulated cloud.
 
-A project administrator logs in, picks the project, creates a VM (first with field errors), waits for Online,
-finds resize disabled with the reason, stops it, grows its disk, starts it, stops it and deletes it.
+A project administrator logs in, picks the project, creates a VM (first with field errors) with ssh open, waits
+for Online, reads its IPs and groups, assigns it a floating IP, finds resize disabled with the reason, stops it,
+grows its disk, starts it, stops it and deletes it (its floating IP released with it).
 The screenshots of docs/guide/portal.rst are taken on the way.
 """
 
 import pytest
 
-from nodeconductor.iaas.models import Instance
+from nodeconductor.iaas.models import Instance, SecurityGroup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,6 +59,10 @@ def test_project_admin_walkthrough(iaas, roles, login, browser):
     browser.choose("template", iaas.template.name)
     browser.choose("flavor", iaas.flavor.name)
     browser.choose("ssh_public_key", iaas.key.name)
+    # Make it reachable: open ssh (the membership's default groups; none is ticked, as the API chooses none).
+    ssh = SecurityGroup.objects.get(membership=iaas.membership, name="ssh")
+    browser.wait(lambda: browser.all(f"#sg-{ssh.uuid}:not([disabled])"), message="the ssh group, In Sync")
+    browser.click(f"label[for='sg-{ssh.uuid}']")
     browser.click("button[type=submit]")
 
     # The instance page follows it to Online by polling; resize is disabled there with the API's reason.
@@ -72,6 +77,20 @@ def test_project_admin_walkthrough(iaas, roles, login, browser):
     assert not browser.find("[data-action='delete']").is_enabled()
     browser.wait_text("instance_provision_succeeded", css=".events")
     assert "Instance web-1: provisioning scheduled" in browser.text(".events")
+    instance = Instance.objects.get(hostname="web-1")
+    assert instance.internal_ips
+    browser.wait_text(f"Internal IPs\n{instance.internal_ips}", css=".details")
+    browser.wait(lambda: browser.find("#instance-groups").text.startswith("ssh TCP 22 from 0.0.0.0/0"),
+                 message="ssh among its groups")  # fmt: skip
+    assert ssh.instances.filter(pk=instance.pk).exists()
+
+    # ... and a floating IP: the instance page shows it as its external IP.
+    browser.click("[data-action='assign_floating_ip']")
+    browser.wait_text("instance_assign_floating_ip_succeeded", css=".events")
+    instance.refresh_from_db()
+    assert instance.external_ips
+    browser.wait_text(f"External IPs\n{instance.external_ips}", css=".details")
+    assert [f["floating_ip_address"] for f in iaas.env.sim.networking()["floatingips"]] == [instance.external_ips]
     browser.full_screenshot("instance-online")
 
     browser.click("[data-action='stop']")
@@ -104,3 +123,4 @@ def test_project_admin_walkthrough(iaas, roles, login, browser):
     browser.wait_text("No instances yet.")
     assert not Instance.objects.exists()
     assert not iaas.env.sim.servers()
+    assert not iaas.env.sim.networking()["floatingips"]  # the IP it was given for it is released with it

@@ -103,6 +103,8 @@ export const get = (url) => request("GET", url).then((r) => r.data);
 export const post = (url, body = {}) => request("POST", url, body).then((r) => r.data);
 export const patch = (url, body) => request("PATCH", url, body).then((r) => r.data);
 export const remove = (url) => request("DELETE", url).then((r) => r.data);
+/** OPTIONS: DRF lists under `actions` the writes (PUT, POST) the requester may make on that URL. */
+export const options = (url) => request("OPTIONS", url).then((r) => r.data);
 
 /** A list of up to 200 rows (the API's largest page); {items, count} tells whether more exist. */
 export async function list(resource, params = {}) {

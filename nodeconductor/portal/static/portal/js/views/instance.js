@@ -3,8 +3,12 @@
 import * as api from "../api.js";
 import { announce, badge, field, fill, formError, h, mib, onSubmit, select, states, when } from "../dom.js";
 import { actionsOf, isBusy, progressOf } from "../instance-state.js";
+import { groupPicker, pickedGroups, ruleText } from "./security-groups.js";
 
-const LABELS = { start: "Start", stop: "Stop", restart: "Restart", delete: "Delete" };
+const LABELS = { start: "Start", stop: "Stop", restart: "Restart", delete: "Delete",
+  assign_floating_ip: "Assign floating IP", unassign_floating_ip: "Unassign floating IP" };
+// Offered only when the API's `actions` name them (it reports them for instances that can have floating IPs).
+const FIP_ACTIONS = ["assign_floating_ip", "unassign_floating_ip"];
 
 function actionButton(name, allowed, run) {
   const reasonId = `reason-${name}`;
@@ -64,6 +68,38 @@ function resizeForms(instance, flavors, allowed, after) {
     h("h2", { id: "resize-title" }, "Resize"), note, h("div", { class: "grid-2" }, flavorForm, diskForm));
 }
 
+/**
+ * The instance's groups, and the form that changes them while the API's `actions` allow
+ * update_security_groups (the reason is shown otherwise). `pending` keeps the user's ticks across polls.
+ */
+function groupsCard(instance, used, available, pending, after) {
+  const given = instance.actions && instance.actions.update_security_groups;
+  const current = used.length
+    ? h("ul", { class: "rules", id: "instance-groups" }, used.map((g) => h("li", {}, h("strong", {}, g.name), " ",
+      h("span", { class: "muted small" }, g.rules.map(ruleText).join(", ") || "no rules"))))
+    : h("p", { class: "muted", id: "instance-groups" }, "None of the project's groups: the tenant's default group only.");
+  let change = null;
+  if (given && given.enabled && !available.length) {
+    change = h("p", { class: "muted" }, "Its cloud membership has no security groups to choose from.");
+  } else if (given && given.enabled) {
+    const ticked = pending.value || new Set(used.map((g) => g.url));
+    const form = h("form", { class: "inline", novalidate: true, "aria-label": "Change security groups" }, formError(),
+      groupPicker(available, { ticked, legend: "Groups of its cloud membership",
+        onChange: () => { pending.value = new Set(pickedGroups(form)); } }),
+      h("button", { type: "submit", dataset: { action: "update-security-groups" } }, "Apply groups"));
+    onSubmit(form, async () => {
+      await api.post(`${instance.url}update_security_groups/`, { security_groups: pickedGroups(form) });
+      pending.value = null;
+      after("The change of security groups was scheduled.");
+    });
+    change = form;
+  } else if (given) {
+    change = h("p", { class: "reason", id: "reason-update-security-groups" }, given.reason);
+  }
+  return h("section", { class: "card", "aria-labelledby": "groups-title" },
+    h("h2", { id: "groups-title" }, "Security groups"), current, change);
+}
+
 function eventList(events) {
   if (!events.length) return states.empty("No events yet.");
   return h("ol", { class: "events" }, events.map((e) => h("li", { class: e.level === "error" ? "error" : "" },
@@ -81,6 +117,7 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
   let confirming = false;
   let seen = null; // {snapshot, project, busy} of the last rendering
   let gone = false;
+  const pending = { value: null }; // the ticks of the groups form not yet applied
 
   const run = async (name, request, message) => {
     fill(status);
@@ -101,9 +138,15 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
     if (gone) return;
     let instance;
     let events;
+    let used;
+    let available;
     try {
       instance = await api.get(`/api/instances/${uuid}/`);
-      events = (await api.request("GET", `/api/instances/${uuid}/events/?page_size=20`)).data;
+      [events, used, available] = await Promise.all([
+        api.request("GET", `/api/instances/${uuid}/events/?page_size=20`).then((r) => r.data),
+        api.list("security-groups", { instance: uuid, o: "name" }).then((r) => r.items),
+        api.list("security-groups", { membership: api.uuidOf(instance.cloud_project_membership), o: "name" }).then((r) => r.items),
+      ]);
       if (flavors === null) flavors = (await api.list("flavors", { cloud: api.uuidOf(instance.cloud), is_active: "true", o: "ram" })).items;
     } catch (error) {
       if (error.status === 404 && seen) {
@@ -114,7 +157,7 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
       return fill(body, states.error(error, refresh));
     }
     if (!alive()) return;
-    const snapshot = JSON.stringify([instance, events, confirming]);
+    const snapshot = JSON.stringify([instance, events, confirming, used, available]);
     if (seen && snapshot === seen.snapshot) return;
     seen = { snapshot, project: `#/projects/${api.uuidOf(instance.project)}`, busy: isBusy(instance) };
     const rerender = () => { seen.snapshot = ""; refresh(); };
@@ -127,6 +170,9 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
           onclick: () => { confirming = false; run("delete", () => api.remove(instance.url), "Deletion was scheduled."); } }, "Yes, delete"),
         h("button", { type: "button", onclick: () => { confirming = false; rerender(); } }, "Cancel"))
       : actionButton("delete", allowed.delete, () => { confirming = true; rerender(); });
+    const fipActions = FIP_ACTIONS.filter((name) => instance.actions && instance.actions[name]).map((name) =>
+      actionButton(name, instance.actions[name],
+        () => run(name, () => api.post(`${instance.url}${name}/`, {}), `${LABELS[name]} was scheduled.`)));
     // Re-rendering replaces the buttons: keep keyboard focus on the same action.
     const focused = document.activeElement?.dataset?.action;
     fill(title, instance.hostname, " ", badge(instance.state));
@@ -138,8 +184,10 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
         h("div", { class: "action-row" },
           ["start", "stop", "restart"].map((name) => actionButton(name, allowed[name],
             () => run(name, () => api.post(`${instance.url}${name}/`), `${LABELS[name]} was scheduled.`))),
-          deleteArea)),
+          deleteArea),
+        fipActions.length ? [h("h3", { class: "subhead" }, "Floating IP"), h("div", { class: "action-row" }, fipActions)] : null),
       resizeForms(instance, flavors, allowed.resize, after),
+      groupsCard(instance, used, available, pending, after),
       h("div", { class: "grid-2" },
         h("section", { class: "card", "aria-labelledby": "details-title" }, h("h2", { id: "details-title" }, "Details"), details(instance)),
         h("section", { class: "card", "aria-labelledby": "events-title" }, h("h2", { id: "events-title" }, "Events"), eventList(events))));

@@ -4,6 +4,8 @@
 import * as api from "../api.js";
 import { announce, badge, field, fill, formError, h, mib, onSubmit, select, states, when } from "../dom.js";
 import { isBusy } from "../instance-state.js";
+import { floatingIpsSection } from "./floating-ips.js";
+import { groupsSection } from "./security-groups.js";
 
 const QUOTAS = [
   ["vcpu", "vCPU", (v) => `${v}`],
@@ -148,14 +150,23 @@ function memberForm(project, done) {
   });
 }
 
+/** An instance's internal and external addresses, each labelled; a dash while it has none. */
+export function ipsOf(instance) {
+  if (!instance.internal_ips && !instance.external_ips) return h("span", { class: "muted" }, "—");
+  return h("div", {},
+    instance.internal_ips ? h("div", { class: "ip" }, h("span", { class: "muted small" }, "internal "), instance.internal_ips) : null,
+    instance.external_ips ? h("div", { class: "ip" }, h("span", { class: "muted small" }, "external "), instance.external_ips) : null);
+}
+
 /** The instances table; rows link to the instance page. */
 export function instanceTable(instances) {
   return h("table", { class: "rows" },
     h("caption", { class: "visually-hidden" }, "Instances of the project"),
-    h("thead", {}, h("tr", {}, ["Host name", "State", "Flavor", "Template", "Cloud", "Created"].map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", {}, h("tr", {}, ["Host name", "State", "IPs", "Flavor", "Template", "Cloud", "Created"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, instances.map((i) => h("tr", { dataset: { uuid: i.uuid } },
       h("td", { "data-label": "Host name" }, h("a", { href: `#/instances/${i.uuid}` }, i.hostname)),
       h("td", { "data-label": "State" }, h("div", {}, badge(i.state), i.error_message ? h("span", { class: "error-text" }, ` ${i.error_message}`) : null)),
+      h("td", { "data-label": "IPs", class: "ips" }, ipsOf(i)),
       h("td", { "data-label": "Flavor" }, i.flavor_name || `${i.cores} vCPU, ${mib(i.ram)}`),
       h("td", { "data-label": "Template" }, i.template_name),
       h("td", { "data-label": "Cloud" }, i.cloud_name),
@@ -191,7 +202,9 @@ export async function projectPage(main, { params: [uuid], ctx, poll, alive }) {
     h("section", { class: "card", "aria-labelledby": "inst-title" },
       h("div", { class: "section-head" }, h("h2", { id: "inst-title" }, "Instances ", count),
         h("a", { class: "button primary", href: `#/projects/${uuid}/new` }, "New instance")),
-      list));
+      list),
+    groupsSection(project, poll),
+    floatingIpsSection(project, poll));
   let last = "";
   await poll(async () => {
     try {
