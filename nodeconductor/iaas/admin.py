@@ -10,7 +10,7 @@ from django.db import models
 from django_fsm import TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict
-from nodeconductor.iaas import instance_services, services
+from nodeconductor.iaas import admin_networking, instance_services, services  # noqa: F401 - registers its admin
 from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.models import (
     Cloud,

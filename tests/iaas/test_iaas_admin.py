@@ -11,8 +11,11 @@ from nodeconductor.iaas.models import (
     Cloud,
     CloudProjectMembership,
     Flavor,
+    FloatingIP,
     Image,
     Instance,
+    SecurityGroup,
+    SecurityGroupRule,
     SyncState,
     Template,
     TemplateLicense,
@@ -28,6 +31,8 @@ MODELS = {
     "image": Image,
     "templatelicense": TemplateLicense,
     "instance": Instance,
+    "securitygroup": SecurityGroup,
+    "floatingip": FloatingIP,
 }
 
 
@@ -45,7 +50,13 @@ def populate():
     factories.TemplateMappingFactory(template=instance.template)
     licence = factories.TemplateLicenseFactory()
     licence.templates.add(instance.template)
+    group = SecurityGroup.objects.create(membership=membership, name="ssh")
+    SecurityGroupRule.objects.create(group=group, protocol="tcp", from_port=22, to_port=22, backend_id="r-1")
+    fip = FloatingIP.objects.create(membership=membership, backend_id=f"fip-{instance.pk}",
+                                    address=f"203.0.113.{instance.pk % 250 + 1}", instance=instance)  # fmt: skip
     return {
+        "securitygroup": group,
+        "floatingip": fip,
         "cloud": membership.cloud,
         "cloudprojectmembership": membership,
         "flavor": flavor,
@@ -178,3 +189,21 @@ def test_template_mappings_are_edited_inline(admin):
     response = admin.post(url, data)
     assert response.status_code == 302, response.content.decode()[-3000:]
     assert list(template.mappings.values_list("backend_image_id", "description")) == [("img-42", "amd64")]
+
+
+@pytest.mark.parametrize("model", ["securitygroup", "floatingip"])
+def test_networking_objects_are_shown_read_only(admin, model):
+    """Groups and floating IPs change through the API and the cloud: the admin shows them, and refuses to add,
+    edit or delete one."""
+    objects = populate()
+    assert admin.get(reverse(f"admin:iaas_{model}_add")).status_code == 403
+    change = reverse(f"admin:iaas_{model}_change", args=[objects[model].pk])
+    page = admin.get(change).content.decode()
+    shown = {"securitygroup": ["ssh", "r-1"], "floatingip": [objects["floatingip"].address]}[model]
+    assert all(text in page for text in shown)
+    before = MODELS[model].objects.values().get(pk=objects[model].pk)
+    edit = {"name": "edited", "address": "198.51.100.7", "backend_id": "edited", "state": "erred"}
+    assert admin.post(change, edit).status_code == 403
+    delete = reverse(f"admin:iaas_{model}_delete", args=[objects[model].pk])
+    assert admin.post(delete, {"post": "yes"}).status_code == 403
+    assert MODELS[model].objects.values().get(pk=objects[model].pk) == before
