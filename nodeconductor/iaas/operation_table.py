@@ -2,7 +2,7 @@
 
 A phase names what one look of the backend step does and waits for, in order, with the cloud calls it makes.
 The same definition is what the worker runs (operations.run_step), what the progress shows
-(operations.progress), and what a dry run prints (plans.py): nothing here is copied elsewhere.
+(progress.py), and what a dry run prints (plans.py): nothing here is copied elsewhere.
 """
 
 import dataclasses

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import uuid as uuidlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +26,6 @@ from django.utils import timezone
 from . import events
 from .backend import CloudBackendError
 from .models import Cloud, Instance, InstanceState
-from .models.instance import WORKING_STATES
 from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
     DELETE,
     OPERATIONS,
@@ -389,8 +388,8 @@ def _log_step_done(op, instance, params, compensating, phase):
     label = table.get(phase, phase or "first step")
     step = ("clean up: " if compensating else "") + label
     ended = time.time()
-    events.instance_step_event(instance, op.name, step, ended - began, user=_user(params), started=_iso(began),
-                               ended=_iso(ended))  # fmt: skip
+    events.instance_step_event(instance, op.name, step, ended - began, user=_user(params), started=iso_utc(began),
+                               ended=iso_utc(ended))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- in-process runs
@@ -436,73 +435,6 @@ def run_chain(instance_uuid, token, seq):
         time.sleep(outcome.retry_after)
 
 
-# ---------------------------------------------------------------------------------------------- the sweeper
-def stalled(now=None):
-    """Instances whose operation has no live message: past due and unclaimed, or claimed by a dead holder."""
-    now = now or timezone.now()
-    grace = timedelta(seconds=sweep_grace())
-    rows = Instance.objects.filter(state__in=WORKING_STATES).exclude(operation_token="")
-    late = Q(operation_lease_until__isnull=True, operation_due__lt=now - grace) | Q(operation_lease_until__lt=now)
-    found = list(rows.filter(late).values_list("uuid", "operation_token", "operation_seq"))
-    for uuid, token, seq, holder, lease_until in rows.filter(operation_lease_until__gte=now).values_list(
-        "uuid", "operation_token", "operation_seq", "operation_holder", "operation_lease_until"
-    ):
-        if _dead_and_settled(holder, lease_until, now):
-            found.append((uuid, token, seq))
-    return found
-
-
-def sweep(send):
-    """Send again the step of every stalled operation; `send(uuid, token, seq)` enqueues it. Returns the count.
-
-    A step sent while its first message is merely late makes a duplicate that the claim turns away, so
-    sending again is always safe; bumping `due` keeps one stalled operation from being sent every sweep.
-    """
-    count = 0
-    for uuid, token, seq in stalled():
-        Instance.objects.filter(uuid=uuid, operation_token=token, operation_seq=seq).update(
-            operation_due=timezone.now()
-        )
-        try:
-            send(str(uuid), token, seq)
-        except Exception as exc:  # noqa: BLE001 - the queue is down: the next sweep tries again
-            logger.warning("Could not resend step %s of instance %s: %s", seq, uuid, type(exc).__name__)
-            break
-        logger.info("Resumed the stalled operation of instance %s at step %s", uuid, seq)
-        count += 1
-    return count
-
-
-# ---------------------------------------------------------------------------------------------- progress
-def progress(instance):
-    """What the instance's operation is doing now (or, once Erred, which step failed), for the API; or None."""
-    op = OPERATIONS.get(instance.operation_name)
-    if op is None:
-        return None
-    params = instance.operation_params or {}
-    erred = instance.state == S.ERRED
-    compensating = bool(params.get("compensating")) and not erred
-    phases = op.phases_for(run_context(params), compensating)
-    names = [p.name for p in phases]
-    # Once Erred after a cleanup, the step shown is the one that failed, not the cleanup's last.
-    phase = params["failed_phase"] if erred and "failed_phase" in params else instance.operation_phase
-    index = names.index(phase) if phase in names else 0
-    since = params.get("phase_started")
-    return {
-        "name": op.name,
-        "state": "failed" if erred else ("cleaning up" if compensating else
-                                         "queued" if instance.state == op.scheduled_state else "running"),
-        "step": phases[index].does if phases else "",
-        "steps_done": index,
-        "steps_total": len(phases),
-        "waiting_for": "" if erred else params.get("waiting_for", ""),
-        "waiting_since": _iso(since) if since and not erred else None,
-        "started": _iso(instance.operation_started.timestamp()) if instance.operation_started else None,
-        "failure": params.get("failure", "") or (instance.error_message if erred else ""),
-    }
-
-
-def _iso(epoch):
-    from datetime import UTC, datetime
-
+def iso_utc(epoch):
+    """An epoch as the API writes times: ISO 8601 in UTC with a Z."""
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")

@@ -9,7 +9,7 @@ ever, so a tick and a resent per-operation step never both run one step.
 
 Safety: a tick claims the tenant with one UPDATE on a free lease (TenantPoller), so two pollers never tick
 one tenant at once; a poll message that is lost or a poller that dies leaves operations overdue, which the
-sweeper sends again as single steps (operations.sweep) until a poller takes them back.
+sweeper sends again as single steps (sweeper.sweep) until a poller takes them back.
 """
 
 import dataclasses

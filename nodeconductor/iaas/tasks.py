@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import floating_ip_sync, operations, poller, security_group_sync
+from . import floating_ip_sync, operations, poller, security_group_sync, sweeper
 from .backend import CloudBackendError
 from .models import Cloud, CloudProjectMembership, Instance, SyncState
 
@@ -196,12 +196,12 @@ def _picked_up_before():
 def resume_stalled_work():
     """Periodic, every few seconds: nothing scheduled is ever left without a task.
 
-    Instance operations whose message was lost or whose worker died are sent again (see operations.sweep).
+    Instance operations whose message was lost or whose worker died are sent again (see sweeper.sweep).
     Clouds and memberships in Sync Scheduled with no task coming, such as those the seed guide creates in the
     shell, are taken up; syncs whose worker died are failed and retried; floating IP jobs with no message
     coming or no live worker are sent again.
     """
-    resumed = operations.sweep(send_operation_step)
+    resumed = sweeper.sweep(send_operation_step)
     before = _picked_up_before()
     lease_start = timezone.now() - timedelta(seconds=operations.step_lease())
     for model, task in ((Cloud, pull_cloud_account), (CloudProjectMembership, sync_cloud_membership)):

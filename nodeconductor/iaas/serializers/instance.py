@@ -9,7 +9,7 @@ from nodeconductor.core.permissions import deny_unless
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 from nodeconductor.structure.models import Project
 
-from .. import instance_policy, operations
+from .. import instance_policy, operations, progress
 from ..floating_ip_services import floating_ip_create_error
 from ..instance_policy import NOT_ADMIN, can_operate
 from ..instance_services import min_data_volume_size
@@ -171,7 +171,7 @@ class InstanceSerializer(HyperlinkedModelSerializer):
     @extend_schema_field(OPERATION_SCHEMA)
     def get_operation(self, instance):
         """The operation under way (its step, progress, what it waits for), or the step that failed; else null."""
-        return operations.progress(instance)
+        return progress.progress(instance)
 
     def get_flavor_name(self, instance) -> str:
         """The flavor's name, empty for instances created without one (the seed's shell path)."""

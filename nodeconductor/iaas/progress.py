@@ -1,0 +1,34 @@
+"""An instance's operation as the API shows it: its step, how far it got, what it waits for, why it failed."""
+
+from .models import InstanceState
+from .operation_table import OPERATIONS, run_context
+from .operations import iso_utc
+
+S = InstanceState
+
+def progress(instance):
+    """What the instance's operation is doing now (or, once Erred, which step failed), for the API; or None."""
+    op = OPERATIONS.get(instance.operation_name)
+    if op is None:
+        return None
+    params = instance.operation_params or {}
+    erred = instance.state == S.ERRED
+    compensating = bool(params.get("compensating")) and not erred
+    phases = op.phases_for(run_context(params), compensating)
+    names = [p.name for p in phases]
+    # Once Erred after a cleanup, the step shown is the one that failed, not the cleanup's last.
+    phase = params["failed_phase"] if erred and "failed_phase" in params else instance.operation_phase
+    index = names.index(phase) if phase in names else 0
+    since = params.get("phase_started")
+    return {
+        "name": op.name,
+        "state": "failed" if erred else ("cleaning up" if compensating else
+                                         "queued" if instance.state == op.scheduled_state else "running"),
+        "step": phases[index].does if phases else "",
+        "steps_done": index,
+        "steps_total": len(phases),
+        "waiting_for": "" if erred else params.get("waiting_for", ""),
+        "waiting_since": iso_utc(since) if since and not erred else None,
+        "started": iso_utc(instance.operation_started.timestamp()) if instance.operation_started else None,
+        "failure": params.get("failure", "") or (instance.error_message if erred else ""),
+    }

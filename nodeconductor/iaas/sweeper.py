@@ -1,0 +1,51 @@
+"""The sweeper's look for instance operations that no message will move on: a lost message, a dead worker.
+
+Kept apart from the engine (operations.py) that runs the steps: this only finds them and sends them again.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Instance
+from .models.instance import WORKING_STATES
+from .operations import _dead_and_settled, sweep_grace
+
+logger = logging.getLogger(__name__)
+
+def stalled(now=None):
+    """Instances whose operation has no live message: past due and unclaimed, or claimed by a dead holder."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=sweep_grace())
+    rows = Instance.objects.filter(state__in=WORKING_STATES).exclude(operation_token="")
+    late = Q(operation_lease_until__isnull=True, operation_due__lt=now - grace) | Q(operation_lease_until__lt=now)
+    found = list(rows.filter(late).values_list("uuid", "operation_token", "operation_seq"))
+    for uuid, token, seq, holder, lease_until in rows.filter(operation_lease_until__gte=now).values_list(
+        "uuid", "operation_token", "operation_seq", "operation_holder", "operation_lease_until"
+    ):
+        if _dead_and_settled(holder, lease_until, now):
+            found.append((uuid, token, seq))
+    return found
+
+
+def sweep(send):
+    """Send again the step of every stalled operation; `send(uuid, token, seq)` enqueues it. Returns the count.
+
+    A step sent while its first message is merely late makes a duplicate that the claim turns away, so
+    sending again is always safe; bumping `due` keeps one stalled operation from being sent every sweep.
+    """
+    count = 0
+    for uuid, token, seq in stalled():
+        Instance.objects.filter(uuid=uuid, operation_token=token, operation_seq=seq).update(
+            operation_due=timezone.now()
+        )
+        try:
+            send(str(uuid), token, seq)
+        except Exception as exc:  # noqa: BLE001 - the queue is down: the next sweep tries again
+            logger.warning("Could not resend step %s of instance %s: %s", seq, uuid, type(exc).__name__)
+            break
+        logger.info("Resumed the stalled operation of instance %s at step %s", uuid, seq)
+        count += 1
+    return count
