@@ -87,6 +87,10 @@ class CloudProjectMembershipAdmin(admin.ModelAdmin):
         "quota_ram",
         "quota_storage",
         "quota_max_instances",
+        # Neutron's limits are the API's to keep (400 quota_exceeded); staff set them here.
+        "quota_security_group_count",
+        "quota_security_group_rule_count",
+        "quota_floating_ip_count",
         *MEMBERSHIP_NETWORK_FIELDS,
         "uuid",
         "created",

@@ -207,3 +207,16 @@ def test_networking_objects_are_shown_read_only(admin, model):
     delete = reverse(f"admin:iaas_{model}_delete", args=[objects[model].pk])
     assert admin.post(delete, {"post": "yes"}).status_code == 403
     assert MODELS[model].objects.values().get(pk=objects[model].pk) == before
+
+
+def test_staff_set_the_network_quotas_of_a_membership(admin):
+    """The limits on groups, rules and floating IPs are set on the membership's page, and nothing else moves."""
+    membership = populate()["cloudprojectmembership"]
+    change = reverse("admin:iaas_cloudprojectmembership_change", args=[membership.pk])
+    form = {"project": membership.project.pk, "cloud": membership.cloud.pk, "tenant_id": membership.tenant_id,
+            "quota_security_group_count": 6, "quota_security_group_rule_count": 40, "quota_floating_ip_count": 2}
+    response = admin.post(change, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    membership.refresh_from_db()
+    assert (membership.quota_security_group_count, membership.quota_security_group_rule_count,
+            membership.quota_floating_ip_count) == (6, 40, 2)  # fmt: skip

@@ -16,6 +16,7 @@ FIELDS = {
     "cloud_name",
     "tenant_id",
     "state",
+    "network_quotas",
     "error_message",
     "quotas",
     "usage",
@@ -94,6 +95,7 @@ def test_retrieve_matrix_body_quotas_and_usage(roles, membership):
     assert body["state"] == "In Sync"
     assert body["quotas"] == {"vcpu": 10, "ram": 20480, "storage": 512000, "max_instances": 5}
     assert body["usage"] == {"vcpu": 6, "ram": 3072, "storage": 10240 + 20480 + 1000 + 3000, "max_instances": 2}
+    assert body["network_quotas"] == {"security_groups": -1, "security_group_rules": -1, "floating_ips": -1}
     assert body["networking"] == "Not set up yet (the membership was not synced)"
     network_fields = ("network_id", "subnet_id", "internal_cidr", "router_id", "external_network_id")
     assert [body[k] for k in network_fields] == [""] * 5
@@ -317,3 +319,12 @@ def test_list_query_count_is_constant(roles, role):
     small, large = factories.list_query_counts(roles.client_as(role), LIST)
     # COUNT, then the page with project, customer, cloud and usage subqueries in one query
     assert small == large == 2
+
+
+def test_network_quotas_show_what_the_api_holds_the_tenant_to(roles, membership):
+    """The limits staff set on groups, rules and floating IPs are what members read on the membership."""
+    membership.quota_security_group_count, membership.quota_security_group_rule_count = 6, 40
+    membership.quota_floating_ip_count = 2
+    membership.save()
+    body = roles.client_as("manager").get(roles.url("cloudprojectmembership", membership)).json()
+    assert body["network_quotas"] == {"security_groups": 6, "security_group_rules": 40, "floating_ips": 2}

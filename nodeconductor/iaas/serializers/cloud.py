@@ -15,6 +15,13 @@ QUOTA_FIELDS = {
     "storage": "quota_storage",
     "max_instances": "quota_max_instances",
 }
+# API name -> model field of the limits on the tenant's Neutron objects, which the API refuses beyond (400
+# quota_exceeded); staff set them in the admin, -1 means unlimited.
+NETWORK_QUOTA_FIELDS = {
+    "security_groups": "quota_security_group_count",
+    "security_group_rules": "quota_security_group_rule_count",
+    "floating_ips": "quota_floating_ip_count",
+}
 
 
 def _django_errors(exc):
@@ -116,6 +123,14 @@ class MembershipQuotasSerializer(serializers.Serializer):
         return attrs
 
 
+class MembershipNetworkQuotasSerializer(serializers.Serializer):
+    """Limits on the tenant's security groups, their rules and its floating IPs (-1 = unlimited)."""
+
+    security_groups = serializers.IntegerField(help_text="Security groups of the membership.")
+    security_group_rules = serializers.IntegerField(help_text="Rules of all its security groups together.")
+    floating_ips = serializers.IntegerField(help_text="Floating IPs the tenant holds, free or in use.")
+
+
 class MembershipUsageSerializer(serializers.Serializer):
     """What the project's instances in the cloud hold against the quotas (same keys as quotas)."""
 
@@ -157,6 +172,7 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
     state = serializers.CharField(source="get_state_display", read_only=True, help_text='e.g. "In Sync".')
     quotas = serializers.SerializerMethodField()
     usage = serializers.SerializerMethodField()
+    network_quotas = serializers.SerializerMethodField()
     networking = serializers.CharField(
         source="get_networking_display",
         read_only=True,
@@ -178,6 +194,7 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
             "error_message",
             "quotas",
             "usage",
+            "network_quotas",
             "networking",
             "network_id",
             "subnet_id",
@@ -193,6 +210,11 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
     def get_quotas(self, membership):
         """The tenant's limits as last pulled or set."""
         return {key: getattr(membership, field) for key, field in QUOTA_FIELDS.items()}
+
+    @extend_schema_field(MembershipNetworkQuotasSerializer)
+    def get_network_quotas(self, membership):
+        """The limits the API holds security groups, rules and floating IPs to in this tenant."""
+        return {key: getattr(membership, field) for key, field in NETWORK_QUOTA_FIELDS.items()}
 
     @extend_schema_field(MembershipUsageSerializer)
     def get_usage(self, membership):
