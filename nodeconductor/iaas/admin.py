@@ -10,7 +10,7 @@ from django.db import models
 from django_fsm import TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict
-from nodeconductor.iaas import admin_networking, instance_services, services  # noqa: F401 - registers its admin
+from nodeconductor.iaas import admin_networking  # noqa: F401 - registers its admin
 from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.models import (
     Cloud,
@@ -22,6 +22,8 @@ from nodeconductor.iaas.models import (
     TemplateLicense,
     TemplateMapping,
 )
+from nodeconductor.iaas.services import clouds as services
+from nodeconductor.iaas.services import instances as instance_services
 
 
 @admin.register(Cloud)
@@ -251,7 +253,7 @@ def recover_instances(modeladmin, request, queryset):
 @admin.action(description="Reconcile selected instances with the cloud (recovers healthy Erred VMs)")
 def reconcile_instances(modeladmin, request, queryset):
     """Look the selected VMs up in the cloud now and move them through the pull's transitions."""
-    from .instance_pull import pull_instances
+    from .pull.instances import pull_instances
 
     for membership in CloudProjectMembership.objects.filter(instances__in=queryset).distinct():
         try:

@@ -1,7 +1,7 @@
 """The seed's way into a cloud, `cloud.get_backend()`: the backend adapter, plus the two calls of the seed that
 run our application's flow rather than one cloud call.
 
-`backend.pull_cloud_account(cloud)` writes the catalogue (pull.py) and `backend.provision_instance(instance,
+`backend.pull_cloud_account(cloud)` writes the catalogue (pull/catalogue.py) and `backend.provision_instance(instance,
 flavor.backend_id)` runs the provision operation in place (operations.py). They live here, in the application
 layer, so that nodeconductor/iaas/backend/ stays a leaf that imports nothing above it; every other attribute
 is the adapter's own.
@@ -23,7 +23,7 @@ class CloudFacade:
 
     def pull_cloud_account(self, cloud=None, dry_run=False):
         """Pull flavors, images and quotas and apply them as a minimal diff; returns what changed."""
-        from .pull import apply_cloud_account
+        from .pull.catalogue import apply_cloud_account
 
         cloud = cloud or self.cloud
         return apply_cloud_account(cloud, self.adapter.fetch_cloud_account(cloud), dry_run=dry_run)

@@ -13,9 +13,9 @@ from django.db import transaction
 
 from . import events
 from .backend import CloudBackendError
-from .floating_ip_services import external_ips_of, record
 from .models import FloatingIP, Instance, SyncState
 from .models.instance import STABLE_STATES
+from .services.floating_ips import external_ips_of, record
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ def floating_ip_problem(instance, action):
     Read from the instance's own row and its membership (no query of their own): the `actions` of a whole page
     cost nothing more. `external_ips` holds the addresses of its floating IPs.
     """
-    from .floating_ip_services import job_pending
+    from .services.floating_ips import job_pending
 
     membership = instance.cloud_project_membership
     if not instance.port_id:

@@ -9,8 +9,8 @@ import dataclasses
 
 from .backend.instance_actions import InstanceActionsMixin as Actions
 from .backend.instances import InstanceOperationsMixin as Steps
-from .floating_ip_services import forget_released, record
 from .models import Flavor, Instance, InstanceState
+from .services.floating_ips import forget_released, record
 
 S = InstanceState
 

@@ -5,10 +5,9 @@ rendered from the operation's phases (operation_table.py): the cloud calls in or
 waits between them, the quota change and the state path. It reads the database only; it never calls the cloud.
 """
 
-from . import floating_ip_services, instance_policy, instance_services
+from . import instance_policy
 from .backend.instances import keypair_name, networks_setting, uses_port
 from .backend.openstack import mib_to_gib
-from .instance_services import QUOTA_LABELS
 from .models import Instance, InstanceState
 from .operation_table import (
     DELETE,
@@ -21,6 +20,9 @@ from .operation_table import (
     Call,
     Operation,
 )
+from .services import floating_ips as floating_ip_services
+from .services import instances as instance_services
+from .services.instances import QUOTA_LABELS
 
 ACTION_OPERATIONS = {"start": START, "stop": STOP, "restart": RESTART, "resize_flavor": RESIZE_FLAVOR,
                      "resize_disk": RESIZE_DISK, "delete": DELETE}  # fmt: skip

@@ -16,7 +16,7 @@ from . import events
 from .backend import CloudBackendError
 from .backend.security_groups import diff_key
 from .models import Instance, InstanceState, SecurityGroup, SecurityGroupState, SyncState
-from .security_group_services import ensure_default_groups, schedule_push  # noqa: F401 - tasks uses the first
+from .services.security_groups import ensure_default_groups, schedule_push  # noqa: F401 - tasks uses the first
 
 logger = logging.getLogger(__name__)
 G = SecurityGroupState

@@ -45,7 +45,7 @@ def run_cloud_pull(cloud, dry_run=False):
 def pull_cloud_instances(cloud, diff=None):
     """Reconcile the instances of every In Sync membership; a failing tenant is logged, the others go on."""
     from .importable import refresh_importable
-    from .instance_pull import pull_instances, sweep_untracked
+    from .pull.instances import pull_instances, sweep_untracked
 
     backend = cloud.get_backend()
     for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id=""):
@@ -80,7 +80,7 @@ def pull_cloud_accounts():
     Rows left with no task (made in the shell, a lost message, a dead worker) are not this task's business:
     resume_stalled_work takes them up within seconds.
     """
-    from .services import cloud_schedule_pull, membership_schedule_sync
+    from .services.clouds import cloud_schedule_pull, membership_schedule_sync
 
     for cloud in Cloud.objects.filter(state__in=[SyncState.IN_SYNC, SyncState.ERRED]):
         cloud_schedule_pull(cloud)

@@ -39,7 +39,7 @@ User.objects.create_user(username="staff", password="x" * 12, is_staff=True)
 
 CREATE = """
 from nodeconductor.core.models import User
-from nodeconductor.iaas import instance_services
+from nodeconductor.iaas.services import instances as instance_services
 from nodeconductor.iaas.models import CloudProjectMembership
 membership = CloudProjectMembership.objects.get()
 flavor = membership.cloud.flavors.order_by("ram").first()
@@ -50,7 +50,7 @@ print(instance.uuid)
 """
 
 ACTION = """
-from nodeconductor.iaas import instance_services
+from nodeconductor.iaas.services import instances as instance_services
 from nodeconductor.iaas.models import Instance
 instance_services.instance_{action}(Instance.objects.get(), *{args})
 """

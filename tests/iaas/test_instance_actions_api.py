@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from nodeconductor.iaas import instance_services
 from nodeconductor.iaas.models import CloudProjectMembership, Instance, InstanceState
+from nodeconductor.iaas.services import instances as instance_services
 from tests.fixtures.roles import check_matrix
 from tests.iaas.test_instances_api import (
     instance_ids,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from nodeconductor.iaas import instance_services
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, InstanceState, SyncState
+from nodeconductor.iaas.services import instances as instance_services
 from tests import factories
 from tests.fixtures.roles import check_matrix
 from tests.iaas.test_instances_api import FIELDS, create_body, link, provision, url

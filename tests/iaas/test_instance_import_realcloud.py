@@ -6,8 +6,8 @@ volume; it is imported, stopped, resized (flavor, then disk) and deleted through
 import pytest
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas.instance_pull import pull_instances
 from nodeconductor.iaas.models import Instance, InstanceState
+from nodeconductor.iaas.pull.instances import pull_instances
 from tests.iaas.test_instance_import import Raw, member_url
 from tests.iaas.test_instances_api import link, run_tasks, url
 

@@ -6,8 +6,8 @@ import pytest
 
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import operations
-from nodeconductor.iaas.instance_pull import NOT_FOUND
 from nodeconductor.iaas.models import InstanceState
+from nodeconductor.iaas.pull.instances import NOT_FOUND
 from nodeconductor.iaas.tasks import pull_cloud_account, run_cloud_pull
 
 from .test_backend_instances import force_state, make_instance, run

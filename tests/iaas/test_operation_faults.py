@@ -6,8 +6,8 @@ import pytest
 
 from nodeconductor.iaas import operations
 from nodeconductor.iaas.backend.instances import InstanceOperationsMixin
-from nodeconductor.iaas.instance_services import membership_usage
 from nodeconductor.iaas.models import Instance, InstanceState
+from nodeconductor.iaas.services.instances import membership_usage
 from nodeconductor.iaas.tasks import run_cloud_pull
 
 from .test_backend_instances import force_state, make_instance, run

@@ -8,7 +8,7 @@ from tests.iaas.test_broker_outage import redis_server  # noqa: F401 - the fixtu
 
 CREATE_MANY = """
 from nodeconductor.core.models import User
-from nodeconductor.iaas import instance_services
+from nodeconductor.iaas.services import instances as instance_services
 from nodeconductor.iaas.models import CloudProjectMembership
 membership = CloudProjectMembership.objects.get()
 membership.quota_max_instances = -1

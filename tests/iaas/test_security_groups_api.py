@@ -13,7 +13,7 @@ from nodeconductor.iaas.models import (
     SecurityGroup,
     SecurityGroupState,
 )
-from nodeconductor.iaas.security_group_services import set_instance_groups
+from nodeconductor.iaas.services.security_groups import set_instance_groups
 from tests import factories
 from tests.fixtures.roles import check_matrix
 from tests.iaas.test_instances_api import create_body, link, make_instance, run_tasks, url

@@ -13,10 +13,10 @@ from django.utils import timezone
 from neutronclient.common import exceptions as neutron_exc
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas import security_group_services as services
 from nodeconductor.iaas import security_group_sync, tasks
 from nodeconductor.iaas.models import SecurityGroup, SecurityGroupState
-from nodeconductor.iaas.security_group_services import set_instance_groups
+from nodeconductor.iaas.services import security_groups as services
+from nodeconductor.iaas.services.security_groups import set_instance_groups
 from tests.iaas.test_instances_api import link, make_instance, run_tasks, url
 
 

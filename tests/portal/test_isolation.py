@@ -2,8 +2,8 @@
 
 import pytest
 
-from nodeconductor.iaas import instance_services
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Instance, SyncState
+from nodeconductor.iaas.services import instances as instance_services
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from tests import factories
 

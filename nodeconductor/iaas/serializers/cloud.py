@@ -101,7 +101,7 @@ class CloudSerializer(HyperlinkedModelSerializer):
 
     def create(self, validated_data):
         """Create through the service, which schedules the first pull."""
-        from nodeconductor.iaas import services
+        from nodeconductor.iaas.services import clouds as services
 
         cloud = services.cloud_create(**validated_data)
         cloud.active_flavors = []
@@ -234,6 +234,6 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
 
     def create(self, validated_data):
         """Create through the service, which schedules the tenant's verification or creation."""
-        from nodeconductor.iaas import services
+        from nodeconductor.iaas.services import clouds as services
 
         return services.membership_create(**validated_data)

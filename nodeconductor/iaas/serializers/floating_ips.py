@@ -4,8 +4,8 @@ from rest_framework import serializers
 
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 
-from ..floating_ip_services import usable_floating_ip_error
 from ..models import FloatingIP, FloatingIPStatus
+from ..services.floating_ips import usable_floating_ip_error
 
 
 class FloatingIPSerializer(HyperlinkedModelSerializer):

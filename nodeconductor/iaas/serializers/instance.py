@@ -10,11 +10,11 @@ from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyper
 from nodeconductor.structure.models import Project
 
 from .. import instance_policy, operations, progress
-from ..floating_ip_services import floating_ip_create_error
 from ..instance_policy import NOT_ADMIN, can_operate
-from ..instance_services import min_data_volume_size
 from ..models import CloudProjectMembership, Flavor, Instance, InstanceState, SecurityGroup, SyncState, Template
-from ..security_group_services import usable_groups_error
+from ..services.floating_ips import floating_ip_create_error
+from ..services.instances import min_data_volume_size
+from ..services.security_groups import usable_groups_error
 
 # RFC 1123 host name: labels of letters, digits and hyphens, dot-separated.
 HOSTNAME_VALIDATOR = RegexValidator(

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 
 from ..models import CloudProjectMembership, SecurityGroup, SecurityGroupRule, SecurityGroupState
-from ..security_group_services import rule_identity
+from ..services.security_groups import rule_identity
 
 STATE_LABELS = dict(SecurityGroupState.choices)
 # Neutron keeps one group called "default" per tenant; it refuses a second one.

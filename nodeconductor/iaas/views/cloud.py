@@ -15,7 +15,6 @@ from nodeconductor.core import filters
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin
-from nodeconductor.iaas import import_services, services
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, SyncState
 from nodeconductor.iaas.models.instance import quota_expressions
 from nodeconductor.iaas.serializers.cloud import (
@@ -26,6 +25,8 @@ from nodeconductor.iaas.serializers.cloud import (
 )
 from nodeconductor.iaas.serializers.imports import ImportableServerSerializer, InstanceImportSerializer
 from nodeconductor.iaas.serializers.instance import InstanceSerializer
+from nodeconductor.iaas.services import clouds as services
+from nodeconductor.iaas.services import imports as import_services
 from nodeconductor.structure.models import CustomerPermission, CustomerRole
 
 NOT_OWNER = "Only staff and owners of the customer may do this."

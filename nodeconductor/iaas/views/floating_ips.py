@@ -8,9 +8,9 @@ from nodeconductor.core.filters import UUIDFilter
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidReadOnlyViewSet
 
-from .. import floating_ip_services as services
 from ..models import FloatingIP, FloatingIPStatus
 from ..serializers.floating_ips import FloatingIPChoiceSerializer, FloatingIPSerializer
+from ..services import floating_ips as services
 
 
 class FloatingIPFilter(django_filters.FilterSet):

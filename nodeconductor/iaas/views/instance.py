@@ -13,7 +13,6 @@ from nodeconductor.events.serializers import EventSerializer
 from nodeconductor.events.views import EventFilter, EventViewSet
 
 from .. import instance_policy, plans
-from .. import instance_services as services
 from ..models import Instance, InstanceState
 from ..serializers.instance import (
     InstanceCreateSerializer,
@@ -22,6 +21,7 @@ from ..serializers.instance import (
     InstanceSerializer,
 )
 from ..serializers.plans import PlanSerializer
+from ..services import instances as services
 from .floating_ips import FloatingIPActionsMixin
 
 

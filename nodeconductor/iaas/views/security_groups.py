@@ -9,10 +9,10 @@ from nodeconductor.core.permissions import CanManageObject, deny_unless
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidModelViewSet
 
-from .. import security_group_services as services
 from ..instance_policy import can_operate
 from ..models import SecurityGroup, SecurityGroupState
 from ..serializers.security_groups import SecurityGroupSerializer
+from ..services import security_groups as services
 
 NOT_ADMIN = "Only project administrators and staff manage security groups."
 

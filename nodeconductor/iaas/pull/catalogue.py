@@ -5,7 +5,7 @@ import logging
 
 from django.db import transaction
 
-from .models import CloudProjectMembership, Flavor, Image, TemplateMapping
+from ..models import CloudProjectMembership, Flavor, Image, TemplateMapping
 
 logger = logging.getLogger(__name__)
 

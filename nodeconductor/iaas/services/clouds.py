@@ -7,7 +7,7 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, ServiceUnavailable
 
-from .models import Cloud, CloudProjectMembership, SyncState
+from ..models import Cloud, CloudProjectMembership, SyncState
 
 logger = logging.getLogger(__name__)
 QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
@@ -55,7 +55,7 @@ def cloud_create(customer, name, auth_url):
 
 def cloud_save_new(cloud):
     """Validate and save a new cloud built elsewhere (e.g. by the admin form) and schedule its first pull."""
-    from . import tasks
+    from .. import tasks
 
     # The protected FSM field refuses the re-assignment clean_fields() makes; states are not input anyway.
     cloud.full_clean(exclude=("state",))
@@ -67,7 +67,7 @@ def cloud_save_new(cloud):
 
 def cloud_schedule_pull(cloud):
     """Schedule a pull of the cloud's catalogue; 409 while one is queued or running."""
-    from . import tasks
+    from .. import tasks
 
     with transaction.atomic():
         cloud = Cloud.objects.select_for_update().get(pk=cloud.pk)
@@ -94,7 +94,7 @@ def membership_create(project, cloud, tenant_id=""):
 
 def membership_save_new(membership):
     """Validate and save a new membership built elsewhere (e.g. by the admin form) and schedule its sync."""
-    from . import tasks
+    from .. import tasks
 
     membership.full_clean(exclude=("state",))
     with transaction.atomic():
@@ -105,7 +105,7 @@ def membership_save_new(membership):
 
 def membership_schedule_sync(membership, quotas=None):
     """Schedule a re-sync of a membership, optionally pushing new quotas first; 409 while one runs."""
-    from . import tasks
+    from .. import tasks
 
     with transaction.atomic():
         membership = CloudProjectMembership.objects.select_for_update().get(pk=membership.pk)

@@ -14,10 +14,10 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, ServiceUnavailable
 
-from . import events, instance_policy
-from .models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
-from .models.cloud import Networking
-from .models.security_groups import BUSY_STATES, InstanceSecurityGroup
+from .. import events, instance_policy
+from ..models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
+from ..models.cloud import Networking
+from ..models.security_groups import BUSY_STATES, InstanceSecurityGroup
 
 logger = logging.getLogger(__name__)
 G = SecurityGroupState
@@ -136,7 +136,7 @@ def _replace_rules(group, rules):
 
 def group_create(membership, name, rules, description="", *, in_request=True):
     """Create a group with its rules in Sync Scheduled (quota checked under a lock); the worker pushes it."""
-    from . import tasks
+    from .. import tasks
 
     with transaction.atomic():
         membership = _locked_membership(membership)
@@ -159,7 +159,7 @@ def _require_idle(group, doing):
 
 def group_update(group, *, name=None, description=None, rules=None):
     """Change the name, description or rules (the full list) and schedule the push of the difference."""
-    from . import tasks
+    from .. import tasks
 
     with transaction.atomic():
         membership = _locked_membership(group.membership)
@@ -186,7 +186,7 @@ def _users(group):
 
 def group_delete(group):
     """Schedule the group's removal from Neutron (the worker deletes the row after); 409 while instances use it."""
-    from . import tasks
+    from .. import tasks
 
     with transaction.atomic():
         group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
@@ -213,7 +213,7 @@ def group_delete(group):
 
 def schedule_push(group):
     """Schedule a push of an idle group from a worker (the pull found drift); no 503, the sweeper covers it."""
-    from . import tasks
+    from .. import tasks
 
     with transaction.atomic():
         group = _locked_if(group, [G.IN_SYNC, G.ERRED])
@@ -267,7 +267,7 @@ def set_instance_groups(instance, groups):
 
 def instance_update_security_groups(instance, groups, user=None):
     """Schedule setting a running instance's groups (403/409 by the policy); the instance stays Online."""
-    from . import tasks
+    from .. import tasks
 
     with transaction.atomic():
         locked = Instance.objects.select_for_update().get(pk=instance.pk)

@@ -13,9 +13,10 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavailable
 
-from . import events, floating_ip_services, instance_policy, operations, tasks
-from .models import CloudProjectMembership, Instance, InstanceState
-from .security_group_services import instance_update_security_groups, set_instance_groups  # noqa: F401 - API
+from .. import events, instance_policy, operations, tasks
+from ..models import CloudProjectMembership, Instance, InstanceState
+from . import floating_ips as floating_ip_services
+from .security_groups import instance_update_security_groups, set_instance_groups  # noqa: F401 - API
 
 logger = logging.getLogger(__name__)
 

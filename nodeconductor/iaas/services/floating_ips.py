@@ -13,8 +13,8 @@ from django.db import transaction
 
 from nodeconductor.core.exceptions import QuotaExceeded, ServiceUnavailable
 
-from . import events, instance_policy
-from .models import CloudProjectMembership, FloatingIP, Instance, InstanceState
+from .. import events, instance_policy
+from ..models import CloudProjectMembership, FloatingIP, Instance, InstanceState
 
 logger = logging.getLogger(__name__)
 S = InstanceState
@@ -23,7 +23,7 @@ QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and
 
 def job_stale_after():
     """Seconds after which a job nobody finished (its worker died) no longer blocks the instance."""
-    from .operations import step_lease
+    from ..operations import step_lease
 
     return step_lease()
 
@@ -76,7 +76,7 @@ def check_quota(membership, extra=1):
 
 def floating_ip_create_error(membership):
     """Why an instance of the membership cannot be created with a floating IP (a 400 message), or ""."""
-    from .backend.instances import uses_port
+    from ..backend.instances import uses_port
 
     if not uses_port(membership):
         return "The instance would boot without Neutron networking (the cloud has none, or OPENSTACK_NETWORKS " \
@@ -99,7 +99,7 @@ def usable_floating_ip_error(instance, fip):
 # ---------------------------------------------------------------------------------------------- scheduling
 def _schedule(instance, action, user, floating_ip=None):
     """Record the job under a lock (403/409 by the policy, 400 quota), log, and send it on commit."""
-    from . import tasks
+    from .. import tasks
 
     name = f"{action}_floating_ip"
     with transaction.atomic():

@@ -4,8 +4,8 @@ import logging
 
 from django.db import transaction
 
-from . import events
-from .models import Instance, InstanceState
+from .. import events
+from ..models import Instance, InstanceState
 
 logger = logging.getLogger(__name__)
 S = InstanceState
