@@ -1,7 +1,8 @@
 """Render benchmarks/scaling.svg from the result files the benchmarks wrote (benchmarks/results/*.json).
 
-Four panels: provisioning wall time against N (one worker process), provisioning throughput against worker
-processes, the instance list against the number of instances, the catalogue pull against the number of images;
+Five panels: provisioning wall time against N (one worker process), provisioning throughput against worker
+processes (P2 at N = 50, and P5's scale-out at each build cap), the instance list against the number of instances,
+the catalogue pull against the number of images;
 each with its floor or ideal, medians with min-max bars. Panels whose result file is missing are left empty.
 matplotlib is a benchmark-only dependency (benchmarks/requirements.txt), imported only here.
 
@@ -88,6 +89,19 @@ def pull(ax, res):
     ax.set_title("P4: catalogue pull")
 
 
+def scale_out(ax, res):
+    for cap in res["caps"]:
+        rows = sorted((r for r in res["results"] if r["cap"] == cap), key=lambda r: r["workers"])
+        bars(ax, [r["workers"] for r in rows], [r["vms_per_min"] for r in rows], f"build cap {cap}")
+    ks = sorted({r["workers"] for r in res["results"]})
+    ax.set_xticks(ks)
+    ax.set_xlabel("worker processes (default concurrency each)")
+    ax.set_ylabel("VMs per minute, first POST to last Online")
+    ax.set_ylim(bottom=0)
+    cpus = res["machine"].get("nproc")
+    ax.set_title(f"P5: {res['n']} provisions against workers ({cpus} CPUs, {res['boot']:.0f} s boot)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(HERE / "scaling.svg"))
@@ -101,15 +115,17 @@ def main(argv=None):
     matplotlib.rcParams["svg.hashsalt"] = "nodeconductor"  # stable ids: a re-render of the same data diffs clean
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    fig, axes = plt.subplots(2, 3, figsize=(18, 9))
+    axes.flat[-1].axis("off")
     panels = [
         ("worker_efficiency", provisioning),
         ("worker_efficiency", throughput),
         ("api_scale", api),
         ("pull_scale", pull),
+        ("scale_out", scale_out),
     ]
     dates = set()
-    for ax, (name, draw) in zip(axes.flat, panels, strict=True):
+    for ax, (name, draw) in zip(axes.flat[: len(panels)], panels, strict=True):
         res = load(name)
         if res is None:
             ax.set_title(f"{name}: no results yet")

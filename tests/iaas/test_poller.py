@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from nodeconductor.iaas import operations, poller
 from nodeconductor.iaas.models import Instance, InstanceState, TenantPoller
@@ -88,6 +89,32 @@ def test_unchanged_operations_are_skipped_and_only_their_next_look_moves(iaas, r
     assert (first.advanced, second.skipped) == (1, 1)
     assert row.operation_seq == seq + 1, "the skipped look ran no step"
     assert row.operation_params["seen"][0] == "server"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_skipped_operation_looks_again_after_the_adaptive_pause_not_the_full_interval(iaas, roles, settings):
+    # Production's bounds (the test settings poll every 20 ms): 0.25 s at least, 2 s at most.
+    bounds = {"OPENSTACK_POLL_INTERVAL": 2, "OPENSTACK_MIN_POLL_INTERVAL": 0.25}
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, **bounds}
+    iaas.env.sim.set_delay("server_build", 5)
+    (uuid,) = create(roles, iaas, 1)
+    first_steps([uuid])
+    deadline = time.monotonic() + 30
+    while Instance.objects.get(uuid=uuid).operation_phase != "server":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        poller.tick(iaas.membership.pk)
+    time.sleep(0.3)
+    assert poller.tick(iaas.membership.pk).advanced == 1  # records what the building server looks like
+    time.sleep(0.3)
+    Instance.objects.filter(uuid=uuid).update(operation_due=timezone.now())
+    assert poller.tick(iaas.membership.pk).skipped == 1
+    row = Instance.objects.get(uuid=uuid)
+    waited = time.time() - row.operation_params["phase_started"]
+    pause = (row.operation_due - timezone.now()).total_seconds()
+    # A tenth of the time waited in the phase (at least the minimum), as a step would wait; not poll_interval.
+    assert pause <= operations.next_poll(waited) + 0.1
+    assert pause < operations.poll_interval() - 0.5
 
 
 @pytest.mark.django_db(transaction=False)
