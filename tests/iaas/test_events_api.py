@@ -232,3 +232,19 @@ def test_time_filters_accept_any_iso_offset(roles, value):
 def test_a_date_that_overflows_in_utc_is_a_400(roles):
     response = roles.client_as("staff").get("/api/events/", {"created_after": "0001-01-01T00:00:00+05:00"})
     assert response.status_code == 400 and "created_after" in response.data
+
+
+@pytest.mark.parametrize("order, expected", [
+    ("event_type", ["instance_stop_scheduled", "instance_stop_succeeded"]),
+    ("-event_type", ["instance_stop_succeeded", "instance_stop_scheduled"]),
+])  # fmt: skip
+def test_instance_events_order_by_an_event_field(logged, roles, order, expected):
+    """?o= orders the events; it is no instance field, so it must not touch the instance's own lookup (a 500)."""
+    response = roles.client_as("admin").get(url(logged, "events"), {"o": order})
+    assert response.status_code == 200, response.content
+    assert [e["event_type"] for e in response.json()] == expected
+
+
+def test_instance_events_of_a_malformed_uuid_are_a_404(roles):
+    response = roles.client_as("admin").get("/api/instances/not-a-uuid/events/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found.", "code": "not_found"}

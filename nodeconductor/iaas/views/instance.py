@@ -3,7 +3,7 @@
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import decorators, exceptions, filters, mixins, response, status, viewsets
+from rest_framework import decorators, exceptions, filters, generics, mixins, response, status, viewsets
 
 from nodeconductor.core.filters import UUIDFilter
 from nodeconductor.core.permissions import CanManageObject
@@ -304,7 +304,9 @@ class InstanceViewSet(
     @decorators.action(detail=True, methods=["get"], filterset_class=None, ordering_fields=EventViewSet.ordering_fields)
     def events(self, request, uuid=None):
         """The instance's event history, newest first, paginated, filtered and ordered like /api/events/."""
-        instance = self.get_object()
+        # Not self.get_object(): it would order the instances by this request's ?o=, an event field.
+        instance = generics.get_object_or_404(self.get_queryset(), uuid=uuid)
+        self.check_object_permissions(request, instance)
         queryset = EventViewSet.base_queryset(request.user).filter(resource_uuid=instance.uuid)
         # Not self.filter_queryset: the view's filters are about instances, these are events.
         events = EventFilter(request.query_params, queryset=queryset, request=request)
