@@ -121,8 +121,17 @@ class Browser:
         element.select_by_visible_text(option.text)
 
     def click(self, css):
-        """Click the first displayed element matching `css`."""
-        self.find(css).click()
+        """Click the first displayed element matching `css`, again on a fresh one if a re-render replaced it."""
+
+        def clicked():
+            try:
+                self.find(css).click()
+            except StaleElementReferenceException:
+                # The portal's poll re-rendered the row between the lookup and the click; nothing was clicked.
+                return False
+            return True
+
+        self.wait(clicked, message=f"a click on {css}")
 
     def field_error(self, name, form="form"):
         """The error message shown at the field called `name` (empty when there is none)."""
