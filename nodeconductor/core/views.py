@@ -3,7 +3,7 @@
 import django_filters
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import decorators, mixins, response, viewsets
+from rest_framework import decorators, mixins, response, status, viewsets
 
 from nodeconductor.core import filters, permissions, serializers
 from nodeconductor.core.models import SshPublicKey, User
@@ -26,6 +26,11 @@ def not_found(request, exception=None):
 def server_error(request):
     """Answer unexpected failures with the common error shape and no traceback."""
     return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)
+
+
+def scheduled(action, **extra):
+    """The one 202 body of every scheduled action: {"status": "<action> was scheduled"} plus what it echoes."""
+    return response.Response({"status": f"{action} was scheduled", **extra}, status=status.HTTP_202_ACCEPTED)
 
 
 class UuidViewSetMixin:

@@ -4,15 +4,13 @@ queries per page, the create flag; nothing here reaches a cloud (the worker side
 from unittest import mock
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import tasks
 from nodeconductor.iaas.models import CloudProjectMembership, FloatingIP, Instance, InstanceState
 from tests import factories
-from tests.fixtures.roles import check_matrix
+from tests.fixtures.roles import check_matrix, list_query_counts
 from tests.iaas.test_instances_api import create_body, link, make_instance, run_tasks, url
 
 S = InstanceState
@@ -124,13 +122,7 @@ def test_list_query_count_is_constant(routed, roles):
     for n in range(30):
         instance = vm(routed, hostname=f"h{n}") if n % 2 else None
         fip(routed.membership, f"203.0.113.{n + 10}", instance)
-    counts = {}
-    for role in ("staff", "admin"):
-        for size in (1, 30):
-            with CaptureQueriesContext(connection) as ctx:
-                response = roles.client_as(role).get(f"{LIST}?page_size={size}")
-            assert response.status_code == 200 and len(response.json()) == size
-            counts[role, size] = len(ctx)
+    counts = list_query_counts(roles, LIST)
     # COUNT, then the page with membership, project and instance joined in.
     assert counts == {(r, s): 2 for r in ("staff", "admin") for s in (1, 30)}, counts
 

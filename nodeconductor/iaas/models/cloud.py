@@ -137,16 +137,23 @@ class Networking(models.TextChoices):
     NONE = "none", 'None: the cloud has no Neutron, or OPENSTACK_NETWORKS is "none"'
 
 
-class CloudProjectMembershipQuerySet(models.QuerySet):
-    """Membership visibility per user."""
+class ProjectScopedQuerySet(models.QuerySet):
+    """The one visibility rule of whatever lives in a project's membership: staff see all, others their projects'."""
+
+    # The lookup from the model to its project; a subclass for a model under a membership says "membership__project".
+    project_path = "project"
 
     def for_user(self, user):
-        """Memberships of projects the user sees."""
+        """Rows under the projects the user sees."""
         if user is None or not user.is_authenticated:
             return self.none()
         if user.is_staff:
             return self
-        return self.filter(project__in=Project.objects.for_user(user))
+        return self.filter(**{f"{self.project_path}__in": Project.objects.for_user(user)})
+
+
+class CloudProjectMembershipQuerySet(ProjectScopedQuerySet):
+    """Membership visibility per user."""
 
 
 class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):

@@ -7,7 +7,8 @@ IP changes hands only through the instance actions, which a worker applies and t
 from django.db import models
 
 from nodeconductor.core.models import TimeStampedMixin, UuidMixin
-from nodeconductor.structure.models import Project
+
+from .cloud import ProjectScopedQuerySet
 
 
 class FloatingIPStatus(models.TextChoices):
@@ -18,16 +19,10 @@ class FloatingIPStatus(models.TextChoices):
     ERROR = "ERROR", "Error"
 
 
-class FloatingIPQuerySet(models.QuerySet):
-    """Floating IP visibility per user, as security groups."""
+class FloatingIPQuerySet(ProjectScopedQuerySet):
+    """Floating IP visibility per user: the IPs of the memberships of projects the user sees."""
 
-    def for_user(self, user):
-        """IPs of the memberships of projects the user sees."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(membership__project__in=Project.objects.for_user(user))
+    project_path = "membership__project"
 
 
 class FloatingIP(UuidMixin, TimeStampedMixin):

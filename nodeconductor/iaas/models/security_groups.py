@@ -11,7 +11,8 @@ from django.db import models
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from nodeconductor.core.models import TimeStampedMixin, UuidMixin
-from nodeconductor.structure.models import Project
+
+from .cloud import ProjectScopedQuerySet
 
 
 class SecurityGroupState(models.TextChoices):
@@ -30,16 +31,10 @@ G = SecurityGroupState
 BUSY_STATES = (G.SYNCING, G.DELETION_SCHEDULED, G.DELETING)
 
 
-class SecurityGroupQuerySet(models.QuerySet):
-    """Group visibility per user."""
+class SecurityGroupQuerySet(ProjectScopedQuerySet):
+    """Group visibility per user: the groups of the memberships of projects the user sees."""
 
-    def for_user(self, user):
-        """Groups of the memberships of projects the user sees."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(membership__project__in=Project.objects.for_user(user))
+    project_path = "membership__project"
 
 
 class SecurityGroup(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin):

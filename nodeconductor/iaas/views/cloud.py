@@ -14,7 +14,7 @@ from rest_framework import decorators, mixins, response, status, viewsets
 from nodeconductor.core import filters
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
 from nodeconductor.core.schema import accepted, conflict
-from nodeconductor.core.views import UuidViewSetMixin
+from nodeconductor.core.views import UuidViewSetMixin, scheduled
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, SyncState
 from nodeconductor.iaas.models.instance import quota_expressions
 from nodeconductor.iaas.serializers.cloud import (
@@ -122,7 +122,7 @@ class CloudViewSet(_CreateListRetrieveDestroyViewSet):
         """Schedule a pull of flavors, images and quotas; 409 while one is queued or running."""
         cloud = self.get_object()
         services.cloud_schedule_pull(cloud)
-        return response.Response({"status": "sync was scheduled"}, status=status.HTTP_202_ACCEPTED)
+        return scheduled("sync")
 
 
 class CloudProjectMembershipFilter(django_filters.FilterSet):
@@ -219,7 +219,7 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
     def sync(self, request, uuid=None):
         """Re-run the tenant's verification or creation, e.g. to recover an Erred membership."""
         services.membership_schedule_sync(self.get_object())
-        return response.Response({"status": "sync was scheduled"}, status=status.HTTP_202_ACCEPTED)
+        return scheduled("sync")
 
     @extend_schema(
         summary="Set the tenant's quotas (staff)",
@@ -240,10 +240,7 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
         serializer.is_valid(raise_exception=True)
         quotas = {QUOTA_FIELDS[key]: value for key, value in serializer.validated_data.items()}
         services.membership_schedule_sync(membership, quotas=quotas)
-        return response.Response(
-            {"status": "quota update was scheduled", "quotas": serializer.validated_data},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return scheduled("quota update", quotas=serializer.validated_data)
 
     @extend_schema(
         summary="List the tenant's servers that no instance tracks (owners, project administrators, staff)",

@@ -2,11 +2,11 @@
 
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import decorators, response, status
+from rest_framework import decorators
 
 from nodeconductor.core.filters import UUIDFilter
 from nodeconductor.core.schema import accepted, conflict
-from nodeconductor.core.views import UuidReadOnlyViewSet
+from nodeconductor.core.views import UuidReadOnlyViewSet, scheduled
 
 from ..models import FloatingIP, FloatingIPStatus
 from ..serializers.floating_ips import FloatingIPChoiceSerializer, FloatingIPSerializer
@@ -65,8 +65,7 @@ class FloatingIPActionsMixin:
         schedule = services.instance_assign_floating_ip if action == "assign" else \
             services.instance_unassign_floating_ip  # fmt: skip
         schedule(instance, request.user, serializer.validated_data.get("floating_ip"))
-        name = f"{action}_floating_ip"
-        return response.Response({"status": f"{name} was scheduled"}, status=status.HTTP_202_ACCEPTED)
+        return scheduled(f"{action}_floating_ip")
 
     @extend_schema(
         summary="Give an instance a floating IP",
