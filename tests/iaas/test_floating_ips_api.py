@@ -4,6 +4,8 @@ queries per page, the create flag; nothing here reaches a cloud (the worker side
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from nodeconductor.events.models import Event
@@ -367,3 +369,28 @@ def test_an_abandoned_job_blocks_nothing_after_the_lease(routed, roles, settings
     assert response.status_code == 202, response.json()
     response = client.post(url(stuck, "assign_floating_ip"), {}, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "quota_exceeded"), "other's job counts"
+
+
+@pytest.mark.django_db
+def test_the_quota_counts_pending_assigns_in_two_queries_whatever_the_tenant_holds(routed, settings):
+    """Only live assigns that may allocate count: not stale ones, not those naming an IP, not unassigns."""
+    import time
+
+    from nodeconductor.iaas.services.floating_ips import _pending_new
+
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPERATION_STEP_LEASE": 60}
+    now = time.time()
+    jobs = [
+        {"token": "a", "action": "assign", "floating_ip": "", "since": now},  # counts
+        {"token": "b", "action": "assign", "since": now},  # counts: no IP named
+        {"token": "c", "action": "assign", "floating_ip": "fip-1", "since": now},  # reuses a named IP
+        {"token": "d", "action": "assign", "floating_ip": "", "since": now - 61},  # abandoned
+        {"token": "e", "action": "unassign", "floating_ip": "", "since": now},  # frees one
+        {},
+    ]
+    for n in range(30):
+        instance = vm(routed, hostname=f"h{n}")
+        Instance.objects.filter(pk=instance.pk).update(floating_ip_job=jobs[n % len(jobs)])
+    with CaptureQueriesContext(connection) as ctx:
+        pending = _pending_new(routed.membership)
+    assert (pending, len(ctx)) == (10, 2)

@@ -10,6 +10,7 @@ import time
 import uuid as uuidlib
 
 from django.db import transaction
+from django.db.models import Q
 
 from nodeconductor.core.exceptions import QuotaExceeded, ServiceUnavailable
 
@@ -45,11 +46,12 @@ def _pending_new(membership):
         cloud_project_membership=membership, state__in=[S.PROVISIONING_SCHEDULED, S.PROVISIONING],
         operation_params__assign_floating_ip=True,
     ).count()  # fmt: skip
-    assigning = sum(
-        1 for job in Instance.objects.filter(cloud_project_membership=membership).exclude(floating_ip_job={})
-        .values_list("floating_ip_job", flat=True)
-        if job.get("action") == "assign" and not job.get("floating_ip") and _live(job)
-    )  # fmt: skip
+    # Counted in the database: a tenant may hold thousands of instances, and only a few have a job.
+    assigning = Instance.objects.filter(
+        Q(floating_ip_job__floating_ip="") | Q(floating_ip_job__floating_ip__isnull=True),
+        cloud_project_membership=membership, floating_ip_job__action="assign",
+        floating_ip_job__since__gt=time.time() - job_stale_after(),
+    ).count()  # fmt: skip
     return creating + assigning
 
 
