@@ -1,6 +1,7 @@
 """The list's body (only the columns it shows are read) is what DRF's full-row serialization gives."""
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -45,3 +46,12 @@ def test_list_body_equals_the_full_rows(iaas, roles, role):
     assert body == generic_rows(roles.users[role], [row["uuid"] for row in body])
     assert built.start_time is not None and bare.flavor is None
     assert any(row["operation"] for row in body) and any(row["state"] == "Erred" for row in body)
+
+
+def test_hostname_filter_has_its_trigram_index_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigram index is PostgreSQL's; on SQLite migration 0010 does nothing")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'iaas_instance_hostname_trgm'")
+        rows = cursor.fetchall()
+    assert len(rows) == 1 and "gin_trgm_ops" in rows[0][0] and "upper" in rows[0][0].lower(), rows
