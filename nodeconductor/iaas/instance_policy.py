@@ -14,12 +14,14 @@ from rest_framework.exceptions import PermissionDenied
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.structure.models import ProjectPermission, ProjectRole
 
-from .models import Instance
+from .models import Instance, InstanceState
 
 NOT_ADMIN = "Only project administrators and staff operate instances."
 NOT_STAFF = "Only staff recover instances."
 RESIZE_NEEDS = "The instance must be stopped (Offline) to be resized"
 FIP_NEEDS = "Only an Online or Offline instance can change its floating IPs"
+# What get_state_display() answers, without its per-call rebuild of the choices (most of a list's `actions`).
+STATE_LABELS = dict(InstanceState.choices)
 
 
 def floating_ip_problem(instance, action):
@@ -136,7 +138,8 @@ def decide(operators, instance, action):
     elif not operators.can_operate(instance.cloud_project_membership.project_id):
         return Decision(False, NOT_ADMIN, 403, "permission_denied")
     if not can_proceed(types.MethodType(rule.transition, instance)):
-        return Decision(False, f"{rule.needed}; the instance is {instance.get_state_display()}.", 409, "invalid_state")
+        label = STATE_LABELS.get(instance.state, instance.state)
+        return Decision(False, f"{rule.needed}; the instance is {label}.", 409, "invalid_state")
     problem = rule.check(instance) if rule.check else ""
     if problem:
         return Decision(False, problem, 409, "invalid_state")

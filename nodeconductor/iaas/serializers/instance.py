@@ -116,8 +116,10 @@ class InstanceSerializer(HyperlinkedModelSerializer):
         def url(view_name, obj):
             return detail_url(view_name, obj, request) if obj is not None else None
 
+        dates, sla = self._formatters()
+
         def when(value):
-            return serializers.DateTimeField().to_representation(value) if value else None
+            return dates.to_representation(value) if value else None
 
         return {
             "url": url("instance-detail", instance),
@@ -134,9 +136,7 @@ class InstanceSerializer(HyperlinkedModelSerializer):
             "ram": instance.ram,
             "system_volume_size": instance.system_volume_size,
             "data_volume_size": instance.data_volume_size,
-            "agreed_sla": serializers.DecimalField(max_digits=6, decimal_places=4).to_representation(
-                instance.agreed_sla
-            ) if instance.agreed_sla is not None else None,
+            "agreed_sla": sla.to_representation(instance.agreed_sla) if instance.agreed_sla is not None else None,
             "project": url("project-detail", project),
             "project_name": project.name,
             "customer": url("customer-detail", project.customer),
@@ -158,6 +158,15 @@ class InstanceSerializer(HyperlinkedModelSerializer):
             "actions": self.get_actions(instance),
             "operation": self.get_operation(instance),
         }
+
+    def _formatters(self):
+        """The date and SLA fields, built once per serializer (a field's constructor costs more than its use)."""
+        if not hasattr(self, "_formatter_fields"):
+            self._formatter_fields = (
+                serializers.DateTimeField(),
+                serializers.DecimalField(max_digits=6, decimal_places=4),
+            )
+        return self._formatter_fields
 
     def _operators(self):
         """Who may operate which project, looked up once for the whole page."""
