@@ -23,9 +23,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import events
+from . import build_slots, events
 from .backend import CloudBackendError
-from .models import Cloud, Instance, InstanceState
+from .build_slots import build_cap, queue_poll  # noqa: F401 - callers and tests name them through the engine
+from .models import Instance, InstanceState
 from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
     DELETE,
     OPERATIONS,
@@ -57,6 +58,7 @@ class Outcome:
     retry_after: float = 0.0
     token: str = ""
     waits: bool = False  # the next step looks at the cloud again (a poller may take it), rather than acting
+    queued: bool = False  # waits for a build slot: a hand-off (build_slots) sends the next step, not the caller
     membership_id: int | None = None  # whose tenant poller takes a wait, so the caller need not read the row
 
 
@@ -83,41 +85,6 @@ def sweep_grace():
 def poll_interval():
     """Longest pause between two looks at the cloud while it works."""
     return _setting("OPENSTACK_POLL_INTERVAL", 2)
-
-
-def build_cap(cloud):
-    """How many provisions may build at once in a cloud: its credentials' max_concurrent_builds, or the setting.
-
-    A cloud chokes on many parallel boots (Nova's own default is 10 per compute host); builds past the cap
-    wait their turn in Provisioning Scheduled. 0 or less means no cap.
-    """
-    credentials = cloud.get_credentials() or {}
-    return int(credentials.get("max_concurrent_builds", _setting("OPENSTACK_MAX_CONCURRENT_BUILDS", 10)))
-
-
-def queue_poll():
-    """Seconds between two looks for a free build slot."""
-    return _setting("OPERATION_QUEUE_POLL_INTERVAL", 1)
-
-
-def _no_build_slot(instance):
-    """Why the instance must wait for a build slot of its cloud (first come, first served); "" when it may build.
-
-    Runs in the transaction that begins the build, with the cloud's row locked, so two workers never both
-    take the last slot.
-    """
-    cloud = Cloud.objects.select_for_update().get(pk=instance.cloud_project_membership.cloud_id)
-    cap = build_cap(cloud)
-    if cap <= 0:
-        return ""
-    in_cloud = Instance.objects.filter(cloud_project_membership__cloud=cloud)
-    building = in_cloud.filter(state=S.PROVISIONING).count()
-    ahead = in_cloud.filter(state=S.PROVISIONING_SCHEDULED).filter(
-        Q(created__lt=instance.created) | Q(created=instance.created, pk__lt=instance.pk)
-    ).count()
-    if building + ahead < cap:
-        return ""
-    return f"a build slot: {building} of {cap} builds run in cloud {cloud.name}, {ahead} queued ahead"
 
 
 def next_poll(waited):
@@ -322,18 +289,20 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None):
     params = dict(instance.operation_params)
     if instance.state == op.scheduled_state:
         with transaction.atomic():
-            queued = _no_build_slot(instance) if op.builds else ""
+            queued = build_slots.no_build_slot(instance) if op.builds else ""
             if queued:
-                # Wait in the scheduled state (the API shows it queued) and look again shortly.
+                # Wait in the scheduled state (the API shows it queued) with no message: the build that ends
+                # next hands its slot on; the sweeper looks again after queue_recheck if that hand-off is lost.
                 params = {**params, "waiting_for": queued}
-                _release(instance, token, seq, "", params, {}, queue_poll())
-                return Outcome(finished=False, seq=seq + 1, retry_after=queue_poll(), token=token)
+                _release(instance, token, seq, "", params, {}, build_slots.queue_recheck())
+                return Outcome(finished=False, seq=seq + 1, retry_after=queue_poll(), token=token, queued=True)
             op.begin(instance)
             instance.operation_started = timezone.now()
             instance.save()
     elif instance.state != op.working_state:
         logger.info("Dropping %s of %s: it is %s now", op.name, instance, instance.get_state_display())
         Instance.objects.filter(pk=instance.pk, operation_token=token).update(**CLEARED)
+        _build_ended(op, instance)  # it left Provisioning some other way: its slot may be free
         return Outcome(finished=True)
     compensating = bool(params.get("compensating"))
     phase = instance.operation_phase
@@ -352,6 +321,7 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None):
         params, error = _failed(op, instance, params, exc)
         if params is None:
             _end(op, instance, instance.operation_params, error=error)
+            _build_ended(op, instance)
             return Outcome(finished=True)
         # Start the compensation from its first phase at once.
         _release(instance, token, seq, "", params, {}, 0)
@@ -367,6 +337,7 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None):
             _end(op, instance, params, error=params["failure"])
         else:
             _end(op, instance, params)
+        _build_ended(op, instance)
         return Outcome(finished=True)
     now = time.time()
     phase_started = params.get("phase_started", now) if step.phase == phase else now
@@ -379,6 +350,12 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None):
         return Outcome(finished=True)
     return Outcome(finished=False, seq=seq + 1, retry_after=retry_after, token=token, waits=True,
                    membership_id=instance.cloud_project_membership_id)
+
+
+def _build_ended(op, instance):
+    """A provision ended (or was dropped): its cloud's next queued provisions get the slot at commit."""
+    if op.builds:
+        build_slots.hand_on(instance.cloud_project_membership.cloud_id)
 
 
 def _log_step_done(op, instance, params, compensating, phase):
