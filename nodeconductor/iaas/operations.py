@@ -166,18 +166,18 @@ def start_in_place(op, instance_uuid, params):
 
 
 def _claim(instance_uuid, token, seq):
-    """Take step `seq` of operation `token`: True for exactly one caller while the step runs."""
+    """Take step `seq` of operation `token`: its lease (truthy) for exactly one caller while it runs, else None."""
     now = timezone.now()
     lease = {"operation_lease_until": now + timedelta(seconds=step_lease()), "operation_holder": holder_id()}
     mine = Instance.objects.filter(uuid=instance_uuid, operation_token=token, operation_seq=seq)
     free = Q(operation_lease_until__isnull=True) | Q(operation_lease_until__lt=now)
     if mine.filter(free).update(**lease):
-        return True
+        return lease
     row = mine.values_list("operation_holder", "operation_lease_until").first()
     if row is None or not _dead_and_settled(*row, now=now):
-        return False
+        return None
     # The holder died on this host (a killed worker restarted at once): its step is taken over now.
-    return bool(mine.filter(operation_holder=row[0], operation_lease_until=row[1]).update(**lease))
+    return lease if mine.filter(operation_holder=row[0], operation_lease_until=row[1]).update(**lease) else None
 
 
 def in_flight_window():
@@ -227,15 +227,13 @@ def _backend_args(params):
     return {k: v for k, v in params.items() if k not in _OWN_PARAMS}
 
 
+# What a step reads besides the instance: loaded with it in one query (by _load, or by a poller for its tick).
+LOAD_RELATED = ("cloud_project_membership__cloud", "cloud_project_membership__project__customer", "template",
+                "ssh_public_key")
+
+
 def _load(instance_uuid):
-    return (
-        Instance.objects.select_related(
-            "cloud_project_membership__cloud", "cloud_project_membership__project__customer", "template",
-            "ssh_public_key",
-        )
-        .filter(uuid=instance_uuid)
-        .first()
-    )
+    return Instance.objects.select_related(*LOAD_RELATED).filter(uuid=instance_uuid).first()
 
 
 def _end(op, instance, params, error=None):
@@ -275,16 +273,23 @@ def _failed(op, instance, params, exc):
             "compensation_started": time.time()}, None
 
 
-def run_step(instance_uuid, token, seq, backend=None, seen=None):
+def run_step(instance_uuid, token, seq, backend=None, seen=None, instance=None):
     """Run step `seq` of the operation `token` if this caller claims it; say what to send next.
 
     A poller passes its backend (reading the tenant's snapshot) and what the snapshot shows of the instance
-    (`seen`): it is kept with the phase, so the poller skips the next look while nothing changed.
+    (`seen`): it is kept with the phase, so the poller skips the next look while nothing changed. It also
+    passes the row it read for its tick (with LOAD_RELATED), at this token and seq: the claim proves that no
+    step changed it since, so it is not read again (a tick of 50 operations spent 40% of its time re-reading).
     """
-    if not _claim(instance_uuid, token, seq):
+    lease = _claim(instance_uuid, token, seq)
+    if not lease:
         logger.info("Step %s of operation %s on instance %s is not ours to run: skipped", seq, token, instance_uuid)
         return Outcome(finished=True)
-    instance = _load(instance_uuid)
+    if instance is None or instance.operation_token != token or instance.operation_seq != seq:
+        instance = _load(instance_uuid)
+    else:
+        for field, value in lease.items():  # the row as it is now, so a save keeps our lease
+            setattr(instance, field, value)
     op = OPERATIONS[instance.operation_name]
     params = dict(instance.operation_params)
     if instance.state == op.scheduled_state:
