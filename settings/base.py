@@ -137,8 +137,12 @@ NODECONDUCTOR = {
     # How many provisions may build at once in one cloud (a cloud's credentials may say max_concurrent_builds);
     # the others wait in Provisioning Scheduled, first come first served. 0 means no cap.
     "OPENSTACK_MAX_CONCURRENT_BUILDS": int(os.environ.get("NODECONDUCTOR_OPENSTACK_MAX_CONCURRENT_BUILDS", "10")),
-    # Seconds between two looks for a free build slot by a queued provision.
+    # Seconds between two looks for a free build slot by a provision run in-process (the shell, eager tasks); a
+    # worker's queued provision sends no message while it waits: the build that ends hands its slot on.
     "OPERATION_QUEUE_POLL_INTERVAL": 1,
+    # Seconds a queued provision waits for that hand-off before it is due again (the sweeper then looks for a
+    # slot for it, after the sweep grace): the safety net for a lost hand-off or a worker that died.
+    "OPERATION_QUEUE_RECHECK": float(os.environ.get("NODECONDUCTOR_OPERATION_QUEUE_RECHECK", "30")),
     # Whether operations that wait on the cloud are looked at by one poller per tenant, which lists the tenant's
     # servers and volumes once per tick for all of them (True), or by one message per operation (False).
     "OPERATION_BATCHED_POLLING": os.environ.get("NODECONDUCTOR_OPERATION_BATCHED_POLLING", "true").lower() == "true",

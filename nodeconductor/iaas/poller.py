@@ -95,7 +95,8 @@ def tick(membership_id):
 def _tick(membership_id):
     membership = CloudProjectMembership.objects.select_related("cloud").get(pk=membership_id)
     now = timezone.now()
-    due = list(_waiting(membership_id).filter(operation_due__lte=now).order_by("operation_due"))
+    due = list(_waiting(membership_id).filter(operation_due__lte=now).select_related(*operations.LOAD_RELATED)
+               .order_by("operation_due"))  # fmt: skip
     result = Tick(claimed=True)
     if due:
         backend = membership.cloud.get_backend()
@@ -116,7 +117,8 @@ def _tick(membership_id):
                 skipped.append(instance)
                 continue
             with backend.reading(snapshot):
-                operations.run_step(instance.uuid, instance.operation_token, instance.operation_seq, backend, seen)
+                operations.run_step(instance.uuid, instance.operation_token, instance.operation_seq, backend, seen,
+                                    instance=instance)  # fmt: skip
             result.advanced += 1
         _push_back(skipped)
         result.skipped = len(skipped)

@@ -143,8 +143,8 @@ def run_instance_operation(self, instance_uuid, token, seq=0):
         operations.run_chain(instance_uuid, token, seq)
         return
     outcome = operations.run_step(instance_uuid, token, seq)
-    if outcome.finished:
-        return
+    if outcome.finished or outcome.queued:
+        return  # a queued provision is sent on by the build that frees its slot (build_slots), or the sweeper
     try:
         if outcome.waits and batched_polling():
             # The next look is the tenant poller's: it looks once for every operation waiting there.
