@@ -133,3 +133,8 @@ def test_a_provision_without_an_image_fails_clearly_on_plain_data(sim_env):
 def test_cloud_access_never_prints_the_password():
     access = CloudAccess("c", "http://keystone.example.com/v3", {"password": "s3cret"})
     assert "s3cret" not in repr(access) and "http://keystone.example.com/v3" in repr(access)
+
+
+def test_the_backend_refuses_a_model_in_place_of_its_cloud_access():
+    with pytest.raises(TypeError, match="takes a CloudAccess"):
+        OpenStackBackend(Cloud(name="x", auth_url="http://keystone.example.com/v3"))

@@ -36,9 +36,8 @@ class OpenStackBackend(
     def __init__(self, access):
         """Bind to a cloud account (a CloudAccess); refuse clearly when its auth_url has no credentials in settings."""
         if not isinstance(access, CloudAccess):
-            # Transitional: some tests and benchmarks still hand an unsaved Cloud; only its plain fields and the
-            # credentials settings give for its auth_url are read, never the database.
-            access = CloudAccess(access.name, access.auth_url, access.get_credentials())
+            # A model here would let the backend read the database again: the application layer builds the access.
+            raise TypeError(f"OpenStackBackend takes a CloudAccess (backend_specs.cloud_access), not {type(access)}.")
         self.access = access
         self.credentials = access.credentials
         if self.credentials is None:
