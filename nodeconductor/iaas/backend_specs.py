@@ -54,6 +54,14 @@ def instance_spec(instance, provision=False):
     )
 
 
+def seen_spec(instance, tenant_id):
+    """The ids a snapshot fingerprint compares, for a row of the snapshot's tenant: no membership is read."""
+    return InstanceSpec(
+        uuid=instance.uuid, hostname=instance.hostname, tenant_id=tenant_id, backend_id=instance.backend_id,
+        system_volume_id=instance.system_volume_id, data_volume_id=instance.data_volume_id,
+    )
+
+
 def tenant_ids(cloud):
     """The tenants of a cloud's memberships (a pull reads their quotas)."""
     return list(cloud.memberships.exclude(tenant_id="").values_list("tenant_id", flat=True))

@@ -13,7 +13,7 @@ import functools
 from .backend import OpenStackBackend
 from .backend.instances import InstanceOperationsMixin
 from .backend.specs import InstanceSpec
-from .backend_specs import cloud_access, instance_spec, tenant_ids
+from .backend_specs import cloud_access, instance_spec, seen_spec, tenant_ids
 
 _BACKEND_PACKAGE = OpenStackBackend.__module__.rpartition(".")[0]
 # The adapter's methods whose first argument is an instance (its spec); the shell and tests call them with a row.
@@ -28,6 +28,11 @@ def _spec(instance, provision):
     if isinstance(instance, InstanceSpec):
         return instance
     return instance_spec(instance, provision=provision and not instance.backend_id)
+
+
+def _spec_of_seen(instance, tenant_id):
+    """The spec a fingerprint compares; a spec given is passed on as it is."""
+    return instance if isinstance(instance, InstanceSpec) else seen_spec(instance, tenant_id)
 
 
 class CloudFacade:
@@ -56,6 +61,10 @@ class CloudFacade:
         if step.__module__.startswith(_BACKEND_PACKAGE + "."):
             instance = _spec(instance, step is InstanceOperationsMixin.provision_step)
         return self.adapter.run_step(step, instance, **kwargs)
+
+    def fingerprint(self, snapshot, instance):
+        """What a tenant snapshot shows of an instance row (the poller skips a look when it did not change)."""
+        return self.adapter.fingerprint(snapshot, _spec_of_seen(instance, snapshot.tenant_id))
 
     def pull_cloud_account(self, cloud=None, dry_run=False):
         """Pull flavors, images and quotas and apply them as a minimal diff; returns what changed."""

@@ -60,3 +60,13 @@ def test_the_facade_hands_the_adapter_a_spec_for_a_row(iaas):
     row = make_instance(iaas)
     facade.get_server(row)
     assert seen == [instance_spec(row)] and isinstance(seen[0], InstanceSpec)
+
+
+def test_the_poller_fingerprint_gets_a_spec_and_reads_no_membership(iaas, django_assert_num_queries):
+    facade = CloudFacade(iaas.cloud)
+    row = make_instance(iaas, backend_id="server-1", system_volume_id="vol-1", data_volume_id="vol-2")
+    row = Instance.objects.get(pk=row.pk)  # as the poller loads it: no membership joined
+    snapshot = facade.snapshot_tenant(iaas.membership.tenant_id)
+    with django_assert_num_queries(0):
+        seen = facade.fingerprint(snapshot, row)
+    assert seen == [["server", None], ["volume", "vol-1", None, None], ["volume", "vol-2", None, None]]
