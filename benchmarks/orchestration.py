@@ -311,9 +311,10 @@ def main(argv=None):
     clouds = [(Cloud("sim", sim_admin, sim.project_id("demo"), sim=sim), seed)]
     if real:
         from nodeconductor.iaas.backend import OpenStackBackend
+        from nodeconductor.iaas.backend_specs import cloud_access
         from nodeconductor.iaas.models import Cloud as CloudModel
 
-        probe = OpenStackBackend(CloudModel(auth_url=real["auth_url"], name="probe"))
+        probe = OpenStackBackend(cloud_access(CloudModel(auth_url=real["auth_url"], name="probe")))
         tenant = next(p.id for p in probe.keystone().projects.list() if p.name == env_tenant())
         image_id = probe.list_images()[0]["backend_id"]
         real_seed = c.seed_account(

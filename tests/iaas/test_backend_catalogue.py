@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from nodeconductor.iaas.backend import CloudBackendError, CloudResourceNotFound, OpenStackBackend
+from nodeconductor.iaas.backend_specs import cloud_access
 from nodeconductor.iaas.models import Cloud, SyncState
 from nodeconductor.iaas.tasks import run_cloud_pull
 from tests.iaas import factories
@@ -17,7 +18,7 @@ QUOTA_KEYS = {"quota_vcpu", "quota_ram", "quota_storage", "quota_max_instances"}
 @pytest.fixture
 def backend(db, cloud_env):
     cloud = factories.CloudFactory(auth_url=cloud_env.credentials["auth_url"])
-    return OpenStackBackend(cloud)
+    return OpenStackBackend(cloud_access(cloud))
 
 
 def test_list_flavors_gives_sizes_in_mib(backend):
@@ -92,7 +93,7 @@ def test_create_tenant_is_idempotent(backend):
 
 def test_unconfigured_auth_url_is_refused_clearly(db):
     with pytest.raises(CloudBackendError) as info:
-        OpenStackBackend(Cloud(name="x", auth_url="http://nowhere.example.com/v3"))
+        OpenStackBackend(cloud_access(Cloud(name="x", auth_url="http://nowhere.example.com/v3")))
     assert "No credentials are configured" in str(info.value)
 
 

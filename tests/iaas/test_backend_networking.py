@@ -7,6 +7,7 @@ import pytest
 
 from nodeconductor.iaas.backend import CloudBackendError, OpenStackBackend, networking
 from nodeconductor.iaas.backend.networking import free_subnet, rule_key
+from nodeconductor.iaas.backend_specs import cloud_access
 from tests.iaas import factories
 
 SSH = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
@@ -18,7 +19,7 @@ HTTP = {**SSH, "port_range_min": 80, "port_range_max": 80}
 def backend(db, cloud_env):
     """A backend on the cloud of the test."""
     cloud = factories.CloudFactory(auth_url=cloud_env.credentials["auth_url"])
-    return OpenStackBackend(cloud)
+    return OpenStackBackend(cloud_access(cloud))
 
 
 @pytest.fixture
@@ -166,7 +167,7 @@ def test_free_subnet_skips_taken_blocks(settings):
 def sim_backend(db, sim_env, monkeypatch):
     """A backend on the simulator (fault injection), pausing only briefly between read retries."""
     monkeypatch.setattr(networking, "READ_RETRY_PAUSE", 0.01)
-    return OpenStackBackend(factories.CloudFactory(auth_url=sim_env.credentials["auth_url"]))
+    return OpenStackBackend(cloud_access(factories.CloudFactory(auth_url=sim_env.credentials["auth_url"])))
 
 
 def test_reads_retry_the_transient_500(sim_backend, sim_env):

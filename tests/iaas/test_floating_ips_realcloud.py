@@ -14,6 +14,7 @@ from nodeconductor.iaas.backend import OpenStackBackend
 from nodeconductor.iaas.backend.floating_ips import instance_tag
 from nodeconductor.iaas.backend.networking import TENANT_NETWORK, port_name
 from nodeconductor.iaas.backend.session import get_session
+from nodeconductor.iaas.backend_specs import cloud_access
 from nodeconductor.iaas.models import Cloud, FloatingIP, Instance, InstanceState, SecurityGroup, SecurityGroupState
 from tests.fixtures.iaas import build_iaas
 from tests.iaas.test_instance_network import tenant_mode
@@ -28,7 +29,7 @@ S = InstanceState
 def own_tenant(cloud_env, settings):
     """A tenant of its own (fip-...) on the cloud of the test, with its network set and groups removed after."""
     tenant_mode(settings)
-    probe = OpenStackBackend(Cloud(auth_url=cloud_env.credentials["auth_url"], name="probe"))
+    probe = OpenStackBackend(cloud_access(Cloud(auth_url=cloud_env.credentials["auth_url"], name="probe")))
     tenant_id = probe.create_tenant(f"fip-{uuid.uuid4().hex[:12]}", description="nodeconductor fip test")
     cloud_env.tenant_id = tenant_id
     yield tenant_id
@@ -254,7 +255,7 @@ def test_create_flag_without_a_router_is_erred_with_nothing_left_on_each_cloud(r
     iaas = build_iaas(roles, cloud_env)
     membership = iaas.membership
     nova, neutron = clients(cloud_env, tenant_id)
-    admin = OpenStackBackend(iaas.cloud).neutron()
+    admin = OpenStackBackend(cloud_access(iaas.cloud)).neutron()
     _retried(admin.remove_interface_router, membership.router_id, {"subnet_id": membership.subnet_id})
     instance = provision(iaas, roles, hostname="fip-no-router", assign_floating_ip=True)
     assert instance.state == S.ERRED

@@ -10,6 +10,7 @@ from nodeconductor.iaas import operations
 from nodeconductor.iaas.backend import OpenStackBackend, instances
 from nodeconductor.iaas.backend.networking import TENANT_NETWORK, TENANT_TAG, port_name
 from nodeconductor.iaas.backend.session import get_session
+from nodeconductor.iaas.backend_specs import cloud_access
 from nodeconductor.iaas.models import CloudProjectMembership, Instance, InstanceState, SyncState
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from tests.fixtures.iaas import build_iaas
@@ -102,7 +103,7 @@ def test_sync_makes_one_network_set_and_the_api_shows_it(net_iaas, roles):
 
 
 def test_sync_adopts_a_set_that_is_there_by_name_or_tag(roles, sim_env, settings):
-    backend = OpenStackBackend(factories.CloudFactory(auth_url=sim_env.credentials["auth_url"]))
+    backend = OpenStackBackend(cloud_access(factories.CloudFactory(auth_url=sim_env.credentials["auth_url"])))
     backend.ensure_tenant_access(sim_env.tenant_id)
     neutron = backend.neutron(sim_env.tenant_id)
     net = neutron.create_network({"network": {"name": TENANT_NETWORK}})["network"]
@@ -268,7 +269,7 @@ def test_real_cloud_provision_on_the_tenant_network_and_delete(roles, cloud_env,
     from nodeconductor.iaas.models import Cloud
 
     tenant_mode(settings)
-    probe = OpenStackBackend(Cloud(auth_url=cloud_env.credentials["auth_url"], name="probe"))
+    probe = OpenStackBackend(cloud_access(Cloud(auth_url=cloud_env.credentials["auth_url"], name="probe")))
     tenant_id = probe.create_tenant(f"net-{uuid.uuid4().hex[:12]}", description="nodeconductor net test")
     cloud_env.tenant_id = tenant_id
     try:

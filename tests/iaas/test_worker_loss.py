@@ -104,11 +104,12 @@ def ours(backend, tenant_id, instance_uuid):
 def test_a_worker_killed_mid_provision_on_the_real_cloud_builds_the_vm_once(tmp_path, real_env):
     """Against the mini OpenStack: the worker is killed while a provision step holds its claim, at once restarted."""
     from nodeconductor.iaas.backend import OpenStackBackend
+    from nodeconductor.iaas.backend_specs import cloud_access
     from nodeconductor.iaas.models import Cloud
 
     stack = LiveStack(tmp_path, credentials=real_env.credentials, image_id=real_env.image_id,
                       tenant_id=real_env.tenant_id).start()  # fmt: skip
-    backend = OpenStackBackend(Cloud(auth_url=real_env.credentials["auth_url"], name="probe"))
+    backend = OpenStackBackend(cloud_access(Cloud(auth_url=real_env.credentials["auth_url"], name="probe")))
     uuid = None
     try:
         stack.start_worker()

@@ -1,6 +1,7 @@
-"""The only code that talks to OpenStack: takes our models or plain data, raises CloudBackendError."""
+"""The only code that talks to OpenStack: takes plain data (ids, specs.py's dataclasses), raises CloudBackendError."""
 
 from .errors import CloudBackendError, CloudResourceNotFound
 from .openstack import OpenStackBackend
+from .specs import CloudAccess, InstanceSpec
 
-__all__ = ("CloudBackendError", "CloudResourceNotFound", "OpenStackBackend")
+__all__ = ("CloudAccess", "CloudBackendError", "CloudResourceNotFound", "InstanceSpec", "OpenStackBackend")

@@ -178,7 +178,7 @@ class InstanceActionsMixin:
         tenant = self._tenant(instance)
         if instance.port_id:
             port_ids = [instance.port_id]
-        elif uses_port(instance.cloud_project_membership):
+        elif uses_port(instance):
             # A step that made the port but died before storing its id (e.g. a failed provision's first step).
             port_ids = self.find_port_ids(tenant, port_name(instance))
         else:
@@ -215,7 +215,7 @@ class InstanceActionsMixin:
                     pass
         if pending:
             return Step(phase="volumes", waiting_for=", ".join(pending))
-        if instance.cloud_project_membership.external_network_id and uses_port(instance.cloud_project_membership):
+        if instance.external_network_id and uses_port(instance):
             # Before the port: once it is gone, an IP of ours on it would look like a free spare.
             self.release_instance_floating_ips(tenant, instance.port_id, instance.uuid.hex)
         self._delete_instance_port(instance)

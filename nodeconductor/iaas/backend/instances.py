@@ -55,7 +55,8 @@ def networks_setting():
 
 
 def uses_port(membership):
-    """Whether the membership's instances boot on ports of its tenant network."""
+    """Whether the membership's instances boot on ports of its tenant network (a membership, or an InstanceSpec,
+    which carries its membership's networking)."""
     return networks_mode() == "tenant" and membership.networking != "none"
 
 
@@ -76,18 +77,19 @@ def _ips(server):
 
 
 class InstanceOperationsMixin:
-    """Provision, power, resize and delete steps; mixed into OpenStackBackend."""
+    """Provision, power, resize and delete steps; mixed into OpenStackBackend. `instance` is an InstanceSpec
+    (specs.py): plain data, so no step reads the database."""
 
     def run_step(self, step, instance, **kwargs):
-        """Run one step (a step function of this backend) with every client error translated, even one raised
-        by a lazily loaded attribute."""
+        """Run one step (a step function of this backend, on an InstanceSpec) with every client error translated,
+        even one raised by a lazily loaded attribute."""
         with self._call(step.__name__.removesuffix("_step").replace("_", " ")):
             return step(self, instance, **kwargs)
 
     # Lookups ---------------------------------------------------------------------------------------
     def _tenant(self, instance):
         """Tenant id of the instance's membership."""
-        return instance.cloud_project_membership.tenant_id
+        return instance.tenant_id
 
     def _nova_read(self, what, fn, *args, **kwargs):
         """A Nova read, retried while it fails with a 500 (the transient port-binding race), then translated."""
@@ -147,10 +149,10 @@ class InstanceOperationsMixin:
     # Provisioning -----------------------------------------------------------------------------------
     def _image_backend_id(self, instance):
         """The Glance image of the instance's template in this cloud."""
-        image = instance.template.images.filter(cloud=self.cloud).first()
+        image = instance.image
         if image is None:
             raise CloudBackendError(
-                f"Template {instance.template.name} has no image in cloud {self.cloud.name}; pull the cloud first."
+                f"Template {instance.template_name} has no image in cloud {self.access.name}; pull the cloud first."
             )
         return image.backend_id, image.min_disk
 
@@ -176,7 +178,7 @@ class InstanceOperationsMixin:
 
     def _ensure_keypair(self, instance):
         """Push the instance's SSH key as a Nova keypair (or reuse it); a key that cannot be pushed fails."""
-        key = instance.ssh_public_key
+        key = instance.ssh_key
         if key is None:
             if instance.key_name:
                 raise CloudBackendError(f"SSH key {instance.key_name} was deleted before the instance was built.")
@@ -201,7 +203,7 @@ class InstanceOperationsMixin:
         an OVN controller, so nothing waits for the port: the server's ACTIVE is what counts.
         """
         tenant = self._tenant(instance)
-        network_id = instance.cloud_project_membership.network_id
+        network_id = instance.network_id
         if not network_id:
             # A membership bound without a sync (the seed's shell example): its network set is found or made now.
             network_id = self.ensure_membership_network(tenant)["network_id"]
@@ -216,14 +218,14 @@ class InstanceOperationsMixin:
         changes = {}
         if not instance.backend_id:
             first_look = not instance.system_volume_id and not instance.data_volume_id
-            if first_look and instance.cloud_project_membership.state != "in_sync":
+            if first_look and instance.membership_state != "in_sync":
                 # The seed binds tenants without a sync: make sure the admin may work there.
                 self.ensure_tenant_access(self._tenant(instance))
             image_id, min_disk = self._image_backend_id(instance)
             root = self._ensure_volume(instance, "system", max(instance.system_volume_size, min_disk), image_id)
             data = self._ensure_volume(instance, "data", instance.data_volume_size)
             changes.update(system_volume_id=root.id, data_volume_id=data.id)
-            if not instance.port_id and uses_port(instance.cloud_project_membership):
+            if not instance.port_id and uses_port(instance):
                 port_id = self._ensure_instance_port(instance, security_group_ids)
                 changes.update({"port_id": port_id} if port_id else {})
             if {root.status, data.status} & {"creating", "downloading"}:
@@ -250,9 +252,8 @@ class InstanceOperationsMixin:
             return Step(phase="server", changes=changes, waiting_for=f"server {server.status}")
         internal, external = _ips(server)
         if assign_floating_ip and phase != "floating_ip":
-            membership = instance.cloud_project_membership
             fip = self.assign_floating_ip(self._tenant(instance), changes.get("port_id", instance.port_id),
-                                          membership.external_network_id, instance.uuid.hex)  # fmt: skip
+                                          instance.external_network_id, instance.uuid.hex)  # fmt: skip
             return Step(phase="floating_ip", changes={**changes, "internal_ips": internal}, carry={"floating_ip": fip},
                         waiting_for=f"floating IP {fip['address']} on the server")  # fmt: skip
         if assign_floating_ip and not external:

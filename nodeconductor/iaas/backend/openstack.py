@@ -12,6 +12,7 @@ from .networking import NetworkingMixin
 from .security_groups import SecurityGroupsMixin
 from .session import forget_session, get_session
 from .snapshots import SnapshotMixin
+from .specs import CloudAccess
 
 MIB_PER_GIB = 1024
 
@@ -32,12 +33,15 @@ class OpenStackBackend(
 ):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 
-    def __init__(self, cloud):
-        """Bind to a cloud; refuse clearly when its auth_url has no credentials in settings."""
-        self.cloud = cloud
-        self.credentials = cloud.get_credentials()
+    def __init__(self, access):
+        """Bind to a cloud account (a CloudAccess); refuse clearly when its auth_url has no credentials in settings."""
+        if not isinstance(access, CloudAccess):
+            # A model here would let the backend read the database again: the application layer builds the access.
+            raise TypeError(f"OpenStackBackend takes a CloudAccess (backend_specs.cloud_access), not {type(access)}.")
+        self.access = access
+        self.credentials = access.credentials
         if self.credentials is None:
-            raise CloudBackendError(f"No credentials are configured for auth_url {cloud.auth_url}.")
+            raise CloudBackendError(f"No credentials are configured for auth_url {access.auth_url}.")
 
     # Sessions and clients -------------------------------------------------------------------------
     def _call(self, what):
@@ -143,12 +147,11 @@ class OpenStackBackend(
             with self._call(f"set volume quotas of tenant {tenant_id}"):
                 self.cinder().quotas.update(tenant_id, gigabytes=gigabytes)
 
-    def fetch_cloud_account(self, cloud=None):
-        """Read everything a pull needs before writing anything, so a failure half way changes nothing."""
-        cloud = cloud or self.cloud
+    def fetch_cloud_account(self, tenant_ids=()):
+        """Read everything a pull needs before writing anything, so a failure half way changes nothing; quotas of
+        the tenants given (the cloud's memberships, as the caller found them)."""
         data = {"flavors": self.list_flavors(), "images": self.list_images(), "quotas": {}}
-        tenant_ids = cloud.memberships.exclude(tenant_id="").values_list("tenant_id", flat=True)
-        for tenant_id in sorted(set(tenant_ids)):
+        for tenant_id in sorted(set(filter(None, tenant_ids))):
             data["quotas"][tenant_id] = self.get_quotas(tenant_id)
         return data
 
