@@ -27,7 +27,12 @@ def mib_to_gib(mib):
 
 
 class OpenStackBackend(
-    InstanceOperationsMixin, InstanceActionsMixin, NetworkingMixin, FloatingIPsMixin, SnapshotMixin, ImportsMixin,
+    InstanceOperationsMixin,
+    InstanceActionsMixin,
+    NetworkingMixin,
+    FloatingIPsMixin,
+    SnapshotMixin,
+    ImportsMixin,
     SecurityGroupsMixin,
 ):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
@@ -72,7 +77,7 @@ class OpenStackBackend(
 
     def glance(self):
         """Glance client in the admin's scope."""
-        return clients.glance(self.admin_session())
+        return self._client("glance", clients.glance, None)
 
     def keystone(self):
         """Keystone v3 client in the admin's scope."""
@@ -81,11 +86,19 @@ class OpenStackBackend(
     # Catalogue ------------------------------------------------------------------------------------
     def list_flavors(self):
         """All flavors, public and private, as plain dicts in MiB."""
+        # Plain JSON through novaclient's HTTP client (same request, microversion and errors as flavors.list):
+        # wrapping each flavor in a Resource costs more than we need from it.
         with self._call("list flavors"):
-            flavors = self.nova().flavors.list(is_public=None)
+            _, body = self.nova().client.get("/flavors/detail?is_public=None")
         return [
-            {"backend_id": f.id, "name": f.name, "cores": f.vcpus, "ram": f.ram, "disk": gib_to_mib(f.disk)}
-            for f in flavors
+            {
+                "backend_id": f["id"],
+                "name": f["name"],
+                "cores": f["vcpus"],
+                "ram": f["ram"],
+                "disk": gib_to_mib(f["disk"]),
+            }
+            for f in body.get("flavors", ())
         ]
 
     def list_images(self):
@@ -113,16 +126,17 @@ class OpenStackBackend(
 
     def get_quotas(self, tenant_id):
         """The tenant's limits: vcpu, ram (MiB), storage (MiB), max_instances; -1 means unlimited."""
+        # Plain JSON through the clients' HTTP clients, as list_flavors does: the same requests as quotas.get.
         with self._call(f"get compute quotas of tenant {tenant_id}"):
-            compute = self.nova().quotas.get(tenant_id)
+            compute = self.nova().client.get(f"/os-quota-sets/{tenant_id}")[1]["quota_set"]
         with self._call(f"get volume quotas of tenant {tenant_id}"):
-            volume = self.cinder().quotas.get(tenant_id)
-        gigabytes = int(getattr(volume, "gigabytes", -1))
+            volume = self.cinder().client.get(f"/os-quota-sets/{tenant_id}")[1]["quota_set"]
+        gigabytes = int(volume.get("gigabytes", -1))
         return {
-            "quota_vcpu": int(compute.cores),
-            "quota_ram": int(compute.ram),
+            "quota_vcpu": int(compute["cores"]),
+            "quota_ram": int(compute["ram"]),
             "quota_storage": -1 if gigabytes < 0 else gib_to_mib(gigabytes),
-            "quota_max_instances": int(compute.instances),
+            "quota_max_instances": int(compute["instances"]),
         }
 
     def set_quotas(self, tenant_id, quotas):
@@ -203,4 +217,3 @@ class OpenStackBackend(
     def ensure_tenant_access(self, tenant_id):
         """Make a tenant usable for provisioning: the admin needs a role there (the seed never syncs)."""
         self._ensure_admin_role(tenant_id)
-
