@@ -7,11 +7,17 @@ the tenant's quotas, apply as a minimal diff), first (--runs new clouds) with a 
 last cloud again (--runs repeats) with the session cached, as a worker does.
 
 The floor: the same HTTP requests made straight on a keystoneauth session (v3 password, no discovery), bodies
-parsed with .json() and nothing else: GET compute /flavors/detail?is_public=None (Nova 2.37), the image pages
+parsed with .json(): GET compute /flavors/detail?is_public=None (Nova 2.37), the image pages
 GET image /v2/images?limit=1000 following `next` (the page size ours uses), and both quota sets; first with a new
-session, repeats with the cached one. Runs alternate which side goes first.
+session, repeats with the cached one. Then the database part of the same work, done the fastest reasonable way:
+a first pull reads the template mappings (one query: without them nobody knows which Image rows to make) and
+stores the same Flavor and Image rows with one bulk_create each in one transaction, into a cloud of its own (the
+rows are deleted again outside the timing, so every first pull starts clean); a repeat pull reads the stored
+flavors, images, mappings and membership quotas once each (one values_list query per model) and compares them with
+the pulled values in sets. Runs alternate which side goes first.
 
-Checked: the floor sends the same cloud reads as ours (operation counts from the simulator's call log); after
+Checked: the floor sends the same cloud reads as ours (operation counts from the simulator's call log), a first
+floor stores as many rows as ours wrote and a repeat floor finds no difference; after
 every pull the cloud's Flavor rows equal the simulator's flavors and its Image rows the simulator's mapped images;
 a repeat pull writes 0 rows. Target: median ours / median floor <= 1.2 for first and repeat pulls at every size.
 
@@ -64,8 +70,9 @@ COMPUTE = {"service_type": "compute", "interface": "public"}
 NOVA_HEADERS = {"X-OpenStack-Nova-API-Version": "2.37", "OpenStack-API-Version": "compute 2.37"}
 
 
-def floor(sim, tenant_id, cold):
-    """The same reads as plain JSON over one keystoneauth session. Returns (seconds, flavors, images)."""
+def floor(sim, tenant_id, cold, cloud, kind):
+    """The same reads as plain JSON over one keystoneauth session, then the same rows stored (first) or compared
+    (repeat). Returns (seconds, flavors, images, rows stored or differences found)."""
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
 
@@ -87,9 +94,81 @@ def floor(sim, tenant_id, cold):
         body = sess.get(url, endpoint_filter={"service_type": "image", "interface": "public"}).json()
         images.extend(body["images"])
         url = body.get("next")
-    sess.get(f"/os-quota-sets/{tenant_id}", endpoint_filter=COMPUTE, headers=NOVA_HEADERS).json()
-    sess.get(f"/os-quota-sets/{tenant_id}", endpoint_filter={"service_type": "volumev3", "interface": "public"}).json()
-    return time.perf_counter() - t0, flavors["flavors"], images
+    compute = sess.get(f"/os-quota-sets/{tenant_id}", endpoint_filter=COMPUTE, headers=NOVA_HEADERS).json()
+    volume = sess.get(
+        f"/os-quota-sets/{tenant_id}", endpoint_filter={"service_type": "volumev3", "interface": "public"}
+    ).json()
+    store = _store_rows if kind == "first" else _compare_rows
+    n = store(cloud, flavors["flavors"], images, compute["quota_set"], volume["quota_set"])
+    return time.perf_counter() - t0, flavors["flavors"], images, n
+
+
+def _pulled(flavors, images):
+    """Flavor tuples and {image id: (min_disk MiB, min_ram)} of the active images, as the pull stores them."""
+    fl = {(f["id"], f["name"], f["vcpus"], f["ram"], f["disk"] * 1024) for f in flavors}
+    im = {i["id"]: (i["min_disk"] * 1024, i["min_ram"]) for i in images if i["status"] == "active"}
+    return fl, im
+
+
+def _wanted_images(im):
+    """{template id: (image id, min_disk, min_ram)}: a template's first mapped active image, as ours picks it."""
+    from nodeconductor.iaas.models import TemplateMapping
+
+    wanted = {}
+    mappings = TemplateMapping.objects.order_by().values_list("template_id", "backend_image_id")
+    for template_id, image_id in sorted(mappings):
+        if image_id in im and template_id not in wanted:
+            wanted[template_id] = (image_id, *im[image_id])
+    return wanted
+
+
+def _store_rows(cloud, flavors, images, compute, volume):
+    """First pull's writes: the same Flavor and Image rows, one bulk insert each, one transaction."""
+    from django.db import transaction
+
+    from nodeconductor.iaas.models import Flavor, Image
+
+    fl, im = _pulled(flavors, images)
+    with transaction.atomic():
+        wanted = _wanted_images(im)
+        made = Flavor.objects.bulk_create(
+            Flavor(cloud=cloud, backend_id=b, name=n, cores=c_, ram=r, disk=d) for b, n, c_, r, d in fl
+        )
+        made += Image.objects.bulk_create(
+            Image(cloud=cloud, template_id=t, backend_id=b, min_disk=d, min_ram=r) for t, (b, d, r) in wanted.items()
+        )
+    return len(made)
+
+
+def _compare_rows(cloud, flavors, images, compute, volume):
+    """Repeat pull's reads: the stored rows once per model, compared with the pulled values; returns differences."""
+    from nodeconductor.iaas.models import CloudProjectMembership, Flavor, Image
+
+    fl, im = _pulled(flavors, images)
+    wanted = _wanted_images(im)
+    stored_fl = set(
+        Flavor.objects.filter(cloud=cloud).order_by().values_list("backend_id", "name", "cores", "ram", "disk")
+    )
+    stored_im = {
+        t: (b, d, r)
+        for t, b, d, r in Image.objects.filter(cloud=cloud)
+        .order_by()
+        .values_list("template_id", "backend_id", "min_disk", "min_ram")
+    }
+    gigabytes = volume["gigabytes"]
+    quotas = (compute["cores"], compute["ram"], -1 if gigabytes < 0 else gigabytes * 1024, compute["instances"])
+    stored_q = (
+        CloudProjectMembership.objects.filter(cloud=cloud)
+        .order_by()
+        .values_list("quota_vcpu", "quota_ram", "quota_storage", "quota_max_instances")
+    )
+    return len(fl ^ stored_fl) + len(set(wanted.items()) ^ set(stored_im.items())) + sum(q != quotas for q in stored_q)
+
+
+def clear_floor_rows(cloud):
+    """Delete the first-pull floor's rows (outside the timing), so its next run inserts into an empty cloud."""
+    cloud.flavors.all().delete()
+    cloud.images.all().delete()
 
 
 def reads(log):
@@ -168,7 +247,9 @@ def main(argv=None):
 
     # Warm-up (imports of the clients, first connections) on a throwaway cloud, so "first" means a cold session.
     ours(fresh_cloud("warm-up"), True)
-    floor(sim, tenant, True)
+    floor_cloud = fresh_cloud("floor")  # the first-pull floor stores its rows here, deleted after each run
+    floor(sim, tenant, True, floor_cloud, "first")
+    clear_floor_rows(floor_cloud)
     results = []
     print(
         f"\n{'images':>6} {'flavors':>7} {'pull':6} {'ours median [min, max] ms':>27} "
@@ -178,7 +259,7 @@ def main(argv=None):
         grow(sim, size)
         cloud = None
         for kind, cold in (("first", True), ("repeat", False)):
-            t_ours, t_floor, written, queries, matched = [], [], [], set(), []
+            t_ours, t_floor, written, floor_n, queries, matched = [], [], [], [], set(), []
             log_ours = log_floor = None
             n_flavors = n_images = 0
             for k in range(args.runs):
@@ -187,7 +268,7 @@ def main(argv=None):
 
                 sides = [
                     ("ours", lambda cl=cloud, cd=cold: ours(cl, cd)),
-                    ("floor", lambda cd=cold: floor(sim, tenant, cd)),
+                    ("floor", lambda cl=cloud, cd=cold, kd=kind: floor(sim, tenant, cd, floor_cloud if cd else cl, kd)),
                 ]
                 for who, fn in sides if k % 2 == 0 else sides[::-1]:
                     sim.clear_call_log()
@@ -200,7 +281,10 @@ def main(argv=None):
                     else:
                         t_floor.append(out[0])
                         n_flavors, n_images = len(out[1]), len(out[2])
+                        floor_n.append(out[3])
                         log_floor = sim.call_log
+                        if kind == "first":
+                            clear_floor_rows(floor_cloud)
                 matched.append(rows_match(sim, cloud))
             ratio = c.median(t_ours) / c.median(t_floor)
             a, f = stats(t_ours), stats(t_floor)
@@ -223,7 +307,18 @@ def main(argv=None):
                 not bad,
                 matched[-1][1] + (f"; mismatches: {bad[:2]}" if bad else ""),
             )
-            if kind == "repeat":
+            if kind == "first":
+                report.check(
+                    f"{size} images, first: the floor stores as many rows as ours wrote",
+                    floor_n == written,
+                    f"floor stored {floor_n}, ours wrote {written}",
+                )
+            else:
+                report.check(
+                    f"{size} images, repeat: the floor compares the stored rows and finds no difference",
+                    not any(floor_n),
+                    f"differences per floor run {floor_n}",
+                )
                 report.check(
                     f"{size} images: a repeat pull writes 0 rows",
                     max(written) == 0,

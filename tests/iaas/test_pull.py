@@ -81,6 +81,19 @@ def test_repeat_pull_writes_nothing(cloud):
     assert diff.lines() == ["no changes"]
 
 
+def test_pull_with_a_new_session_sends_one_auth_and_the_catalogue_reads_only(cloud, sim_env, cloudsim):
+    # A /v3 auth_url names its version: a new session authenticates without a discovery GET first.
+    assert sim_env.credentials["auth_url"].rstrip("/").endswith("/v3")
+    cloudsim.set_quota(sim_env.tenant_id, volume={"gigabytes": -1})
+    clear_sessions()
+    cloudsim.clear_call_log()
+    diff = cloud.get_backend().pull_cloud_account(cloud)
+    ops = [x["operation"] for x in cloudsim.call_log if not x["operation"].startswith("sim.")]
+    assert ops == ["identity.auth", "compute.flavor_list", "image.list", "compute.quota_get", "volume.quota_get"]
+    assert "+ flavor m1.tiny (1)" in diff.lines()
+    assert CloudProjectMembership.objects.get(cloud=cloud).quota_storage == -1, "unlimited volume quota stays -1"
+
+
 def test_changed_flavor_is_updated_and_vanished_one_deleted(cloud, cloudsim):
     run_cloud_pull(cloud)
     cloudsim.remove_flavor("2")

@@ -38,37 +38,69 @@ def _diff_fields(obj, values, fields):
     return [f for f in fields if getattr(obj, f) != values[f]]
 
 
+def _changed(stored, values, fields):
+    """Names of fields whose stored value (a tuple in `fields` order) differs from the pulled one."""
+    return [f for f, old in zip(fields, stored, strict=True) if old != values[f]]
+
+
+# The stored rows are read as tuples, not model instances, and ordering is dropped (the models' default ordering
+# joins the cloud and template tables): a pull mostly finds nothing changed, and building thousands of model
+# instances to compare would cost more than the reads. Instances are made only for the rows that are written.
+
+
 def _apply_flavors(cloud, pulled, diff, dry_run):
     """Create new flavors, update changed ones, delete vanished ones unless instances use them."""
-    existing = {f.backend_id: f for f in cloud.flavors.all()}
+    existing = {
+        row[0]: row[1:]
+        for row in Flavor.objects.filter(cloud=cloud)
+        .order_by()
+        .values_list("backend_id", "pk", "is_active", *FLAVOR_FIELDS)
+    }
     pulled_by_id = {f["backend_id"]: f for f in pulled}
     to_create, to_update = [], []
     for backend_id, values in pulled_by_id.items():
-        flavor = existing.get(backend_id)
-        if flavor is None:
+        stored = existing.get(backend_id)
+        if stored is None:
             to_create.append(Flavor(cloud=cloud, backend_id=backend_id, **{k: values[k] for k in FLAVOR_FIELDS}))
             diff.created.append(f"flavor {values['name']} ({backend_id})")
             continue
-        changed = _diff_fields(flavor, values, FLAVOR_FIELDS)
-        if changed or not flavor.is_active:
+        pk, is_active, *old = stored
+        changed = _changed(old, values, FLAVOR_FIELDS)
+        if changed or not is_active:
+            flavor = Flavor(
+                pk=pk, cloud=cloud, backend_id=backend_id, is_active=True, **dict(zip(FLAVOR_FIELDS, old, strict=True))
+            )
             for f in changed:
                 setattr(flavor, f, values[f])
-            flavor.is_active = True
             to_update.append(flavor)
-            diff.updated.append(f"flavor {flavor.name} ({backend_id}): {', '.join(changed) or 'available again'}")
-    vanished = [f for bid, f in existing.items() if bid not in pulled_by_id]
-    used = set(
-        Flavor.objects.filter(pk__in=[f.pk for f in vanished], instances__isnull=False).values_list("pk", flat=True)
+            diff.updated.append(f"flavor {old[0]} ({backend_id}): {', '.join(changed) or 'available again'}")
+    # In the models' order (cores, ram, name), so the diff lines read as before.
+    vanished = sorted(
+        ((bid, row) for bid, row in existing.items() if bid not in pulled_by_id),
+        key=lambda item: (item[1][3], item[1][4], item[1][2]),
     )
-    to_delete = [f.pk for f in vanished if f.pk not in used]
-    for flavor in vanished:
-        if flavor.pk in used:
-            if flavor.is_active:
-                flavor.is_active = False
-                to_update.append(flavor)
-                diff.kept.append(f"flavor {flavor.name} ({flavor.backend_id}) vanished but is in use: kept, inactive")
+    used = set(
+        Flavor.objects.filter(pk__in=[row[0] for _, row in vanished], instances__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+    to_delete = [row[0] for _, row in vanished if row[0] not in used]
+    for backend_id, (pk, is_active, *old) in vanished:
+        name = old[0]
+        if pk in used:
+            if is_active:
+                to_update.append(
+                    Flavor(
+                        pk=pk,
+                        cloud=cloud,
+                        backend_id=backend_id,
+                        is_active=False,
+                        **dict(zip(FLAVOR_FIELDS, old, strict=True)),
+                    )
+                )
+                diff.kept.append(f"flavor {name} ({backend_id}) vanished but is in use: kept, inactive")
         else:
-            diff.deleted.append(f"flavor {flavor.name} ({flavor.backend_id})")
+            diff.deleted.append(f"flavor {name} ({backend_id})")
     if not dry_run:
         Flavor.objects.bulk_create(to_create)
         if to_update:
@@ -82,34 +114,36 @@ def _apply_images(cloud, pulled, diff, dry_run):
     pulled_by_id = {i["backend_id"]: i for i in pulled}
     wanted = {}
     # Mappings are few (one or two per template) while images may be thousands: match them here, not in SQL.
-    mappings = [m for m in TemplateMapping.objects.select_related("template") if m.backend_image_id in pulled_by_id]
-    for mapping in sorted(mappings, key=lambda m: (m.template_id, m.backend_image_id)):
-        if mapping.template_id not in wanted:
-            image = pulled_by_id[mapping.backend_image_id]
-            wanted[mapping.template_id] = (mapping.template, {f: image[f] for f in IMAGE_FIELDS})
-    existing = {i.template_id: i for i in cloud.images.all()}
+    mappings = TemplateMapping.objects.order_by().values_list("template_id", "backend_image_id", "template__name")
+    for template_id, backend_image_id, name in sorted(m for m in mappings if m[1] in pulled_by_id):
+        if template_id not in wanted:
+            image = pulled_by_id[backend_image_id]
+            wanted[template_id] = (name, {f: image[f] for f in IMAGE_FIELDS})
+    existing = {
+        row[0]: row[1:]
+        for row in Image.objects.filter(cloud=cloud).order_by().values_list("template_id", "pk", *IMAGE_FIELDS)
+    }
     to_create, to_update = [], []
-    for template_id, (template, values) in wanted.items():
-        image = existing.get(template_id)
-        if image is None:
-            to_create.append(Image(cloud=cloud, template=template, **values))
-            diff.created.append(f"image of template {template.name} ({values['backend_id']})")
+    for template_id, (name, values) in wanted.items():
+        stored = existing.get(template_id)
+        if stored is None:
+            to_create.append(Image(cloud=cloud, template_id=template_id, **values))
+            diff.created.append(f"image of template {name} ({values['backend_id']})")
             continue
-        changed = _diff_fields(image, values, IMAGE_FIELDS)
+        pk, *old = stored
+        changed = _changed(old, values, IMAGE_FIELDS)
         if changed:
-            for f in changed:
-                setattr(image, f, values[f])
-            to_update.append(image)
-            diff.updated.append(f"image of template {template.name} ({values['backend_id']}): {', '.join(changed)}")
-    to_delete = [i for tid, i in existing.items() if tid not in wanted]
-    for image in to_delete:
-        diff.deleted.append(f"image {image.backend_id} of template id {image.template_id}")
+            to_update.append(Image(pk=pk, cloud=cloud, template_id=template_id, **values))
+            diff.updated.append(f"image of template {name} ({values['backend_id']}): {', '.join(changed)}")
+    to_delete = sorted((tid, row) for tid, row in existing.items() if tid not in wanted)
+    for template_id, (_, backend_id, *_) in to_delete:
+        diff.deleted.append(f"image {backend_id} of template id {template_id}")
     if not dry_run:
         Image.objects.bulk_create(to_create)
         if to_update:
             Image.objects.bulk_update(to_update, IMAGE_FIELDS)
         if to_delete:
-            Image.objects.filter(pk__in=[i.pk for i in to_delete]).delete()
+            Image.objects.filter(pk__in=[row[0] for _, row in to_delete]).delete()
 
 
 def _apply_quotas(cloud, pulled, diff, dry_run):
