@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from novaclient import exceptions as novaclient_exceptions
 
 import nodeconductor
 from nodeconductor.iaas.backend import CloudBackendError, OpenStackBackend
@@ -138,3 +139,30 @@ def test_cloud_access_never_prints_the_password():
 def test_the_backend_refuses_a_model_in_place_of_its_cloud_access():
     with pytest.raises(TypeError, match="takes a CloudAccess"):
         OpenStackBackend(Cloud(name="x", auth_url="http://keystone.example.com/v3"))
+
+
+def test_a_key_pushed_by_another_build_since_our_look_is_reused_not_a_failure(sim_env):
+    """Two first builds with one key at once: the one whose create meets Nova's 409 takes the pushed keypair."""
+    access = CloudAccess("sim", sim_env.credentials["auth_url"], sim_env.credentials)
+    ours, theirs = OpenStackBackend(access), OpenStackBackend(access)
+    key = SshKey(uuid=uuid.uuid4(), name="shared", public_key=make_public_key("shared@test"))
+    spec = InstanceSpec(uuid=uuid.uuid4(), hostname="race", tenant_id=sim_env.tenant_id, key_name="shared",
+                        ssh_key=key)  # fmt: skip
+    ours._ensure_admin_role(sim_env.tenant_id)  # as the first step of a never-synced membership does
+    nova = ours.nova(sim_env.tenant_id)
+    real_get = nova.keypairs.get
+    looks = []
+
+    def get_while_the_other_build_pushes(name):
+        looks.append(name)
+        if len(looks) == 1:
+            theirs._ensure_keypair(spec)  # the other worker's push lands between our look and our create
+            raise novaclient_exceptions.NotFound(404, f"Keypair {name} not found")  # what our look had seen
+        return real_get(name)
+
+    nova.keypairs.get = get_while_the_other_build_pushes
+    assert ours._ensure_keypair(spec) == f"nc-{key.uuid.hex}"
+    assert len(looks) == 2, "our create met the 409 and looked again"
+    assert [kp["name"] for kp in sim_env.sim.keypairs()].count(f"nc-{key.uuid.hex}") == 1
+    creates = [c["status"] for c in sim_env.sim.call_log if c["operation"] == "compute.keypair_create"]
+    assert sorted(creates) == [200, 409] or sorted(creates) == [201, 409], creates  # ours met Nova's 409

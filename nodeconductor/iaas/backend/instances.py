@@ -11,6 +11,7 @@ import logging
 import time
 
 from django.utils import timezone
+from novaclient import exceptions as nova_exceptions
 
 from .errors import CloudBackendError, CloudResourceNotFound
 from .networking import networks_mode, port_name
@@ -192,7 +193,12 @@ class InstanceOperationsMixin:
         except CloudResourceNotFound:
             pass
         with self._call(f"push SSH key {key.name}"):
-            nova.keypairs.create(name, public_key=key.public_key)
+            try:
+                nova.keypairs.create(name, public_key=key.public_key)
+            except nova_exceptions.Conflict:
+                # Keypairs belong to the admin user, not to a tenant: another build with the same key (in this
+                # tenant or another, on another worker) pushed it since our look. Theirs is ours: same name, same key.
+                nova.keypairs.get(name)
         return name
 
     def _ensure_instance_port(self, instance, security_group_ids):
