@@ -151,7 +151,7 @@ class OpenStackBackend(
             {
                 "backend_id": img["id"],
                 "name": img.get("name") or "",
-                "min_disk": int(img.get("min_disk") or 0) * MIB_PER_GIB,
+                "min_disk": gib_to_mib(img.get("min_disk")),
                 "min_ram": int(img.get("min_ram") or 0),
             }
             for img in images

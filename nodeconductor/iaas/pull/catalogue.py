@@ -50,57 +50,40 @@ def _changed(stored, values, fields):
 
 def _apply_flavors(cloud, pulled, diff, dry_run):
     """Create new flavors, update changed ones, delete vanished ones unless instances use them."""
-    existing = {
-        row[0]: row[1:]
-        for row in Flavor.objects.filter(cloud=cloud)
-        .order_by()
-        .values_list("backend_id", "pk", "is_active", *FLAVOR_FIELDS)
-    }
+    rows = Flavor.objects.filter(cloud=cloud).order_by().values_list("backend_id", "pk", "is_active", *FLAVOR_FIELDS)
+    # backend_id -> (pk, is_active, {field: stored value})
+    existing = {bid: (pk, active, dict(zip(FLAVOR_FIELDS, old, strict=True))) for bid, pk, active, *old in rows}
     pulled_by_id = {f["backend_id"]: f for f in pulled}
+
+    def row(backend_id, pk, fields, is_active):
+        return Flavor(pk=pk, cloud=cloud, backend_id=backend_id, is_active=is_active, **fields)
+
     to_create, to_update = [], []
     for backend_id, values in pulled_by_id.items():
-        stored = existing.get(backend_id)
-        if stored is None:
-            to_create.append(Flavor(cloud=cloud, backend_id=backend_id, **{k: values[k] for k in FLAVOR_FIELDS}))
+        fields = {k: values[k] for k in FLAVOR_FIELDS}
+        if backend_id not in existing:
+            to_create.append(row(backend_id, None, fields, True))
             diff.created.append(f"flavor {values['name']} ({backend_id})")
             continue
-        pk, is_active, *old = stored
-        changed = _changed(old, values, FLAVOR_FIELDS)
+        pk, is_active, old = existing[backend_id]
+        changed = [f for f in FLAVOR_FIELDS if old[f] != fields[f]]
         if changed or not is_active:
-            flavor = Flavor(
-                pk=pk, cloud=cloud, backend_id=backend_id, is_active=True, **dict(zip(FLAVOR_FIELDS, old, strict=True))
-            )
-            for f in changed:
-                setattr(flavor, f, values[f])
-            to_update.append(flavor)
-            diff.updated.append(f"flavor {old[0]} ({backend_id}): {', '.join(changed) or 'available again'}")
+            to_update.append(row(backend_id, pk, fields, True))
+            diff.updated.append(f"flavor {old['name']} ({backend_id}): {', '.join(changed) or 'available again'}")
     # In the models' order (cores, ram, name), so the diff lines read as before.
     vanished = sorted(
-        ((bid, row) for bid, row in existing.items() if bid not in pulled_by_id),
-        key=lambda item: (item[1][3], item[1][4], item[1][2]),
+        ((bid, stored) for bid, stored in existing.items() if bid not in pulled_by_id),
+        key=lambda item: (item[1][2]["cores"], item[1][2]["ram"], item[1][2]["name"]),
     )
-    used = set(
-        Flavor.objects.filter(pk__in=[row[0] for _, row in vanished], instances__isnull=False).values_list(
-            "pk", flat=True
-        )
-    )
-    to_delete = [row[0] for _, row in vanished if row[0] not in used]
-    for backend_id, (pk, is_active, *old) in vanished:
-        name = old[0]
-        if pk in used:
-            if is_active:
-                to_update.append(
-                    Flavor(
-                        pk=pk,
-                        cloud=cloud,
-                        backend_id=backend_id,
-                        is_active=False,
-                        **dict(zip(FLAVOR_FIELDS, old, strict=True)),
-                    )
-                )
-                diff.kept.append(f"flavor {name} ({backend_id}) vanished but is in use: kept, inactive")
-        else:
-            diff.deleted.append(f"flavor {name} ({backend_id})")
+    vanished_pks = [pk for _, (pk, _, _) in vanished]
+    used = set(Flavor.objects.filter(pk__in=vanished_pks, instances__isnull=False).values_list("pk", flat=True))
+    to_delete = [pk for pk in vanished_pks if pk not in used]
+    for backend_id, (pk, is_active, old) in vanished:
+        if pk not in used:
+            diff.deleted.append(f"flavor {old['name']} ({backend_id})")
+        elif is_active:
+            to_update.append(row(backend_id, pk, old, False))
+            diff.kept.append(f"flavor {old['name']} ({backend_id}) vanished but is in use: kept, inactive")
     if not dry_run:
         Flavor.objects.bulk_create(to_create)
         if to_update:
