@@ -21,6 +21,16 @@ def _image(instance, cloud_id):
     return ImageRef(*row) if row else None
 
 
+# The spec's fields that are the instance row's own, under the same names; the fingerprint compares the first ones.
+ROW_FIELDS = ("uuid", "hostname", "backend_id", "system_volume_id", "data_volume_id", "port_id",
+              "system_volume_size", "data_volume_size", "key_name")  # fmt: skip
+SEEN_FIELDS = ROW_FIELDS[:5]
+
+
+def _copied(instance, fields):
+    return {f: getattr(instance, f) for f in fields}
+
+
 def instance_spec(instance, provision=False):
     """What the backend's steps read of an instance; with `provision`, its SSH key and image too (only a build
     before the server exists needs them, so the other steps cost no query for them)."""
@@ -34,16 +44,8 @@ def instance_spec(instance, provision=False):
         # The name is only shown when the image is missing: no template row is read otherwise.
         template_name = instance.template.name if image is None else ""
     return InstanceSpec(
-        uuid=instance.uuid,
-        hostname=instance.hostname,
+        **_copied(instance, ROW_FIELDS),
         tenant_id=membership.tenant_id,
-        backend_id=instance.backend_id,
-        system_volume_id=instance.system_volume_id,
-        data_volume_id=instance.data_volume_id,
-        port_id=instance.port_id,
-        system_volume_size=instance.system_volume_size,
-        data_volume_size=instance.data_volume_size,
-        key_name=instance.key_name,
         ssh_key=ssh_key,
         image=image,
         template_name=template_name,
@@ -56,10 +58,7 @@ def instance_spec(instance, provision=False):
 
 def seen_spec(instance, tenant_id):
     """The ids a snapshot fingerprint compares, for a row of the snapshot's tenant: no membership is read."""
-    return InstanceSpec(
-        uuid=instance.uuid, hostname=instance.hostname, tenant_id=tenant_id, backend_id=instance.backend_id,
-        system_volume_id=instance.system_volume_id, data_volume_id=instance.data_volume_id,
-    )
+    return InstanceSpec(**_copied(instance, SEEN_FIELDS), tenant_id=tenant_id)
 
 
 def tenant_ids(cloud):

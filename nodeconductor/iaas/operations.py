@@ -358,8 +358,11 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None, instance=None):
 
 
 def _build_ended(op, instance):
-    """A provision ended (or was dropped): its cloud's next queued provisions get the slot at commit."""
-    if op.builds:
+    """A provision ended (or was dropped): its cloud's next queued provisions get the slot at commit.
+
+    A cloud with no cap queues nothing, so its builds end without the hand-off's locked read.
+    """
+    if op.builds and build_cap(instance.cloud_project_membership.cloud) > 0:
         build_slots.hand_on(instance.cloud_project_membership.cloud_id)
 
 
