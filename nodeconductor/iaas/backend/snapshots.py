@@ -6,6 +6,7 @@ instead of making one GET each; the steps' writes still go to the cloud. A tick 
 then costs two list calls, not several calls per operation.
 """
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import time
@@ -51,12 +52,24 @@ class SnapshotMixin:
     _snapshot = None
 
     def snapshot_tenant(self, tenant_id):
-        """List every server and volume of the tenant (two calls) as a TenantSnapshot."""
+        """List every server and volume of the tenant (two calls, at the same time) as a TenantSnapshot.
+
+        The two lists go out together: a tick sees a change only from its next listing on, so every wait ends
+        up to one listing late, and on a real cloud one list takes 0.1-0.3 s.
+        """
         taken = time.time()
-        # Retried like every server read: Nova's transient 500 while a port binding is updated.
-        servers = self._nova_read(f"list servers of tenant {tenant_id}", self.nova(tenant_id).servers.list)
-        with self._call(f"list volumes of tenant {tenant_id}"):
-            volumes = self.cinder(tenant_id).volumes.list()
+        # The clients are made here, not in the thread: the backend's client cache is not shared across threads.
+        nova, cinder = self.nova(tenant_id), self.cinder(tenant_id)
+
+        def list_volumes():
+            with self._call(f"list volumes of tenant {tenant_id}"):
+                return cinder.volumes.list()
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
+            volumes = pool.submit(list_volumes)
+            # Retried like every server read: Nova's transient 500 while a port binding is updated.
+            servers = self._nova_read(f"list servers of tenant {tenant_id}", nova.servers.list)
+            volumes = volumes.result()
         return TenantSnapshot(tenant_id, {s.id: s for s in servers}, {v.id: v for v in volumes}, taken)
 
     @contextlib.contextmanager
