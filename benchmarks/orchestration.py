@@ -328,7 +328,9 @@ def main(argv=None):
     api = c.Api(base, seed["token"])
     print(
         f"OPENSTACK_POLL_INTERVAL={settings.NODECONDUCTOR['OPENSTACK_POLL_INTERVAL']} s (adaptive from "
-        f"{settings.NODECONDUCTOR['OPENSTACK_MIN_POLL_INTERVAL']} s); both sides polled every {args.raw_poll} s; "
+        f"{settings.NODECONDUCTOR['OPENSTACK_MIN_POLL_INTERVAL']} s, "
+        f"{settings.NODECONDUCTOR['OPENSTACK_POLL_FRACTION']} of the time waited); "
+        f"both sides polled every {args.raw_poll} s; "
         f"real cloud: {real['auth_url'] if real else 'not configured (OS_AUTH_URL unset)'}"
     )
 

@@ -88,12 +88,13 @@ def poll_interval():
 
 
 def next_poll(waited):
-    """Pause before the next look: a tenth of the time already waited in this phase, within the bounds.
+    """Pause before the next look: a fraction (a tenth) of the time already waited in this phase, within bounds.
 
-    A fixed interval makes every wait end up to one interval late; looking again after a tenth of the time
-    waited keeps the lateness near 10% of each wait (or the minimum) with a few more calls per wait.
+    A fixed interval makes every wait end up to one interval late; looking again after a fraction of the time
+    waited keeps the lateness near that fraction of each wait (or the minimum) with a few more calls per wait.
     """
-    return min(max(0.1 * waited, _setting("OPENSTACK_MIN_POLL_INTERVAL", 0.25)), poll_interval())
+    pause = _setting("OPENSTACK_POLL_FRACTION", 0.1) * waited
+    return min(max(pause, _setting("OPENSTACK_MIN_POLL_INTERVAL", 0.25)), poll_interval())
 
 
 # ---------------------------------------------------------------------------------------------- the record

@@ -135,7 +135,7 @@ def _push_back(skipped):
     """Move the next look of operations that saw nothing new by the same adaptive pause a step would take.
 
     A fixed poll_interval here made a wait whose first looks saw nothing end up to that interval (2 s) late,
-    undoing next_poll's lateness of a tenth of the time waited. One UPDATE per distinct pause (rounded to 50 ms).
+    undoing next_poll's lateness, a fraction of the time waited. One UPDATE per distinct pause (rounded to 50 ms).
     """
     now, by_pause = time.time(), {}
     for instance in skipped:

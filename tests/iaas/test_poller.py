@@ -93,8 +93,8 @@ def test_unchanged_operations_are_skipped_and_only_their_next_look_moves(iaas, r
 
 @pytest.mark.django_db(transaction=False)
 def test_a_skipped_operation_looks_again_after_the_adaptive_pause_not_the_full_interval(iaas, roles, settings):
-    # Production's bounds (the test settings poll every 20 ms): 0.25 s at least, 2 s at most.
-    bounds = {"OPENSTACK_POLL_INTERVAL": 2, "OPENSTACK_MIN_POLL_INTERVAL": 0.25}
+    # Bounds like production's (the test settings poll every 20 ms): 0.25 s at least, 2 s at most.
+    bounds = {"OPENSTACK_POLL_INTERVAL": 2, "OPENSTACK_MIN_POLL_INTERVAL": 0.25, "OPENSTACK_POLL_FRACTION": 0.1}
     settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, **bounds}
     iaas.env.sim.set_delay("server_build", 5)
     (uuid,) = create(roles, iaas, 1)
@@ -112,7 +112,7 @@ def test_a_skipped_operation_looks_again_after_the_adaptive_pause_not_the_full_i
     row = Instance.objects.get(uuid=uuid)
     waited = time.time() - row.operation_params["phase_started"]
     pause = (row.operation_due - timezone.now()).total_seconds()
-    # A tenth of the time waited in the phase (at least the minimum), as a step would wait; not poll_interval.
+    # The fraction of the time waited in the phase (at least the minimum), as a step would wait; not poll_interval.
     assert pause <= operations.next_poll(waited) + 0.1
     assert pause < operations.poll_interval() - 0.5
 
