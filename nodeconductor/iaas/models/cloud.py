@@ -4,9 +4,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
-from nodeconductor.core.models import TimeStampedMixin, UuidMixin
+from nodeconductor.core.models import StateMachineMixin, TimeStampedMixin, UuidMixin
 from nodeconductor.structure.models import (
     CustomerPermission,
     Project,
@@ -24,7 +24,7 @@ class SyncState(models.TextChoices):
     ERRED = "erred", "Erred"
 
 
-class SynchronizableMixin(ConcurrentTransitionMixin, models.Model):
+class SynchronizableMixin(StateMachineMixin, models.Model):
     """Sync state machine shared by clouds and memberships: transitions only, no I/O."""
 
     state = FSMField(default=SyncState.SYNC_SCHEDULED, choices=SyncState.choices, protected=True, max_length=20)

@@ -5,9 +5,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce, Greatest
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
-from nodeconductor.core.models import TimeStampedMixin, UuidMixin
+from nodeconductor.core.models import StateMachineMixin, TimeStampedMixin, UuidMixin
 from nodeconductor.structure.models import Project
 
 
@@ -90,7 +90,7 @@ def quota_expressions():
     }
 
 
-class Instance(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin, models.Model):
+class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     """A VM booted from a root volume (the template's image) with an empty data volume attached."""
 
     hostname = models.CharField(max_length=80)

@@ -8,9 +8,9 @@ import ipaddress
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
-from nodeconductor.core.models import TimeStampedMixin, UuidMixin
+from nodeconductor.core.models import StateMachineMixin, TimeStampedMixin, UuidMixin
 
 from .cloud import ProjectScopedQuerySet
 
@@ -37,7 +37,7 @@ class SecurityGroupQuerySet(ProjectScopedQuerySet):
     project_path = "membership__project"
 
 
-class SecurityGroup(ConcurrentTransitionMixin, UuidMixin, TimeStampedMixin):
+class SecurityGroup(StateMachineMixin, UuidMixin, TimeStampedMixin):
     """A named set of ingress rules in one membership's tenant; instances of that membership use it."""
 
     # Unbinding a project forgets its groups with it; like the tenant, they stay in the cloud.
