@@ -77,6 +77,23 @@ def test_list_rows_carry_the_same_actions(iaas, roles):
     assert row["actions"]["start"]["enabled"] and not row["actions"]["stop"]["enabled"]
 
 
+def test_a_page_of_every_state_shows_each_rows_own_actions(iaas, roles):
+    """One page (one Operators, which remembers each state's answer) shows what each row's own GET shows."""
+    for state in S:
+        make_instance(iaas, state, hostname=f"vm-{state}")
+    client = roles.client_as("admin")
+    rows = client.get("/api/instances/?page_size=100").json()
+    assert len(rows) == len(S)
+    for row in rows:
+        assert row["actions"] == client.get(row["url"]).json()["actions"], row["state"]
+    assert len({str(r["actions"]) for r in rows}) > 3  # the states really differ in what they allow
+
+
+def test_no_instance_transition_has_conditions():
+    """Operators.leaves answers once per state: a condition would make the answer depend on more than it."""
+    assert [t.name for t in Instance().get_all_state_transitions() if t.conditions] == []
+
+
 @pytest.mark.parametrize("action, route", [("stop", "stop"), ("resize_flavor", "resize"), ("recover", "recover"),
                                            ("delete", None)])  # fmt: skip
 def test_options_on_an_action_url_answers_the_same(iaas, roles, action, route):
