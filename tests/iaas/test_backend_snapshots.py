@@ -32,3 +32,15 @@ def test_either_list_failing_is_the_clouds_error(sim_env, operation):
     sim.fail_next(operation, times=3, status=403, message="Policy doesn't allow this listing.")
     with pytest.raises(CloudBackendError, match="Policy doesn't allow this listing."):
         backend.snapshot_tenant(sim_env.tenant_id)
+
+
+def test_a_volume_list_that_failed_beside_the_server_list_is_asked_again_alone(sim_env):
+    """The second thread's failure (here a 500; in life, a token both calls found rejected) is not the tick's."""
+    backend, sim = _backend(sim_env), sim_env.sim
+    backend.snapshot_tenant(sim_env.tenant_id)
+    sim.clear_call_log()
+    sim.fail_next("volume.list", times=1, status=500, message="Transient volume list failure.")
+    snapshot = backend.snapshot_tenant(sim_env.tenant_id)
+    calls = [(c["operation"], c["status"]) for c in sim.call_log]
+    assert sorted(calls) == [("compute.server_list", 200), ("volume.list", 200), ("volume.list", 500)]
+    assert calls[-1] == ("volume.list", 200) and snapshot.volumes == {}

@@ -55,21 +55,25 @@ class SnapshotMixin:
         """List every server and volume of the tenant (two calls, at the same time) as a TenantSnapshot.
 
         The two lists go out together: a tick sees a change only from its next listing on, so every wait ends
-        up to one listing late, and on a real cloud one list takes 0.1-0.3 s.
+        up to one listing late (on mini-openstack, idle: 32 ms for Nova's, 16 ms for Cinder's).
         """
         taken = time.time()
         # The clients are made here, not in the thread: the backend's client cache is not shared across threads.
         nova, cinder = self.nova(tenant_id), self.cinder(tenant_id)
 
-        def list_volumes():
-            with self._call(f"list volumes of tenant {tenant_id}"):
-                return cinder.volumes.list()
-
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
-            volumes = pool.submit(list_volumes)
+            volumes = pool.submit(cinder.volumes.list)
             # Retried like every server read: Nova's transient 500 while a port binding is updated.
             servers = self._nova_read(f"list servers of tenant {tenant_id}", nova.servers.list)
-            volumes = volumes.result()
+            try:
+                volumes = volumes.result()
+            except Exception:  # noqa: BLE001 - asked again below, alone, where its error is translated
+                # Both calls carried the same token: when Keystone rejects it, only one of them renews it (the
+                # other's invalidate finds nothing to drop and does not retry), so the volume list is asked again.
+                volumes = None
+        if volumes is None:
+            with self._call(f"list volumes of tenant {tenant_id}"):
+                volumes = cinder.volumes.list()
         return TenantSnapshot(tenant_id, {s.id: s for s in servers}, {v.id: v for v in volumes}, taken)
 
     @contextlib.contextmanager
