@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from neutronclient.common import exceptions as neutron_exc
+from novaclient import exceptions as nova_exc
 
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import security_group_sync, tasks
@@ -34,12 +35,13 @@ PING = {"protocol": "icmp", "from_port": 8, "to_port": 0, "cidr": "0.0.0.0/0"}
 
 
 def _retried(call, *args, **kwargs):
-    """A Neutron call, again while Neutron answers its transient 500 (mini-openstack NOTES.md)."""
+    """A Neutron or Nova call, again while Neutron answers its transient 500 (mini-openstack NOTES.md); Nova
+    passes that 500 on as its own "Unexpected API Error" (a ClientException with code 500)."""
     for attempt in range(4):
         try:
             return call(*args, **kwargs)
-        except neutron_exc.InternalServerError:
-            if attempt == 3:
+        except (neutron_exc.InternalServerError, nova_exc.ClientException) as exc:
+            if attempt == 3 or (isinstance(exc, nova_exc.ClientException) and exc.code != 500):
                 raise
             time.sleep(0.5)
 
