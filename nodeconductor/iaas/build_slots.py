@@ -3,8 +3,7 @@
 A provision that finds no free slot stays in Provisioning Scheduled with no message of its own: waiting
 costs no worker time. Whoever ends a build (Online, Erred, a cleanup that ended, an instance that left
 Provisioning some other way) hands the freed slots on at commit: it sends the step of the next queued
-provisions of that cloud, first come first served, as many as there are free slots; one handed a slot is due
-now and holds that slot until its step runs, so the next hand-off does not send it again. A hand-off that is
+provisions of that cloud, first come first served, as many as there are free slots. A hand-off that is
 lost (a broker outage, a worker killed between commit and send) is made good by the sweeper: a queued
 provision is due again after `queue_recheck` seconds, so it looks for a slot again at the latest then.
 
@@ -19,7 +18,6 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from .models import Cloud, Instance, InstanceState
 
@@ -98,23 +96,12 @@ def next_queued(cloud_id):
         if cap <= 0:
             return []
         in_cloud = _in_cloud(cloud)
-        builds = [name for name, op in OPERATIONS.items() if op.builds]
-        # Queued: looked for a slot once (seq >= 1) and found none. A fresh provision (seq 0) has the message
-        # of its request on the way and is neither counted nor sent.
-        queued = (in_cloud.filter(state=S.PROVISIONING_SCHEDULED, operation_name__in=builds, operation_seq__gte=1)
-                  .exclude(operation_token=""))  # fmt: skip
-        now = timezone.now()
-        # A queued provision due now was handed a slot (or is due for the sweeper's recheck): its step is on the
-        # way, so its slot is taken until that step runs. Counting it keeps the next hand-off from sending it
-        # again: at a cap of 100, every build that ended sent the oldest ~80 queued once more, and 1,000
-        # provisions left 7,000 messages waiting in the broker while 16-23 of 100 slots built.
-        free = cap - in_cloud.filter(state=S.PROVISIONING).count() - queued.filter(operation_due__lte=now).count()
+        free = cap - in_cloud.filter(state=S.PROVISIONING).count()
         if free <= 0:
             return []
-        handed = list(queued.filter(operation_due__gt=now).order_by("created", "pk")
-                      .values_list("pk", "uuid", "operation_token", "operation_seq")[:free])  # fmt: skip
-        Instance.objects.filter(pk__in=[pk for pk, *_ in handed]).update(operation_due=now)
-        return [(uuid, token, seq) for _, uuid, token, seq in handed]
+        builds = [name for name, op in OPERATIONS.items() if op.builds]
+        queued = in_cloud.filter(state=S.PROVISIONING_SCHEDULED, operation_name__in=builds).exclude(operation_token="")
+        return list(queued.order_by("created", "pk").values_list("uuid", "operation_token", "operation_seq")[:free])
 
 
 def send_next(cloud_id, send=None):
