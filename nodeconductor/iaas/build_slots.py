@@ -3,7 +3,8 @@
 A provision that finds no free slot stays in Provisioning Scheduled with no message of its own: waiting
 costs no worker time. Whoever ends a build (Online, Erred, a cleanup that ended, an instance that left
 Provisioning some other way) hands the freed slots on at commit: it sends the step of the next queued
-provisions of that cloud, first come first served, as many as there are free slots. A hand-off that is
+provisions of that cloud, first come first served, as many as there are free slots; one handed a slot holds
+it until its step runs and is not sent again (its due time is set back to its last look). A hand-off that is
 lost (a broker outage, a worker killed between commit and send) is made good by the sweeper: a queued
 provision is due again after `queue_recheck` seconds, so it looks for a slot again at the latest then.
 
@@ -17,7 +18,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from .models import Cloud, Instance, InstanceState
 
@@ -96,12 +97,21 @@ def next_queued(cloud_id):
         if cap <= 0:
             return []
         in_cloud = _in_cloud(cloud)
-        free = cap - in_cloud.filter(state=S.PROVISIONING).count()
+        builds = [name for name, op in OPERATIONS.items() if op.builds]
+        # Queued: looked for a slot (seq >= 1) and found none. A fresh provision (seq 0) has its request's
+        # message on the way: sending it another made every ended build send one to each such provision.
+        queued = (in_cloud.filter(state=S.PROVISIONING_SCHEDULED, operation_name__in=builds, operation_seq__gte=1)
+                  .exclude(operation_token=""))  # fmt: skip
+        # Handed a slot: marked by its due time set back to its last look (a queued one is due a recheck later).
+        # Its step is on the way, so it holds the slot until the step runs and is not sent again.
+        handed = Q(operation_due=F("modified"))
+        free = cap - in_cloud.filter(state=S.PROVISIONING).count() - queued.filter(handed).count()
         if free <= 0:
             return []
-        builds = [name for name, op in OPERATIONS.items() if op.builds]
-        queued = in_cloud.filter(state=S.PROVISIONING_SCHEDULED, operation_name__in=builds).exclude(operation_token="")
-        return list(queued.order_by("created", "pk").values_list("uuid", "operation_token", "operation_seq")[:free])
+        picked = list(queued.exclude(handed).order_by("created", "pk")
+                      .values_list("pk", "uuid", "operation_token", "operation_seq")[:free])  # fmt: skip
+        Instance.objects.filter(pk__in=[pk for pk, *_ in picked]).update(operation_due=F("modified"))
+        return [(uuid, token, seq) for _, uuid, token, seq in picked]
 
 
 def send_next(cloud_id, send=None):
