@@ -4,7 +4,7 @@ A provision that finds no free slot stays in Provisioning Scheduled with no mess
 costs no worker time. Whoever ends a build (Online, Erred, a cleanup that ended, an instance that left
 Provisioning some other way) hands the freed slots on at commit: it sends the step of the next queued
 provisions of that cloud, first come first served, as many as there are free slots; one handed a slot holds
-it until its step runs and is not sent again (its due time is set back to its last look). A hand-off that is
+it until its step runs and is not sent again (`operation_slot_handed` marks it). A hand-off that is
 lost (a broker outage, a worker killed between commit and send) is made good by the sweeper: a queued
 provision is due again after `queue_recheck` seconds, so it looks for a slot again at the latest then.
 
@@ -18,7 +18,8 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
+from django.utils import timezone
 
 from .models import Cloud, Instance, InstanceState
 
@@ -102,15 +103,17 @@ def next_queued(cloud_id):
         # message on the way: sending it another made every ended build send one to each such provision.
         queued = (in_cloud.filter(state=S.PROVISIONING_SCHEDULED, operation_name__in=builds, operation_seq__gte=1)
                   .exclude(operation_token=""))  # fmt: skip
-        # Handed a slot: marked by its due time set back to its last look (a queued one is due a recheck later).
-        # Its step is on the way, so it holds the slot until the step runs and is not sent again.
-        handed = Q(operation_due=F("modified"))
+        # Handed a slot: its step is on the way, so it holds the slot until that step runs (which clears the
+        # mark) and is not sent again, whatever the sweeper resends meanwhile.
+        handed = Q(operation_slot_handed__isnull=False)
         free = cap - in_cloud.filter(state=S.PROVISIONING).count() - queued.filter(handed).count()
         if free <= 0:
             return []
         picked = list(queued.exclude(handed).order_by("created", "pk")
                       .values_list("pk", "uuid", "operation_token", "operation_seq")[:free])  # fmt: skip
-        Instance.objects.filter(pk__in=[pk for pk, *_ in picked]).update(operation_due=F("modified"))
+        # Due now: should this message be lost, the sweeper sends the step again a grace after the hand-off.
+        now = timezone.now()
+        Instance.objects.filter(pk__in=[pk for pk, *_ in picked]).update(operation_slot_handed=now, operation_due=now)
         return [(uuid, token, seq) for _, uuid, token, seq in picked]
 
 

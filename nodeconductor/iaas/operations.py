@@ -136,6 +136,7 @@ def record(op, params):
         "operation_due": timezone.now(),
         "operation_lease_until": None,
         "operation_holder": "",
+        "operation_slot_handed": None,
     }
 
 
@@ -149,6 +150,7 @@ CLEARED = {
     "operation_due": None,
     "operation_lease_until": None,
     "operation_holder": "",
+    "operation_slot_handed": None,
 }
 
 
@@ -208,6 +210,7 @@ def _release(instance, token, seq, phase, params, changes, retry_after):
         operation_due=now + timedelta(seconds=retry_after),
         operation_lease_until=None,
         operation_holder="",
+        operation_slot_handed=None,
         modified=now,
         **changes,
     )
@@ -304,6 +307,7 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None, instance=None):
                 return Outcome(finished=False, seq=seq + 1, retry_after=queue_poll(), token=token, queued=True)
             op.begin(instance)
             instance.operation_started = timezone.now()
+            instance.operation_slot_handed = None  # the slot it was handed (if any) is the one it builds in now
             instance.save()
     elif instance.state != op.working_state:
         logger.info("Dropping %s of %s: it is %s now", op.name, instance, instance.get_state_display())

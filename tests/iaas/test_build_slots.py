@@ -141,6 +141,69 @@ def test_a_provision_handed_a_slot_is_not_sent_again_by_the_next_hand_off(iaas, 
 
 
 @pytest.mark.django_db(transaction=False)
+def test_a_sweep_between_two_hand_offs_does_not_hand_the_same_slot_twice(iaas, roles, settings, sent):
+    """Under a backlog, the handed step waits in the broker past the grace and the sweeper sends it again: that
+    resend must not make it look unhanded (a mark in its due time did), or the next freed slot goes to it too."""
+    cap(settings, 2)
+    iaas.env.sim.set_delay("server_build", 0.1)
+    a, b, c, d, e = create_many(roles, iaas, 5, "swept")
+    for uuid in (a, b, c, d, e):
+        task_body(uuid)
+    sent.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        build_to_the_end(a)
+    assert sent == [step_of(c)]
+    assert abs((row(c).operation_due - timezone.now()).total_seconds()) < 5, "due now: a lost hand-off is resent"
+    Instance.objects.filter(uuid=c).update(operation_due=timezone.now() - timedelta(seconds=61))
+    assert sweeper.sweep(tasks.send_operation_step) == 1
+    assert sent == [step_of(c)] * 2
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        build_to_the_end(b)
+    assert sent == [step_of(c)] * 2 + [step_of(d)], "the slot b freed goes to d; c holds the one it was handed"
+    task_body(c)
+    task_body(d)
+    assert (row(c).state, row(d).state, row(e).state) == (S.PROVISIONING, S.PROVISIONING, S.PROVISIONING_SCHEDULED)
+    assert row(c).operation_slot_handed is None, "building now: the mark is gone with the step that ran"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_recheck_of_zero_still_hands_slots_on(iaas, roles, settings, sent):
+    """A queued provision due again at once is not one handed a slot (a mark 'due == last look' said it was)."""
+    cap(settings, 2)
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPERATION_QUEUE_RECHECK": 0}
+    iaas.env.sim.set_delay("server_build", 0.1)
+    a, b, c, d = create_many(roles, iaas, 4, "zero")
+    for uuid in (a, b, c, d):
+        task_body(uuid)
+    assert [row(u).state for u in (c, d)] == [S.PROVISIONING_SCHEDULED] * 2
+    sent.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        build_to_the_end(a)
+    assert sent == [step_of(c)]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_handed_provision_that_finds_no_slot_queues_again_unmarked(iaas, roles, settings, sent):
+    """The operator lowered the cap between the hand-off and its step: it queues anew and holds no phantom slot."""
+    cap(settings, 2)
+    iaas.env.sim.set_delay("server_build", 0.1)
+    a, b, c, d = create_many(roles, iaas, 4, "lowered")
+    for uuid in (a, b, c, d):
+        task_body(uuid)
+    sent.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        build_to_the_end(a)
+    assert sent == [step_of(c)] and row(c).operation_slot_handed is not None
+    cap(settings, 1)
+    task_body(c)
+    assert row(c).state == S.PROVISIONING_SCHEDULED and row(c).operation_slot_handed is None
+    sent.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        build_to_the_end(b)
+    assert sent == [step_of(c)], "the freed slot goes to c, the oldest queued, again"
+
+
+@pytest.mark.django_db(transaction=False)
 def test_queued_provisions_past_their_recheck_still_get_the_freed_slot(iaas, roles, settings, sent):
     """Due for the sweeper's recheck is not handed: a first try that counted every due one as holding a slot
     stalled P5 (311 Online, 689 queued, none building) once the queue was older than the recheck."""

@@ -144,6 +144,9 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     operation_due = models.DateTimeField(null=True, blank=True, editable=False)
     operation_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     operation_holder = models.CharField(max_length=120, blank=True, editable=False)
+    # When a queued provision was handed a freed build slot: its step is on the way and holds that slot, so no
+    # other hand-off sends it again. The next step to run clears it (it began its build or queued anew).
+    operation_slot_handed = models.DateTimeField(null=True, blank=True, editable=False)
     # The floating IP change asked and not yet done ({"token", "action", "floating_ip", "since"}; {} when none):
     # one at a time per instance, and exactly one message claims it, so a redelivered one changes nothing.
     floating_ip_job = models.JSONField(default=dict, blank=True, editable=False)
