@@ -81,6 +81,21 @@ def test_repeat_pull_writes_nothing(cloud):
     assert diff.lines() == ["no changes"]
 
 
+def test_a_changed_quota_updates_only_that_membership_and_says_what_changed(cloud, sim_env, cloudsim):
+    run_cloud_pull(cloud)
+    membership = CloudProjectMembership.objects.select_related("project").get(cloud=cloud)
+    cloudsim.set_quota(sim_env.tenant_id, compute={"cores": membership.quota_vcpu + 3})
+    cloud = fresh(cloud)
+    with CaptureQueriesContext(connection) as ctx:
+        diff = cloud.get_backend().pull_cloud_account(cloud)
+    assert diff.lines() == [f"~ quotas of {membership.project.name}: quota_vcpu"]
+    updates = writes(ctx)
+    assert len(updates) == 1 and CloudProjectMembership._meta.db_table in updates[0]
+    stored = CloudProjectMembership.objects.get(pk=membership.pk)
+    assert (stored.quota_vcpu, stored.quota_ram, stored.quota_storage, stored.quota_max_instances) == (
+        membership.quota_vcpu + 3, membership.quota_ram, membership.quota_storage, membership.quota_max_instances)
+
+
 def test_pull_with_a_new_session_sends_one_auth_and_the_catalogue_reads_only(cloud, sim_env, cloudsim):
     # A /v3 auth_url names its version: a new session authenticates without a discovery GET first.
     assert sim_env.credentials["auth_url"].rstrip("/").endswith("/v3")

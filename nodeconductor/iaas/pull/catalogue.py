@@ -33,11 +33,6 @@ class PullDiff:
         return out or ["no changes"]
 
 
-def _diff_fields(obj, values, fields):
-    """Names of fields whose value differs from the pulled one."""
-    return [f for f in fields if getattr(obj, f) != values[f]]
-
-
 def _changed(stored, values, fields):
     """Names of fields whose stored value (a tuple in `fields` order) differs from the pulled one."""
     return [f for f, old in zip(fields, stored, strict=True) if old != values[f]]
@@ -76,7 +71,9 @@ def _apply_flavors(cloud, pulled, diff, dry_run):
         key=lambda item: (item[1][2]["cores"], item[1][2]["ram"], item[1][2]["name"]),
     )
     vanished_pks = [pk for _, (pk, _, _) in vanished]
-    used = set(Flavor.objects.filter(pk__in=vanished_pks, instances__isnull=False).values_list("pk", flat=True))
+    used = set()
+    if vanished_pks:  # a repeat pull mostly finds none: no query to build
+        used = set(Flavor.objects.filter(pk__in=vanished_pks, instances__isnull=False).values_list("pk", flat=True))
     to_delete = [pk for pk in vanished_pks if pk not in used]
     for backend_id, (pk, is_active, old) in vanished:
         if pk not in used:
@@ -132,16 +129,16 @@ def _apply_images(cloud, pulled, diff, dry_run):
 def _apply_quotas(cloud, pulled, diff, dry_run):
     """Store each membership's limits where they changed."""
     to_update = []
-    for membership in cloud.memberships.exclude(tenant_id="").select_related("project"):
-        values = pulled.get(membership.tenant_id)
+    rows = cloud.memberships.exclude(tenant_id="").order_by().values_list("pk", "tenant_id", "project__name",
+                                                                         *QUOTA_FIELDS)  # fmt: skip
+    for pk, tenant_id, project_name, *stored in rows:
+        values = pulled.get(tenant_id)
         if not values:
             continue
-        changed = _diff_fields(membership, values, QUOTA_FIELDS)
+        changed = _changed(stored, values, QUOTA_FIELDS)
         if changed:
-            for f in changed:
-                setattr(membership, f, values[f])
-            to_update.append(membership)
-            diff.updated.append(f"quotas of {membership.project.name}: {', '.join(changed)}")
+            to_update.append(CloudProjectMembership(pk=pk, **{f: values[f] for f in QUOTA_FIELDS}))
+            diff.updated.append(f"quotas of {project_name}: {', '.join(changed)}")
     if to_update and not dry_run:
         CloudProjectMembership.objects.bulk_update(to_update, QUOTA_FIELDS)
 
