@@ -98,25 +98,36 @@ class Decision:
         return {"enabled": self.enabled, "reason": self.reason}
 
 
+# The decisions that name nothing of the instance, made once (a page of 100 rows makes 1,100 decisions).
+ALLOWED = Decision(True)
+STAFF_ONLY = Decision(False, NOT_STAFF, 403, "permission_denied")
+ADMINS_ONLY = Decision(False, NOT_ADMIN, 403, "permission_denied")
+IMPORT_REFUSED = Decision(False, IMPORT_REASON, 409, "invalid_state")
+
+
 class Operators:
     """Which projects a user administers, looked up once per request rather than once per instance."""
 
     def __init__(self, user):
         self.user = user
         self._projects = None
-        self._leaves = {}
+        self._wrong_state = {}
 
-    def leaves(self, action, instance):
-        """Whether the action's transition may leave the instance's state, found once per state and action.
+    def wrong_state(self, action, instance):
+        """The 409 of an action whose transition cannot leave the instance's state (None when it can).
 
         No instance transition has conditions (tests/iaas/test_instance_availability.py checks it), so the
-        state alone decides; a page of 100 rows asks 1,100 times and needs at most one answer per state.
+        state alone decides: a page of 100 rows asks 1,100 times and needs at most one answer per state and
+        action, which its reason (naming the state) lets every row share.
         """
         key = (action, instance.state)
-        allowed = self._leaves.get(key)
-        if allowed is None:
-            allowed = self._leaves[key] = can_proceed(types.MethodType(RULES[action].transition, instance))
-        return allowed
+        if key not in self._wrong_state:
+            refused = None
+            if not can_proceed(types.MethodType(RULES[action].transition, instance)):
+                label = STATE_LABELS.get(instance.state, instance.state)
+                refused = Decision(False, f"{RULES[action].needed}; the instance is {label}.", 409, "invalid_state")
+            self._wrong_state[key] = refused
+        return self._wrong_state[key]
 
     def can_operate(self, project_id):
         """Project administrators and staff may create and operate instances; managers and owners only read."""
@@ -141,22 +152,22 @@ def can_operate(user, project):
 def decide(operators, instance, action):
     """The decision for one action on one instance by the user behind `operators`."""
     if action == "import":
-        return Decision(False, IMPORT_REASON, 409, "invalid_state")
+        return IMPORT_REFUSED
     rule = RULES[action]
     if operators.user is None:
         pass  # the system itself (the shell, a management command): only the state decides
     elif rule.staff_only:
         if not (operators.user and operators.user.is_authenticated and operators.user.is_staff):
-            return Decision(False, NOT_STAFF, 403, "permission_denied")
+            return STAFF_ONLY
     elif not operators.can_operate(instance.cloud_project_membership.project_id):
-        return Decision(False, NOT_ADMIN, 403, "permission_denied")
-    if not operators.leaves(action, instance):
-        label = STATE_LABELS.get(instance.state, instance.state)
-        return Decision(False, f"{rule.needed}; the instance is {label}.", 409, "invalid_state")
+        return ADMINS_ONLY
+    refused = operators.wrong_state(action, instance)
+    if refused is not None:
+        return refused
     problem = rule.check(instance) if rule.check else ""
     if problem:
         return Decision(False, problem, 409, "invalid_state")
-    return Decision(True)
+    return ALLOWED
 
 
 def require(user, instance, action):

@@ -30,3 +30,34 @@ def test_fast_rows_equal_the_generic_ones(iaas, roles):
         assert dict(fast) == dict(generic(instance, request))
         assert list(fast) == list(InstanceSerializer.Meta.fields)
     assert built.start_time is not None and built.flavor is not None
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Tallinn", "America/St_Johns"])
+def test_fast_dates_equal_drf_in_any_current_time_zone(iaas, roles, zone):
+    from django.utils import timezone
+
+    request = APIRequestFactory().get("/api/instances/")
+    request.user = roles.users["admin"]
+    built = run(operations.PROVISION, make_instance(iaas, hostname="web-tz"), backend_flavor_id=iaas.flavor.backend_id)
+    with timezone.override(zone):
+        fast = InstanceSerializer(built, context={"request": request}).data
+        drf = generic(built, request)
+    dates = ("start_time", "created", "modified")
+    assert {k: fast[k] for k in dates} == {k: drf[k] for k in dates}
+    assert fast["created"].endswith("Z") == (zone == "UTC"), fast["created"]
+
+
+def test_a_custom_datetime_format_is_honoured(iaas, roles, settings):
+    from rest_framework.settings import api_settings
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DATETIME_FORMAT": "%Y-%m-%d %H:%M"}
+    api_settings.reload()
+    try:
+        request = APIRequestFactory().get("/api/instances/")
+        request.user = roles.users["admin"]
+        instance = Instance.objects.get(pk=make_instance(iaas, hostname="web-fmt").pk)
+        fast = InstanceSerializer(instance, context={"request": request}).data
+        assert fast["created"] == generic(instance, request)["created"] == instance.created.strftime("%Y-%m-%d %H:%M")
+    finally:
+        settings.REST_FRAMEWORK = {k: v for k, v in settings.REST_FRAMEWORK.items() if k != "DATETIME_FORMAT"}
+        api_settings.reload()

@@ -1,8 +1,10 @@
 """Serializers of instances: the read shape, the create request, and the resize request."""
 
 from django.core.validators import RegexValidator
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from nodeconductor.core.models import SshPublicKey
 from nodeconductor.core.permissions import deny_unless
@@ -34,6 +36,29 @@ class StateDisplayField(serializers.CharField):
     def get_attribute(self, instance):
         """Look the label up directly: `get_state_display` costs a signature inspection per row."""
         return self.LABELS.get(instance.state, instance.state)
+
+
+def date_formatter(field):
+    """DRF's DateTimeField output (None for no date), with its time zone and format looked up once per page.
+
+    DRF finds the current time zone for every value: 300 dates a page of 100 rows. An ISO 8601 field of an aware
+    database value is its isoformat() in that zone with "+00:00" written "Z", as DRF writes it; any other format
+    goes through the field itself.
+    """
+    output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
+    zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+    if output_format is None or output_format.lower() != ISO_8601 or zone is None:
+        return lambda value: field.to_representation(value) if value else None
+
+    def iso(value):
+        if not value:
+            return None
+        if not timezone.is_aware(value):
+            return field.to_representation(value)
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return iso
 
 
 ACTIONS_SCHEMA = {
@@ -116,10 +141,7 @@ class InstanceSerializer(HyperlinkedModelSerializer):
         def url(view_name, obj):
             return detail_url(view_name, obj, request) if obj is not None else None
 
-        dates, sla = self._formatters()
-
-        def when(value):
-            return dates.to_representation(value) if value else None
+        when, sla = self._formatters()
 
         return {
             "url": url("instance-detail", instance),
@@ -160,10 +182,10 @@ class InstanceSerializer(HyperlinkedModelSerializer):
         }
 
     def _formatters(self):
-        """The date and SLA fields, built once per serializer (a field's constructor costs more than its use)."""
+        """The date formatter and SLA field, built once per serializer (building a field costs more than using it)."""
         if not hasattr(self, "_formatter_fields"):
             self._formatter_fields = (
-                serializers.DateTimeField(),
+                date_formatter(serializers.DateTimeField()),
                 serializers.DecimalField(max_digits=6, decimal_places=4),
             )
         return self._formatter_fields
