@@ -61,3 +61,22 @@ def test_a_custom_datetime_format_is_honoured(iaas, roles, settings):
     finally:
         settings.REST_FRAMEWORK = {k: v for k, v in settings.REST_FRAMEWORK.items() if k != "DATETIME_FORMAT"}
         api_settings.reload()
+
+
+def test_fast_dates_fail_as_drf_does_where_a_zone_cannot_hold_the_date():
+    """A date past year 9999 in the current zone: DRF's own validation error, not a raw OverflowError."""
+    import datetime
+
+    from django.utils import timezone
+
+    from nodeconductor.iaas.serializers.instance import date_formatter
+
+    latest = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    with timezone.override("Asia/Tokyo"):
+        formatted = date_formatter(serializers.DateTimeField())
+        with pytest.raises(serializers.ValidationError) as drf:
+            serializers.DateTimeField().to_representation(latest)
+        with pytest.raises(serializers.ValidationError) as ours:
+            formatted(latest)
+    assert ours.value.detail == drf.value.detail
+    assert formatted("2026-12-03T12:00:00Z") == "2026-12-03T12:00:00Z", "a string passes through, as DRF's"

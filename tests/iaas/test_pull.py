@@ -10,6 +10,7 @@ from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.backend.session import clear_sessions
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Image, SyncState
 from nodeconductor.iaas.tasks import pull_cloud_accounts, run_cloud_pull
+from tests import factories as base_factories
 from tests.iaas import factories
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -94,6 +95,19 @@ def test_a_changed_quota_updates_only_that_membership_and_says_what_changed(clou
     stored = CloudProjectMembership.objects.get(pk=membership.pk)
     assert (stored.quota_vcpu, stored.quota_ram, stored.quota_storage, stored.quota_max_instances) == (
         membership.quota_vcpu + 3, membership.quota_ram, membership.quota_storage, membership.quota_max_instances)
+
+
+def test_quota_lines_come_in_project_name_order(roles, sim_env, cloudsim):
+    """Not in the rows' creation order: the diff reads as the memberships' listing does (by project name)."""
+    cloud = factories.CloudFactory(customer=roles.customer, auth_url=sim_env.credentials["auth_url"])
+    for name, tenant in (("zeta", cloudsim.project_id("admin")), ("alpha", sim_env.tenant_id)):
+        project = base_factories.ProjectFactory(customer=roles.customer, name=name)
+        factories.MembershipFactory(cloud=cloud, project=project, tenant_id=tenant)
+    cloud.get_backend().pull_cloud_account(cloud)
+    for tenant in (cloudsim.project_id("admin"), sim_env.tenant_id):
+        cloudsim.set_quota(tenant, compute={"instances": 33})
+    diff = fresh(cloud).get_backend().pull_cloud_account(fresh(cloud))
+    assert diff.lines() == ["~ quotas of alpha: quota_max_instances", "~ quotas of zeta: quota_max_instances"]
 
 
 def test_pull_with_a_new_session_sends_one_auth_and_the_catalogue_reads_only(cloud, sim_env, cloudsim):

@@ -131,7 +131,7 @@ def _apply_quotas(cloud, pulled, diff, dry_run):
     to_update = []
     rows = cloud.memberships.exclude(tenant_id="").order_by().values_list("pk", "tenant_id", "project__name",
                                                                          *QUOTA_FIELDS)  # fmt: skip
-    for pk, tenant_id, project_name, *stored in rows:
+    for pk, tenant_id, project_name, *stored in sorted(rows, key=lambda row: (row[2], row[0])):  # by project
         values = pulled.get(tenant_id)
         if not values:
             continue

@@ -53,9 +53,12 @@ def date_formatter(field):
     def iso(value):
         if not value:
             return None
-        if not timezone.is_aware(value):
+        if isinstance(value, str) or not timezone.is_aware(value):
             return field.to_representation(value)
-        text = value.astimezone(zone).isoformat()
+        try:
+            text = value.astimezone(zone).isoformat()
+        except OverflowError:  # DRF's own error for a date its zone cannot hold
+            return field.to_representation(value)
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     return iso
