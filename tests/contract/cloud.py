@@ -22,6 +22,24 @@ REAL_HOWTO = ("real-cloud contract tests need OS_AUTH_URL, OS_USERNAME, OS_PASSW
               "(optionally OS_ADMIN_USERNAME / OS_ADMIN_PASSWORD / OS_ADMIN_PROJECT_NAME for the quota cases)")
 
 
+
+class ReadRetryingNeutron(neutron_client.Client):
+    """neutronclient whose reads retry Neutron 21's transient 500 (the eventlet API worker's oslo.db race,
+    mini-openstack NOTES.md): a GET changes nothing, so asking again is what any client of that cloud must do.
+    Writes are never retried here: the scenarios assert what each write answers."""
+
+    read_attempts = 5
+
+    def get(self, action, body=None, headers=None, params=None):
+        """A GET, asked again after a 500 (up to read_attempts in all)."""
+        for attempt in range(self.read_attempts):
+            try:
+                return super().get(action, body=body, headers=headers, params=params)
+            except neutron_exc.InternalServerError:
+                if attempt == self.read_attempts - 1:
+                    raise
+                time.sleep(0.5)
+
 class Credentials:
     """What a keystoneauth Password plugin needs."""
 
@@ -70,7 +88,7 @@ class Cloud:
         self.timeout = 20 if sim else 240
         self.prefix = f"contract-{int(time.time())}"
         self.servers, self.volumes, self.images = [], [], []
-        self.neutron = neutron_client.Client(session=self.session)
+        self.neutron = ReadRetryingNeutron(session=self.session)
         # Neutron resources in creation order as (kind, id); cleanup_network() undoes them newest first.
         self.made = []
 
@@ -196,7 +214,7 @@ class Cloud:
     def admin_neutron(self):
         """A Neutron client on the admin session, or None without admin credentials."""
         admin = self.admin_session()
-        return neutron_client.Client(session=admin) if admin else None
+        return ReadRetryingNeutron(session=admin) if admin else None
 
     def public_network(self):
         """The external network `public` as the demo user sees it."""
