@@ -307,7 +307,6 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None, instance=None):
                 return Outcome(finished=False, seq=seq + 1, retry_after=queue_poll(), token=token, queued=True)
             op.begin(instance)
             instance.operation_started = timezone.now()
-            instance.operation_slot_handed = None  # the slot it was handed (if any) is the one it builds in now
             instance.save()
     elif instance.state != op.working_state:
         logger.info("Dropping %s of %s: it is %s now", op.name, instance, instance.get_state_display())

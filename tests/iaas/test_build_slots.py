@@ -48,6 +48,23 @@ def step_of(uuid):
     return (str(uuid), instance.operation_token, instance.operation_seq)
 
 
+def queue_behind_two(iaas, roles, settings, sent, count, name):
+    """`count` provisions at a cap of 2, each past its first step: the first two build, the rest queue."""
+    cap(settings, 2)
+    iaas.env.sim.set_delay("server_build", 0.1)
+    uuids = create_many(roles, iaas, count, name)
+    for uuid in uuids:
+        task_body(uuid)
+    sent.clear()
+    return uuids
+
+
+def end_build(uuid):
+    """Run a build to its end, with the hand-off its commit makes."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        build_to_the_end(uuid)
+
+
 @pytest.mark.django_db(transaction=False)
 def test_a_queued_provision_sends_nothing_and_is_not_looked_at_for_a_minute(iaas, roles, settings, sent):
     cap(settings, 1)
@@ -99,16 +116,14 @@ def test_the_build_that_ends_hands_its_slot_to_the_next_queued_first_come_first_
         task_body(uuid)
     assert [row(u).state for u in (a, b, c, d, e)] == [S.PROVISIONING] * 2 + [S.PROVISIONING_SCHEDULED] * 3
     sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(a)
+    end_build(a)
     assert row(a).state == S.ONLINE
     assert sent == [step_of(c)], "one slot freed: the oldest queued gets it, at once"
     task_body(c)
     assert row(c).state == S.PROVISIONING
     sent.clear()
     iaas.env.sim.fail_next("compute.server_create", mode="error_state")
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(c)  # an Erred build (after its cleanup) frees its slot too
+    end_build(c)  # an Erred build (after its cleanup) frees its slot too
     assert row(c).state == S.ERRED
     assert sent == [step_of(d)]
     sent.clear()
@@ -123,17 +138,10 @@ def test_the_build_that_ends_hands_its_slot_to_the_next_queued_first_come_first_
 def test_a_provision_handed_a_slot_is_not_sent_again_by_the_next_hand_off(iaas, roles, settings, sent):
     """Its step is on the way: its slot is taken. Sent again, every ended build re-sent the oldest queued (at a
     cap of 100, 1,000 provisions left 7,000 messages in the broker while 16-23 slots built)."""
-    cap(settings, 2)
-    iaas.env.sim.set_delay("server_build", 0.1)
-    a, b, c, d, e = create_many(roles, iaas, 5, "once")
-    for uuid in (a, b, c, d, e):
-        task_body(uuid)
-    sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(a)
+    a, b, c, d, e = queue_behind_two(iaas, roles, settings, sent, 5, "once")
+    end_build(a)
     assert sent == [step_of(c)]
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(b)  # c has not run its step yet
+    end_build(b)  # c has not run its step yet
     assert sent == [step_of(c), step_of(d)], "the second freed slot goes to the next queued, c is not sent twice"
     task_body(c)
     task_body(d)
@@ -144,21 +152,14 @@ def test_a_provision_handed_a_slot_is_not_sent_again_by_the_next_hand_off(iaas, 
 def test_a_sweep_between_two_hand_offs_does_not_hand_the_same_slot_twice(iaas, roles, settings, sent):
     """Under a backlog, the handed step waits in the broker past the grace and the sweeper sends it again: that
     resend must not make it look unhanded (a mark in its due time did), or the next freed slot goes to it too."""
-    cap(settings, 2)
-    iaas.env.sim.set_delay("server_build", 0.1)
-    a, b, c, d, e = create_many(roles, iaas, 5, "swept")
-    for uuid in (a, b, c, d, e):
-        task_body(uuid)
-    sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(a)
+    a, b, c, d, e = queue_behind_two(iaas, roles, settings, sent, 5, "swept")
+    end_build(a)
     assert sent == [step_of(c)]
     assert abs((row(c).operation_due - timezone.now()).total_seconds()) < 5, "due now: a lost hand-off is resent"
     Instance.objects.filter(uuid=c).update(operation_due=timezone.now() - timedelta(seconds=61))
     assert sweeper.sweep(tasks.send_operation_step) == 1
     assert sent == [step_of(c)] * 2
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(b)
+    end_build(b)
     assert sent == [step_of(c)] * 2 + [step_of(d)], "the slot b freed goes to d; c holds the one it was handed"
     task_body(c)
     task_body(d)
@@ -169,37 +170,24 @@ def test_a_sweep_between_two_hand_offs_does_not_hand_the_same_slot_twice(iaas, r
 @pytest.mark.django_db(transaction=False)
 def test_a_recheck_of_zero_still_hands_slots_on(iaas, roles, settings, sent):
     """A queued provision due again at once is not one handed a slot (a mark 'due == last look' said it was)."""
-    cap(settings, 2)
     settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPERATION_QUEUE_RECHECK": 0}
-    iaas.env.sim.set_delay("server_build", 0.1)
-    a, b, c, d = create_many(roles, iaas, 4, "zero")
-    for uuid in (a, b, c, d):
-        task_body(uuid)
+    a, b, c, d = queue_behind_two(iaas, roles, settings, sent, 4, "zero")
     assert [row(u).state for u in (c, d)] == [S.PROVISIONING_SCHEDULED] * 2
-    sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(a)
+    end_build(a)
     assert sent == [step_of(c)]
 
 
 @pytest.mark.django_db(transaction=False)
 def test_a_handed_provision_that_finds_no_slot_queues_again_unmarked(iaas, roles, settings, sent):
     """The operator lowered the cap between the hand-off and its step: it queues anew and holds no phantom slot."""
-    cap(settings, 2)
-    iaas.env.sim.set_delay("server_build", 0.1)
-    a, b, c, d = create_many(roles, iaas, 4, "lowered")
-    for uuid in (a, b, c, d):
-        task_body(uuid)
-    sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(a)
+    a, b, c, d = queue_behind_two(iaas, roles, settings, sent, 4, "lowered")
+    end_build(a)
     assert sent == [step_of(c)] and row(c).operation_slot_handed is not None
     cap(settings, 1)
     task_body(c)
     assert row(c).state == S.PROVISIONING_SCHEDULED and row(c).operation_slot_handed is None
     sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(b)
+    end_build(b)
     assert sent == [step_of(c)], "the freed slot goes to c, the oldest queued, again"
 
 
@@ -207,15 +195,9 @@ def test_a_handed_provision_that_finds_no_slot_queues_again_unmarked(iaas, roles
 def test_queued_provisions_past_their_recheck_still_get_the_freed_slot(iaas, roles, settings, sent):
     """Due for the sweeper's recheck is not handed: a first try that counted every due one as holding a slot
     stalled P5 (311 Online, 689 queued, none building) once the queue was older than the recheck."""
-    cap(settings, 2)
-    iaas.env.sim.set_delay("server_build", 0.1)
-    a, b, c, d = create_many(roles, iaas, 4, "late")
-    for uuid in (a, b, c, d):
-        task_body(uuid)
+    a, b, c, d = queue_behind_two(iaas, roles, settings, sent, 4, "late")
     Instance.objects.filter(uuid__in=[c, d]).update(operation_due=timezone.now() - timedelta(seconds=5))
-    sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(a)
+    end_build(a)
     assert sent == [step_of(c)]
 
 
@@ -228,8 +210,7 @@ def test_a_fresh_provision_is_not_sent_a_second_message_by_a_hand_off(iaas, role
     a, b, c = create_many(roles, iaas, 3, "fresh")
     task_body(a)
     sent.clear()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(a)
+    end_build(a)
     assert sent == []
     task_body(b)
     assert row(b).state == S.PROVISIONING and row(c).state == S.PROVISIONING_SCHEDULED
@@ -244,8 +225,7 @@ def test_the_hand_off_sends_as_many_as_there_are_free_slots(iaas, roles, setting
     assert [row(u).state for u in uuids].count(S.PROVISIONING) == 3
     cap(settings, 5)  # an operator raises the cap: the next build that ends fills the two new slots and its own
     iaas.env.sim.set_delay("server_build", 0.1)
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        build_to_the_end(uuids[0])
+    end_build(uuids[0])
     assert sent == [step_of(u) for u in uuids[3:6]]
 
 
