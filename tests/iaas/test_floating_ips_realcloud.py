@@ -207,7 +207,10 @@ def raw_provision_with_a_floating_ip(cloud_env, tenant_id, membership, image_id,
                                  nics=[{"port-id": port["id"]}])  # fmt: skip
     made["server"] = server.id
     deadline = time.monotonic() + 600
-    while _retried(nova.servers.get, server.id).status != "ACTIVE":
+    while (raw := _retried(nova.servers.get, server.id)).status != "ACTIVE":
+        # A failed build ends here with Nova's fault (a known transient one gets the test its one extra try)
+        # instead of waiting out the deadline.
+        assert raw.status != "ERROR", f"raw server went to ERROR: {getattr(raw, 'fault', {})}"
         assert time.monotonic() < deadline, "raw server not ACTIVE"
         time.sleep(poll)
     fip = neutron.create_floatingip({"floatingip": {"floating_network_id": membership.external_network_id,
