@@ -80,10 +80,8 @@ def assess(server, flavors, templates):
 
 
 def _tenant_instances(membership):
-    """Instances of every membership bound to the same tenant (several projects may share one)."""
-    return Instance.objects.filter(
-        cloud_project_membership__cloud=membership.cloud_id, cloud_project_membership__tenant_id=membership.tenant_id
-    )
+    """Instances of every membership bound to the same tenant on the same OpenStack, under any Cloud row."""
+    return Instance.objects.on_tenant(membership.cloud.auth_url, membership.tenant_id)
 
 
 def refresh_importable(backend, membership):
@@ -92,6 +90,8 @@ def refresh_importable(backend, membership):
     tracked = list(_tenant_instances(membership).values_list("uuid", "backend_id"))
     tracked_uuids = {str(uuid) for uuid, _ in tracked}
     tracked_ids = {backend_id for _, backend_id in tracked if backend_id}
+    # Made by us for an instance of another tenant (its metadata copied or forged): not this tenant's to list.
+    tracked_uuids |= Instance.objects.known_uuids({s["owner"] for s in servers if s["owner"]})
     flavors, templates = catalogue(membership.cloud)
     now = timezone.now()
     rows = []

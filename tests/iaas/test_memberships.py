@@ -144,7 +144,7 @@ def test_create_with_existing_tenant_grants_admin_role(roles, sim_cloud, sim_env
     assert sim_roles(cloudsim, sim_env.tenant_id) == set()
     cloudsim.set_quota(sim_env.tenant_id, compute={"cores": 7, "instances": 3, "ram": 7168}, volume={"gigabytes": 50})
     with django_capture_on_commit_callbacks(execute=True):
-        response = roles.client_as("owner").post(
+        response = roles.client_as("staff").post(
             LIST, {"project": project_url(project), "cloud": cloud_url(sim_cloud), "tenant_id": sim_env.tenant_id}
         )
     assert response.status_code == 201, response.content
@@ -160,7 +160,7 @@ def test_create_with_missing_tenant_ends_erred_with_the_clouds_message(
 ):
     project = base.ProjectFactory(customer=roles.customer)
     with django_capture_on_commit_callbacks(execute=True):
-        response = roles.client_as("owner").post(
+        response = roles.client_as("staff").post(
             LIST, {"project": project_url(project), "cloud": cloud_url(sim_cloud), "tenant_id": "f" * 32}
         )
     body = roles.client_as("owner").get(response.json()["url"]).json()

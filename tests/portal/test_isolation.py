@@ -31,9 +31,8 @@ def two_customers(iaas, roles):
     factories.ProjectPermissionFactory(project=rival_project, user=rival_admin, role="admin")
     factories.CustomerPermissionFactory(customer=rival, user=factories.UserFactory(username="rival-owner"))
     rival_cloud = Cloud.objects.create(customer=rival, name="Rival Cloud", auth_url=iaas.cloud.auth_url)
-    membership = CloudProjectMembership.objects.create(
-        project=rival_project, cloud=rival_cloud, tenant_id=iaas.env.tenant_id
-    )
+    # A tenant of its own, made by the sync: one customer's tenant is never bound to another's.
+    membership = CloudProjectMembership.objects.create(project=rival_project, cloud=rival_cloud)
     sync_cloud_membership(str(membership.uuid))
     membership.refresh_from_db()
     assert membership.state == SyncState.IN_SYNC

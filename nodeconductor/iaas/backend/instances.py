@@ -39,6 +39,11 @@ class Step:
     carry: dict = dataclasses.field(default_factory=dict)
 
 
+def _owner(resource):
+    """The instance uuid a server's or volume's metadata names, or "" when it carries none of ours."""
+    return (getattr(resource, "metadata", None) or {}).get(META_KEY) or ""
+
+
 def volume_name(instance, role):
     """Name of an instance's system or data volume in Cinder; carries our uuid so a retry finds it."""
     return f"nc-{instance.uuid.hex}-{role}"
@@ -300,27 +305,33 @@ class InstanceOperationsMixin:
             for s in servers
         }
 
-    def delete_untracked(self, tenant_id, tracked_uuids):
-        """Delete servers and volumes carrying our metadata for no tracked instance; return what was deleted.
+    def list_ours(self, tenant_id):
+        """Servers and deletable volumes of a tenant that carry our metadata: {"servers": [...], "volumes": [...]},
+        each {"id", "owner"} (owner: the instance uuid the metadata names). What a sweep chooses from.
 
-        A create that timed out on our side may still land in the cloud after the provision gave up and
-        cleaned up: nothing would track it. The periodic pull sweeps such leftovers.
+        A create that timed out on our side may still land in the cloud after the provision gave up and cleaned
+        up: nothing would track it. The periodic pull sweeps such leftovers.
         """
+        servers = self._nova_read(f"list servers of tenant {tenant_id}", self.nova(tenant_id).servers.list)
+        with self._call(f"list volumes of tenant {tenant_id}"):
+            volumes = self.cinder(tenant_id).volumes.list()
+        # An attached or busy volume goes with its server, or waits for the next sweep.
+        volumes = [v for v in volumes if v.status in {"available"} | VOLUME_ERROR_STATES]
+        return {
+            "servers": [{"id": s.id, "owner": owner} for s in servers if (owner := _owner(s))],
+            "volumes": [{"id": v.id, "owner": owner} for v in volumes if (owner := _owner(v))],
+        }
+
+    def delete_leftovers(self, tenant_id, servers, volumes):
+        """Delete the servers and volumes given (dicts of list_ours); return what was deleted, one line each."""
         deleted = []
         nova, cinder = self.nova(tenant_id), self.cinder(tenant_id)
-        servers = self._nova_read(f"list servers of tenant {tenant_id}", nova.servers.list)
         for server in servers:
-            owner = (getattr(server, "metadata", None) or {}).get(META_KEY)
-            if owner and owner not in tracked_uuids:
-                with self._call(f"delete untracked server {server.id}"):
-                    server.delete()
-                deleted.append(f"server {server.id} of instance {owner}")
-        with self._call(f"list volumes of tenant {tenant_id}"):
-            volumes = cinder.volumes.list()
+            with self._call(f"delete untracked server {server['id']}"):
+                nova.servers.delete(server["id"])
+            deleted.append(f"server {server['id']} of instance {server['owner']}")
         for volume in volumes:
-            owner = (volume.metadata or {}).get(META_KEY)
-            if owner and owner not in tracked_uuids and volume.status in ({"available"} | VOLUME_ERROR_STATES):
-                with self._call(f"delete untracked volume {volume.id}"):
-                    cinder.volumes.delete(volume.id)
-                deleted.append(f"volume {volume.id} of instance {owner}")
+            with self._call(f"delete untracked volume {volume['id']}"):
+                cinder.volumes.delete(volume["id"])
+            deleted.append(f"volume {volume['id']} of instance {volume['owner']}")
         return deleted

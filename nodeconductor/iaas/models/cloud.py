@@ -66,13 +66,24 @@ def _credentials_for(auth_url):
     return None
 
 
+def auth_url_spellings(auth_url):
+    """The auth_urls that name one OpenStack, as credentials are matched: with and without the trailing slash."""
+    base = (auth_url or "").rstrip("/")
+    return [base, base + "/"]
+
+
 def configured_auth_urls():
     """The auth_urls that have credentials in settings (never the credentials themselves)."""
     return [c["auth_url"] for c in settings.NODECONDUCTOR.get("OPENSTACK_CREDENTIALS", ()) if "auth_url" in c]
 
 
 class CloudQuerySet(models.QuerySet):
-    """Cloud visibility per user."""
+    """Cloud visibility per user, and the rows that share one OpenStack."""
+
+    def on_openstack(self, auth_url):
+        """Every Cloud row on the OpenStack of auth_url, whatever its customer: tenants and servers belong to the
+        OpenStack, not to a row, so whatever decides who holds a tenant looks across all of them."""
+        return self.filter(auth_url__in=auth_url_spellings(auth_url))
 
     def for_user(self, user):
         """Clouds of customers the user owns, or linked to projects he holds a role in; staff see all."""
@@ -128,6 +139,12 @@ class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         return CloudFacade(self)
 
 
+TENANT_OF_ANOTHER_CUSTOMER = (
+    "This tenant is bound to a project of another customer on this OpenStack, and a tenant belongs to one customer. "
+    "Leave tenant_id out to have a tenant made for the project."
+)
+
+
 class Networking(models.TextChoices):
     """What networking a membership's tenant has, as its sync found or made it."""
 
@@ -153,7 +170,11 @@ class ProjectScopedQuerySet(models.QuerySet):
 
 
 class CloudProjectMembershipQuerySet(ProjectScopedQuerySet):
-    """Membership visibility per user."""
+    """Membership visibility per user, and the memberships that hold one tenant."""
+
+    def of_tenant(self, auth_url, tenant_id):
+        """Memberships bound to tenant_id on the OpenStack of auth_url, under any Cloud row."""
+        return self.filter(cloud__in=Cloud.objects.on_openstack(auth_url), tenant_id=tenant_id)
 
 
 class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
@@ -192,7 +213,18 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         return f"{self.project.name} in {self.cloud.name}"
 
     def clean(self):
-        """A project may only join clouds of its own customer."""
+        """A project may only join clouds of its own customer, and a tenant belongs to one customer.
+
+        The admin credentials reach every tenant of their OpenStack, so a tenant that a project of another
+        customer holds there (under any Cloud row) is refused: its servers, quotas and untracked leftovers are
+        that customer's.
+        """
         super().clean()
         if self.project_id and self.cloud_id and self.project.customer_id != self.cloud.customer_id:
             raise ValidationError({"cloud": "The cloud belongs to another customer than the project."})
+        if self.project_id and self.cloud_id and self.tenant_id:
+            holders = CloudProjectMembership.objects.of_tenant(self.cloud.auth_url, self.tenant_id).exclude(
+                project__customer_id=self.project.customer_id
+            )
+            if holders.exclude(pk=self.pk).exists():
+                raise ValidationError({"tenant_id": TENANT_OF_ANOTHER_CUSTOMER})

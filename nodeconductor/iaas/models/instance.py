@@ -1,5 +1,7 @@
 """Instances: boot-from-volume VMs and their state machine."""
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -9,6 +11,8 @@ from django_fsm import RETURN_VALUE, FSMField, transition
 
 from nodeconductor.core.models import StateMachineMixin, TimeStampedMixin, UuidMixin
 from nodeconductor.structure.models import Project
+
+from .cloud import auth_url_spellings
 
 
 def default_data_volume_size():
@@ -66,6 +70,25 @@ class InstanceQuerySet(models.QuerySet):
         if user.is_staff:
             return self
         return self.filter(cloud_project_membership__project__in=Project.objects.for_user(user))
+
+    def on_tenant(self, auth_url, tenant_id):
+        """Instances of every membership bound to tenant_id on the OpenStack of auth_url, under any Cloud row or
+        customer: what a tenant tracks is decided per OpenStack and tenant, never per row."""
+        return self.filter(
+            cloud_project_membership__cloud__auth_url__in=auth_url_spellings(auth_url),
+            cloud_project_membership__tenant_id=tenant_id,
+        )
+
+    def known_uuids(self, values):
+        """The values (strings from a cloud's metadata, which a tenant's users can write) that are uuids of these
+        instances, as strings; anything that is not a uuid is simply not one of ours."""
+        wanted = set()
+        for value in values:
+            try:
+                wanted.add(uuid.UUID(value))
+            except (TypeError, ValueError, AttributeError):
+                continue
+        return {str(u) for u in self.filter(uuid__in=wanted).values_list("uuid", flat=True)} if wanted else set()
 
     def holding_quota(self):
         """Instances that count against quotas: all but erred ones that left nothing in the cloud."""

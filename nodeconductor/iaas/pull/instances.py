@@ -1,6 +1,7 @@
 """Reconcile instances with what the cloud reports, only through state machine transitions."""
 
 import logging
+import uuid
 
 from django.db import transaction
 
@@ -62,15 +63,42 @@ def pull_instances(backend, membership, only=None):
     return changes
 
 
+def _canonical(value):
+    """A metadata value as the canonical uuid string it spells, or "" when it is no uuid (then not ours to judge)."""
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        return ""
+
+
+def sweepable_owners(membership, owners):
+    """Of the instance uuids (canonical) found in our metadata in the tenant, (for servers, for volumes) the ones
+    whose resources a sweep may delete.
+
+    A server is deleted only when no instance of our database has its uuid, under any membership, Cloud row or
+    customer. A volume also when its instance is of this very tenant and holds nothing (a provision gave up
+    before the cloud's create landed, as a timed-out volume create does).
+    """
+    owners = set(filter(None, owners))
+    known = Instance.objects.known_uuids(owners)
+    here = Instance.objects.on_tenant(membership.cloud.auth_url, membership.tenant_id)
+    spent = here.known_uuids(known) - here.holding_quota().known_uuids(known)
+    unknown = owners - known
+    return unknown, unknown | spent
+
+
 def sweep_untracked(backend, membership):
     """Delete what carries our metadata in the tenant but belongs to no instance that still tracks it.
 
-    Tracked: every instance of the membership but Erred ones that hold nothing (their provision cleaned up);
-    an instance being provisioned counts even before its ids are saved, so its resources are never swept.
+    The tenant is listed first and our database asked second, so an instance created in between (its
+    resources not yet made when the tenant was listed) is never swept.
     """
-    # Several projects may share a tenant: whatever any of them tracks there is kept.
-    holding = Instance.objects.filter(
-        cloud_project_membership__cloud=membership.cloud_id, cloud_project_membership__tenant_id=membership.tenant_id
-    ).holding_quota()
-    tracked = {str(uuid) for uuid in holding.values_list("uuid", flat=True)}
-    return [f"deleted untracked {line}" for line in backend.delete_untracked(membership.tenant_id, tracked)]
+    found = backend.list_ours(membership.tenant_id)
+    for resource in found["servers"] + found["volumes"]:
+        resource["owner"] = _canonical(resource["owner"])
+    servers_ok, volumes_ok = sweepable_owners(membership, [r["owner"] for r in found["servers"] + found["volumes"]])
+    servers = [r for r in found["servers"] if r["owner"] in servers_ok]
+    volumes = [r for r in found["volumes"] if r["owner"] in volumes_ok]
+    if not servers and not volumes:
+        return []
+    return [f"deleted untracked {line}" for line in backend.delete_leftovers(membership.tenant_id, servers, volumes)]

@@ -167,7 +167,8 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
         max_length=64,
         required=False,
         allow_blank=True,
-        help_text="Existing Keystone project id to use; leave out to have a tenant created for the project.",
+        help_text="Existing Keystone project id to use (staff only; a tenant bound to another customer is refused); "
+        "leave out to have a tenant created for the project.",
     )
     state = serializers.CharField(source="get_state_display", read_only=True, help_text='e.g. "In Sync".')
     quotas = serializers.SerializerMethodField()

@@ -30,6 +30,11 @@ from nodeconductor.iaas.services import imports as import_services
 from nodeconductor.structure.models import CustomerPermission, CustomerRole
 
 NOT_OWNER = "Only staff and owners of the customer may do this."
+EXISTING_TENANT_STAFF_ONLY = (
+    "Only staff may bind an existing tenant: the cloud's admin credentials reach every tenant of the OpenStack, so "
+    "only the operator can tell which one is this customer's. Leave tenant_id out to have a tenant made for the "
+    "project."
+)
 
 
 class _CreateListRetrieveDestroyViewSet(
@@ -157,9 +162,11 @@ def _usage_sum(expression):
     retrieve=extend_schema(summary="Show a membership"),
     create=extend_schema(
         summary="Bind a project to a cloud (owners, staff)",
-        description="With tenant_id the tenant is verified (and the admin user granted a role there); "
-        "without one a Keystone project named after the project's uuid is created. Both happen in a worker: "
-        "the membership is Sync Scheduled, then In Sync or Erred with the cloud's message.",
+        description="Without tenant_id a Keystone project named after the project's uuid is created. With "
+        "tenant_id (staff only: 403 for anyone else) that existing tenant is verified and the admin user granted a "
+        "role there; a tenant bound to a project of another customer on the same OpenStack is a 400, and the "
+        "admin credentials' own project ends Erred. Both happen in a worker: the membership is Sync Scheduled, "
+        "then In Sync or Erred with the cloud's message.",
     ),
     destroy=extend_schema(
         summary="Unbind a project from a cloud (owners, staff)",
@@ -197,6 +204,13 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
         if self.action == "import_instance":
             return True  # the action says who may import, with its own message
         return membership.project.customer.can_manage(user)
+
+    def create(self, request, *args, **kwargs):
+        """Binding an existing tenant is for staff alone; anyone else gets 403 before the tenant is even looked up,
+        so the answer tells nothing about who holds it."""
+        tenant_id = request.data.get("tenant_id") if hasattr(request.data, "get") else None
+        deny_unless(not tenant_id or is_staff(request.user), EXISTING_TENANT_STAFF_ONLY)
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         """Owners bind only their customer's projects (invisible projects and clouds were a 400 already)."""

@@ -55,17 +55,19 @@ function cloudForm(customer, done) {
   });
 }
 
-function bindForm(projects, clouds, done) {
+// Binding an existing tenant is for staff alone (the API says 403 to anyone else): owners get a tenant made.
+function bindForm(projects, clouds, staff, done) {
   const form = h("form", { class: "card", novalidate: true, "aria-labelledby": "bind" },
     h("h2", { id: "bind" }, "Bind a project to a cloud"), formError(),
     field("Project", select("project", projects.map((p) => [p.url, p.name]), { placeholder: "Choose a project" })),
     field("Cloud", select("cloud", clouds.map((c) => [c.url, c.name]), { placeholder: "Choose a cloud" })),
-    field("Tenant id (optional)", h("input", { name: "tenant_id", autocomplete: "off" }),
-      "An existing Keystone project; leave empty to have one created for the project."),
+    staff ? field("Tenant id (optional)", h("input", { name: "tenant_id", autocomplete: "off" }),
+      "An existing Keystone project of this customer; leave empty to have one created for the project.") :
+      h("p", { class: "muted small" }, "A tenant is created in the cloud for the project."),
     h("button", { type: "submit", class: "primary" }, "Bind project"));
   return onSubmit(form, async (values) => {
     const body = { project: values.project || null, cloud: values.cloud || null };
-    if (values.tenant_id.trim()) body.tenant_id = values.tenant_id.trim();
+    if (staff && values.tenant_id.trim()) body.tenant_id = values.tenant_id.trim();
     await api.post("/api/project-cloud-memberships/", body);
     form.reset();
     done("The project was bound; its tenant is being verified.");
@@ -104,7 +106,7 @@ export async function cloudsPage(main, { ctx, poll, alive }) {
       if (key !== formKey) {
         formKey = key;
         const done = (message) => { announce(message); load(); };
-        fill(forms, cloudForm(customer, done), bindForm(projects.items, clouds.items, done));
+        fill(forms, cloudForm(customer, done), bindForm(projects.items, clouds.items, ctx.me.is_staff, done));
       }
     } catch (error) {
       fill(lists, states.error(error, load));
