@@ -298,7 +298,7 @@ def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"
     """seed_cloud for any cloud: staff and key (made unless given), customer, project, cloud, template, membership."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from nodeconductor.core.models import SshPublicKey, User
     from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SyncState, Template
@@ -307,7 +307,6 @@ def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"
 
     if staff is None:
         staff = User.objects.create(username="bench-staff", is_staff=True)
-        Token.objects.create(user=staff)
         pub = ed25519.Ed25519PrivateKey.generate().public_key()
         line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
         key = SshPublicKey(user=staff, name="bench", public_key=line + " bench@nodeconductor")
@@ -327,7 +326,8 @@ def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"
     assert cloud.state == SyncState.IN_SYNC, cloud.error_message
     flavors = list(cloud.flavors.order_by("ram", "backend_id"))
     return {
-        "token": Token.objects.get(user=staff).key,
+        # A new token per seed: the database keeps digests only, so an earlier one cannot be read back.
+        "token": AuthToken.objects.create(user=staff)[1],
         "staff": staff,
         "key": key,
         "project": project,

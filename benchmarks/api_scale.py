@@ -198,7 +198,7 @@ def main(argv=None):
     c.on_exit(c.flush_redis)  # the production cache lives in the same Redis database
     from django.db import connection
     from django.test import Client
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from nodeconductor.core.models import User
     from nodeconductor.iaas.models import Template
@@ -209,7 +209,7 @@ def main(argv=None):
     )
     staff = User.objects.create(username="staff", is_staff=True)
     owner = User.objects.create(username="owner")
-    tokens = {"staff": Token.objects.create(user=staff).key, "owner": Token.objects.create(user=owner).key}
+    tokens = {"staff": AuthToken.objects.create(user=staff)[1], "owner": AuthToken.objects.create(user=owner)[1]}
     users = {"staff": staff, "owner": owner}
     client = Client()
     print(

@@ -1,7 +1,11 @@
 """Settings shared by every environment; environment-specific modules override them."""
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("NODECONDUCTOR_VAR_DIR", BASE_DIR / "var"))
@@ -18,7 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "nodeconductor.core",
@@ -72,9 +76,26 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def _non_negative_int(name, default):
+    """An environment variable as a whole number >= 0, or a refusal to start that names it."""
+    raw = os.environ.get(name, default)
+    if not (raw.isascii() and raw.isdigit()):
+        raise ImproperlyConfigured(f"{name} must be a whole number of 0 or more, not {raw!r}.")
+    return int(raw)
+
+
+def _rate(name, default):
+    """An environment variable as a DRF throttle rate ("30/hour": requests per second, minute, hour or day)."""
+    raw = os.environ.get(name, default)
+    if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", raw):
+        raise ImproperlyConfigured(f"{name} must be a rate such as 30/hour (per s, min, hour or day), not {raw!r}.")
+    return raw
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": (
-        "rest_framework.authentication.TokenAuthentication",
+        "nodeconductor.core.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ),
     "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
@@ -88,8 +109,28 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "nodeconductor.core.exceptions.exception_handler",
     # Documents the error answers (400/401/403/404/409/429) and list headers every endpoint can give.
     "DEFAULT_SCHEMA_CLASS": "nodeconductor.core.schema.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"password_login": "10/min"},
+    # How many proxies of this deployment append to X-Forwarded-For: the throttles take the client address from
+    # the entry the nearest one wrote. 0: the header is ignored and REMOTE_ADDR is the client (a client could
+    # write anything in the header).
+    "NUM_PROXIES": _non_negative_int("NODECONDUCTOR_NUM_PROXIES", "0"),
+    # Login attempts per client address, and per username from any address (slows a guesser who rotates them).
+    "DEFAULT_THROTTLE_RATES": {
+        "password_login": "10/min",
+        "password_login_user": _rate("NODECONDUCTOR_LOGIN_USER_RATE", "30/hour"),
+    },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# API tokens (django-rest-knox): stored as digests, and each expires TOKEN_TTL after its last use; a use moves
+# the expiry forward, with a database write at most once per MIN_REFRESH_INTERVAL seconds.
+_TOKEN_TTL = _non_negative_int("NODECONDUCTOR_TOKEN_TTL", "36000")
+if not _TOKEN_TTL:
+    raise ImproperlyConfigured("NODECONDUCTOR_TOKEN_TTL must be a number of seconds above 0.")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=_TOKEN_TTL),
+    "AUTO_REFRESH": True,
+    "MIN_REFRESH_INTERVAL": 60,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -22,7 +22,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"password_login": "1000/min"}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"password_login": "1000/min", "password_login_user": "1000/min"}
 
 # Tests point this at the simulated cloud they start (see tests/conftest.py).
 NODECONDUCTOR = {

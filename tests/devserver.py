@@ -2,8 +2,8 @@
 
 Run as ``python -m tests.devserver [--setup] [--no-debug]`` with DJANGO_SETTINGS_MODULE=settings.development and
 NODECONDUCTOR_VAR_DIR set. With --setup it migrates and creates a staff user, a plain user with no role
-("stranger") and a customer owner, each with a token; the owner's customer "Acme" with a project "Web" in
-a group "Team"; and an active template "CentOS" with one image mapping.
+("stranger") and a customer owner, each with a token (without --setup, each gets a new token); the owner's
+customer "Acme" with a project "Web" in a group "Team"; and an active template "CentOS" with one image mapping.
 It binds a free port (port 0), prints one JSON line {"port": ..., "tokens": {...}, "objects": {...}} and
 serves with one thread per request, as runserver does, until killed. Several of them may serve the same
 database, like gunicorn's workers; --no-debug gives production's error pages.
@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _setup():
-    """Migrate, and give each role a user and a token; returns {role: token key}."""
+    """Migrate, and give each role a user and a token; returns {role: token}."""
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from nodeconductor.core.models import User
     from nodeconductor.iaas.models import Template, TemplateMapping
@@ -39,14 +39,17 @@ def _setup():
     ProjectGroup.objects.create(customer=customer, name="Team").projects.add(project)
     template = Template.objects.create(name="CentOS", os="CentOS 7", is_active=True)
     TemplateMapping.objects.create(template=template, backend_image_id="img-1", description="x86_64")
-    return {u.username: Token.objects.create(user=u).key for u in (staff, stranger, owner)}
+    return {u.username: AuthToken.objects.create(user=u)[1] for u in (staff, stranger, owner)}
 
 
 def _tokens():
-    """The tokens a --setup server made, read back from the shared database."""
-    from rest_framework.authtoken.models import Token
+    """New tokens of the users a --setup server made: the database keeps digests only, so none can be read back."""
+    from knox.models import AuthToken
 
-    return {t.user.username: t.key for t in Token.objects.select_related("user")}
+    from nodeconductor.core.models import User
+
+    users = User.objects.filter(username__in=("staff", "stranger", "owner"))
+    return {u.username: AuthToken.objects.create(user=u)[1] for u in users}
 
 
 def _objects():

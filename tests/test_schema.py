@@ -203,3 +203,21 @@ def test_no_request_body_has_a_field_named_code(schema):
     ]
     assert requests
     assert "code" not in {name for name, _ in _properties(schema, requests)}
+
+
+def test_token_login_logout_and_password_change_are_documented(schema):
+    login = schema["paths"]["/api-auth/password/"]["post"]["responses"]
+    token = _resolve(schema, login["200"]["content"]["application/json"]["schema"])
+    assert set(token["required"]) == {"token", "expiry"}
+    assert token["properties"]["expiry"]["format"] == "date-time"
+    assert set(login["429"]["headers"]) == {"Retry-After"}
+    logout = schema["paths"]["/api-auth/logout/"]["post"]
+    assert logout["security"] == [{"tokenAuth": []}, {"cookieAuth": []}]
+    assert "content" not in logout["responses"]["204"]
+    assert "revoked" in logout["responses"]["204"]["description"]
+    assert {"204", "401"} <= set(logout["responses"])
+    password = schema["paths"]["/api/users/{uuid}/password/"]["post"]
+    body = _resolve(schema, password["requestBody"]["content"]["application/json"]["schema"])
+    assert set(body["properties"]) == {"current_password", "password"}
+    assert "current_password" in password["description"]
+    assert set(password["responses"]["429"]["headers"]) == {"Retry-After"}

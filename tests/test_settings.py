@@ -149,6 +149,81 @@ def test_credentials_never_appear_in_the_error(tmp_path):
     assert "s3cret" not in result.stderr
 
 
+# The login throttles and the token lifetime, read by settings.base from the environment.
+AUTH_PROBE = """
+import json
+import settings.base as s
+rest, knox = s.REST_FRAMEWORK, s.REST_KNOX
+print(json.dumps({
+    "num_proxies": rest["NUM_PROXIES"],
+    "rates": rest["DEFAULT_THROTTLE_RATES"],
+    "ttl": knox["TOKEN_TTL"].total_seconds(),
+    "auto_refresh": knox["AUTO_REFRESH"],
+    "min_refresh_interval": knox["MIN_REFRESH_INTERVAL"],
+}))
+"""
+AUTH_VARIABLES = {"NODECONDUCTOR_NUM_PROXIES": "0", "NODECONDUCTOR_LOGIN_USER_RATE": "30/hour",
+                  "NODECONDUCTOR_TOKEN_TTL": "36000"}  # fmt: skip
+
+
+def load_auth(**env):
+    return subprocess.run(
+        [sys.executable, "-c", AUTH_PROBE],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_login_throttles_and_token_lifetime_defaults():
+    result = load_auth()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "num_proxies": 0,
+        "rates": {"password_login": "10/min", "password_login_user": "30/hour"},
+        "ttl": 36000.0,
+        "auto_refresh": True,
+        "min_refresh_interval": 60,
+    }
+
+
+def test_login_throttles_and_token_lifetime_from_the_environment():
+    env = {"NODECONDUCTOR_NUM_PROXIES": "2", "NODECONDUCTOR_LOGIN_USER_RATE": "5/min", "NODECONDUCTOR_TOKEN_TTL": "900"}
+    result = load_auth(**env)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["num_proxies"] == 2
+    assert values["rates"] == {"password_login": "10/min", "password_login_user": "5/min"}
+    assert values["ttl"] == 900.0
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("NODECONDUCTOR_NUM_PROXIES", "-1"),
+        ("NODECONDUCTOR_NUM_PROXIES", "one"),
+        ("NODECONDUCTOR_LOGIN_USER_RATE", "30 per hour"),
+        ("NODECONDUCTOR_LOGIN_USER_RATE", "0/min"),
+        ("NODECONDUCTOR_LOGIN_USER_RATE", "30/week"),
+        ("NODECONDUCTOR_TOKEN_TTL", "0"),
+        ("NODECONDUCTOR_TOKEN_TTL", "10h"),
+    ],
+)
+def test_a_bad_auth_variable_is_refused_by_name(name, raw):
+    result = load_auth(**{name: raw})
+    assert result.returncode != 0, result.stdout
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("django.core.exceptions.ImproperlyConfigured: ") and name in message, message
+
+
+@pytest.mark.parametrize("name, default", AUTH_VARIABLES.items())
+def test_the_auth_variables_are_documented_with_their_defaults(name, default):
+    configuration = (ROOT / "docs" / "guide" / "configuration.rst").read_text()
+    assert f"   * - ``{name}``\n     - ``{default}``\n" in configuration
+
+
 def test_development_needs_no_environment():
     values = loaded("development")
     assert values["debug"] is True

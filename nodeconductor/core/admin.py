@@ -6,6 +6,7 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 
+from nodeconductor.core.authentication import revoke_tokens
 from nodeconductor.core.models import SshPublicKey, User, parse_ssh_public_key
 
 
@@ -23,6 +24,17 @@ class UserChangeForm(auth_forms.UserChangeForm):
     class Meta(auth_forms.UserChangeForm.Meta):
         model = User
         fields = "__all__"
+
+
+class AdminPasswordChangeForm(auth_forms.AdminPasswordChangeForm):
+    """Django's form to set a user's password, which also revokes all his API tokens, as the API does for staff."""
+
+    def save(self, commit=True):
+        """Set the password (or disable it) and revoke the user's tokens with it."""
+        user = super().save(commit)
+        if commit:
+            revoke_tokens(user)
+        return user
 
 
 class SshPublicKeyForm(forms.ModelForm):
@@ -58,6 +70,7 @@ class UserAdmin(auth_admin.UserAdmin):
 
     form = UserChangeForm
     add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     fieldsets = (
         (None, {"fields": ("username", "password", "uuid")}),
         (

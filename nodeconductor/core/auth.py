@@ -1,31 +1,23 @@
-"""Token login: `POST /api-auth/password/` trades a username and password for an API token."""
+"""Token auth: `POST /api-auth/password/` trades a username and password for an API token that expires,
+`POST /api-auth/logout/` revokes it.
 
-from django.contrib.auth import authenticate
+Tokens are django-rest-knox's: the database holds a digest only, a token expires REST_KNOX["TOKEN_TTL"] after
+its last use (knox moves the expiry forward at most once per MIN_REFRESH_INTERVAL), and a password change
+revokes the user's other tokens (`revoke_tokens`).
+"""
+
+from django.contrib.auth import authenticate, logout, user_logged_in
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, permissions, serializers, throttling
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
+from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from nodeconductor.core.exceptions import LoginFailed
 from nodeconductor.core.schema import ERRORS, AutoSchema, validation_error
+from nodeconductor.core.throttling import PasswordLoginThrottle, UsernameLoginThrottle
 
 INVALID_CREDENTIALS = LoginFailed.default_detail
-
-
-class PasswordLoginThrottle(throttling.ScopedRateThrottle):
-    """Limits login attempts per client address (scope `password_login`) to slow down password guessing.
-
-    The rate is read at each request rather than at import, so settings overrides (tests) take effect.
-    """
-
-    def get_rate(self):
-        """The current `password_login` rate from REST_FRAMEWORK settings."""
-        rates = api_settings.DEFAULT_THROTTLE_RATES or {}
-        if self.scope not in rates:
-            raise exceptions.APIException(f"No throttle rate set for scope '{self.scope}'.")
-        return rates[self.scope]
 
 
 class PasswordLoginSerializer(serializers.Serializer):
@@ -38,16 +30,20 @@ class PasswordLoginSerializer(serializers.Serializer):
 class TokenSerializer(serializers.Serializer):
     """The answer of a successful login."""
 
-    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+    token = serializers.CharField(
+        help_text="Send it as `Authorization: Token <token>`. Shown once: the server keeps only a digest."
+    )
+    expiry = serializers.DateTimeField(
+        help_text="When the token expires if it is not used; each use moves this to the token lifetime from then."
+    )
 
 
 class PasswordLoginView(APIView):
-    """Exchanges a username and password for the user's API token."""
+    """Exchanges a username and password for a new API token of the user."""
 
     authentication_classes = ()
     permission_classes = (permissions.AllowAny,)
-    throttle_classes = (PasswordLoginThrottle,)
-    throttle_scope = "password_login"
+    throttle_classes = (PasswordLoginThrottle, UsernameLoginThrottle)
     schema = AutoSchema()
 
     @extend_schema(
@@ -61,12 +57,14 @@ class PasswordLoginView(APIView):
                 description="Missing fields (field-keyed, `invalid`), or wrong credentials: "
                 f'{{"detail": "{INVALID_CREDENTIALS}", "code": "authentication_failed"}}.',
             ),
-            429: OpenApiResponse(ERRORS[429], description="Too many login attempts from this address."),
+            429: OpenApiResponse(
+                ERRORS[429], description="Too many login attempts from this address, or at this username."
+            ),
         },
         auth=[],
     )
     def post(self, request):
-        """Return the token of an active user whose credentials match; one message for any wrong part."""
+        """Return a new token of an active user whose credentials match; one message for any wrong part."""
         serializer = PasswordLoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(
@@ -76,5 +74,33 @@ class PasswordLoginView(APIView):
         )
         if user is None or not user.is_active:
             raise LoginFailed()
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        instance, token = AuthToken.objects.create(user=user)
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        return Response(TokenSerializer({"token": token, "expiry": instance.expiry}).data)
+
+
+class LogoutView(APIView):
+    """Revokes the token the request is made with; a browsable-API session is ended instead."""
+
+    permission_classes = (permissions.IsAuthenticated,)
+    schema = AutoSchema()
+
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Log out: revoke this token",
+        tags=["auth"],
+        request=None,
+        responses={
+            204: OpenApiResponse(
+                description="The token of this request is revoked: it answers 401 from now on. The user's other "
+                "tokens stay valid. Sent with a session instead of a token, the session ends."
+            ),
+        },
+    )
+    def post(self, request):
+        """Delete the request's token (or end its session); nothing else of the user changes."""
+        if isinstance(request.auth, AuthToken):
+            request.auth.delete()
+        else:
+            logout(request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,14 +1,15 @@
 """drf-spectacular extensions for the API's own conventions.
 
-Token auth needs no extension of ours: drf-spectacular ships `TokenScheme` for DRF's TokenAuthentication
-(`Authorization: Token <key>`, named `tokenAuth`). What we add is `AutoSchema`, which documents the error
+`TokenScheme` documents the API token (django-rest-knox behind `Authorization: Token <token>`) under the name
+`tokenAuth` that clients knew when it was DRF's token. `AutoSchema` documents the error
 answers every endpoint can give (400/401/403/404/406/409/415/429/503 in the one error shape of
 core.exceptions, each `code` an enum of the codes that status carries) and the pagination headers of lists,
 so clients and the fuzzer know every status code and error code the code has.
 """
 
 from drf_spectacular import openapi
-from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_basic_type, build_bearer_security_scheme_object
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field, inline_serializer
 from rest_framework import permissions, serializers
@@ -92,6 +93,17 @@ def accepted(description):
     return OpenApiResponse(ACCEPTED, description=description)
 
 
+class TokenScheme(OpenApiAuthenticationExtension):
+    """Names our knox token authentication `tokenAuth`, as the schema called the token before knox."""
+
+    target_class = "nodeconductor.core.authentication.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        """`Authorization: Token <token>`, an API key in a header."""
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")
+
+
 class AutoSchema(openapi.AutoSchema):
     """Adds the error answers and list headers that the conventions of design.md section 5 promise."""
 
@@ -150,10 +162,10 @@ class AutoSchema(openapi.AutoSchema):
         return responses
 
     def _get_response_headers_for_code(self, status_code, direction="response"):
-        """Document Link and X-Result-Count on paginated lists, and Retry-After on 503s."""
+        """Document Link and X-Result-Count on paginated lists, and Retry-After on 429s and 503s."""
         headers = super()._get_response_headers_for_code(status_code, direction)
         if status_code == "200" and self._is_list_view() and getattr(self.view, "pagination_class", None):
             headers = {**LIST_HEADERS, **headers}
-        if status_code == "503":
+        if status_code in ("429", "503"):
             headers = {**RETRY_AFTER, **headers}
         return headers

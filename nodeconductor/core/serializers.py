@@ -117,9 +117,37 @@ class UserSerializer(HyperlinkedModelSerializer):
 
 
 class PasswordSerializer(serializers.Serializer):
-    """A new password, checked by Django's password validators."""
+    """A new password, checked by Django's password validators, and the current one when you change your own."""
 
+    # Context: `request` and `user` (whose password is set). The current password keeps a stolen token from
+    # taking the account over; staff setting someone else's password need not know it.
+
+    current_password = serializers.CharField(
+        max_length=128,
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Your current password: required when you change your own (staff setting another's omit it).",
+    )
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    def is_own(self):
+        """Whether the requester is setting his own password."""
+        request, user = self.context.get("request"), self.context.get("user")
+        return request is not None and user is not None and request.user.pk == user.pk
+
+    def get_fields(self):
+        """The current password is required exactly when the requester changes his own."""
+        fields = super().get_fields()
+        fields["current_password"].required = self.is_own()
+        return fields
+
+    def validate_current_password(self, value):
+        """Check the current password of a user who changes his own."""
+        if self.is_own() and not self.context["user"].check_password(value):
+            raise serializers.ValidationError("Your current password is wrong.")
+        return value
 
     def validate_password(self, value):
         """Reject passwords the configured validators reject, with their messages."""

@@ -6,6 +6,7 @@ from nodeconductor.core import auth, views
 
 auth_urlpatterns = [
     path("password/", auth.PasswordLoginView.as_view(), name="auth-password"),
+    path("logout/", auth.LogoutView.as_view(), name="auth-logout"),
 ]
 
 

@@ -1,13 +1,18 @@
 """Views shared by the whole API (JSON 404/500, the uuid-lookup base viewsets) and core's users and keys."""
 
 import django_filters
+from django.contrib.auth import update_session_auth_hash
+from django.db import transaction
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import decorators, mixins, response, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 
 from nodeconductor.core import filters, permissions, serializers
+from nodeconductor.core.authentication import revoke_tokens
 from nodeconductor.core.models import SshPublicKey, User
 from nodeconductor.core.schema import AutoSchema
+from nodeconductor.core.throttling import PasswordChangeThrottle
 
 # Hex with or without dashes; anything else never reaches a view (404 from the URL resolver).
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -110,17 +115,32 @@ class UserViewSet(UuidModelViewSet):
 
     @extend_schema(
         summary="Set a user's password",
+        description="A user changing his own gives `current_password`; his other API tokens are revoked and his "
+        "other sessions end, the token or session of this request stays valid. Staff setting another user's "
+        "password need not give it; all of that user's tokens are revoked. Attempts count against the "
+        "requester's login throttle (`password_login_user`).",
         request=serializers.PasswordSerializer,
         responses={200: OpenApiResponse(description="The password was set.")},
     )
-    @decorators.action(detail=True, methods=["post"], serializer_class=serializers.PasswordSerializer)
+    @decorators.action(
+        detail=True,
+        methods=["post"],
+        serializer_class=serializers.PasswordSerializer,
+        throttle_classes=(PasswordChangeThrottle,),
+    )
     def password(self, request, uuid=None):
-        """Set the password of the user himself (or anyone, for staff), checked by Django's validators."""
+        """Set the password of the user himself (or anyone, for staff), and revoke the credentials it replaces."""
         user = self.get_object()
         serializer = serializers.PasswordSerializer(data=request.data, context={"request": request, "user": user})
         serializer.is_valid(raise_exception=True)
-        user.set_password(serializer.validated_data["password"])
-        user.save(update_fields=["password"])
+        own = user.pk == request.user.pk
+        with transaction.atomic():
+            user.set_password(serializer.validated_data["password"])
+            user.save(update_fields=["password"])
+            revoke_tokens(user, keep=request.auth if own else None)
+        # Other sessions end by themselves (their stored password hash no longer matches); this one is renewed.
+        if own and isinstance(request.successful_authenticator, SessionAuthentication):
+            update_session_auth_hash(request, user)
         return response.Response({"detail": "Password has been set."})
 
 

@@ -4,6 +4,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from knox.models import AuthToken
+from rest_framework.test import APIClient
 
 from nodeconductor.core.models import SshPublicKey, User
 
@@ -108,6 +110,19 @@ def test_password_change_form(admin, data):
     assert response.status_code == 302
     data.refresh_from_db()
     assert data.check_password("New-Pass-4567")
+
+
+def test_setting_a_password_in_the_admin_revokes_the_users_tokens(admin, data, superuser):
+    tokens = [AuthToken.objects.create(user=data)[1] for _ in range(2)]
+    kept = AuthToken.objects.create(user=superuser)[1]
+    url = reverse("admin:auth_user_password_change", args=[data.pk])
+    response = admin.post(url, {"usable_password": "true", "password1": "New-Pass-4567", "password2": "New-Pass-4567"})
+    assert response.status_code == 302
+    for token in tokens:
+        answer = APIClient(HTTP_AUTHORIZATION=f"Token {token}").get("/api/users/")
+        assert answer.status_code == 401
+        assert answer.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
+    assert APIClient(HTTP_AUTHORIZATION=f"Token {kept}").get("/api/users/").status_code == 200
 
 
 def test_create_key_through_admin_derives_fingerprint(admin, data):

@@ -23,10 +23,10 @@ def test_login_returns_a_token_that_authenticates(user):
     assert [u["username"] for u in me.json()] == ["alice"]
 
 
-def test_login_twice_returns_the_same_token(user):
+def test_each_login_returns_a_new_token(user):
     data = {"username": "alice", "password": factories.PASSWORD}
     first = APIClient().post(URL, data, format="json").json()["token"]
-    assert APIClient().post(URL, data, format="json").json()["token"] == first
+    assert APIClient().post(URL, data, format="json").json()["token"] != first
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,8 @@ def test_junk_body_is_400(db):
 
 def test_login_is_throttled(user, settings):
     cache.clear()
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"password_login": "3/min"}}
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "password_login": "3/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     client = APIClient()
     codes = [client.post(URL, {"username": "alice", "password": "nope"}, format="json").status_code for _ in range(4)]
     assert codes == [400, 400, 400, 429]
@@ -81,10 +82,14 @@ def test_login_is_throttled(user, settings):
     cache.clear()
 
 
-def test_bad_token_is_401(db):
+@pytest.mark.parametrize("header", ["Token not-a-token", "Token " + "0" * 64, "Token caf\xe9", "Token", "Token a b"])
+def test_bad_token_is_401(db, header):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
-    assert client.get("/api/users/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get("/api/users/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+    assert response.json()["detail"].startswith("Invalid token")
 
 
 def test_anonymous_is_401_with_token_challenge(db):

@@ -173,7 +173,8 @@ def test_409_conflict_for_data_the_database_refuses(roles):
 # ------------------------------------------------------------------------------------------- 429, 5xx
 def test_429_throttled(db, settings):
     cache.clear()
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"password_login": "1/min"}}
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "password_login": "1/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     client = APIClient()
     client.post("/api-auth/password/", {"username": "x", "password": "y"}, format="json")
     response = client.post("/api-auth/password/", {"username": "x", "password": "y"}, format="json")

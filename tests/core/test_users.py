@@ -129,9 +129,12 @@ def test_password_matrix_on_other(roles, other):
 def test_password_on_self(roles):
     user = roles.users["manager"]
     response = roles.client_as("manager").post(
-        roles.url("user", user) + "password/", {"password": "Another-good-1"}, format="json"
+        roles.url("user", user) + "password/",
+        {"current_password": factories.PASSWORD, "password": "Another-good-1"},
+        format="json",
     )
     assert response.status_code == 200
+    assert response.json() == {"detail": "Password has been set."}
     user.refresh_from_db()
     assert user.check_password("Another-good-1")
 
@@ -139,8 +142,11 @@ def test_password_on_self(roles):
 @pytest.mark.parametrize("password", ["short", "12345678901", "password123"])
 def test_weak_password_is_400_with_message(roles, password):
     user = roles.users["manager"]
-    response = roles.client_as("manager").post(roles.url("user", user) + "password/", {"password": password})
+    response = roles.client_as("manager").post(
+        roles.url("user", user) + "password/", {"current_password": factories.PASSWORD, "password": password}
+    )
     assert response.status_code == 400
+    assert set(response.json()) == {"password", "code"}
     assert response.json()["password"]
     user.refresh_from_db()
     assert user.check_password(factories.PASSWORD)

@@ -3,13 +3,14 @@
 import json
 
 import pytest
+import requests
 
 from nodeconductor.iaas.models import Instance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_login_error_and_logout(roles, login, browser):
+def test_login_error_and_logout(roles, login, browser, live_server):
     browser.open()
     browser.fill("username", "admin")
     browser.fill("password", "wrong-password")
@@ -19,11 +20,18 @@ def test_login_error_and_logout(roles, login, browser):
     assert browser.text(".form-error") == "Invalid username or password."
     browser.screenshot("login")
     login(roles.users["admin"])
-    assert browser.driver.execute_script("return sessionStorage.getItem('nodeconductor.token')")
+    token = browser.driver.execute_script("return sessionStorage.getItem('nodeconductor.token')")
+    assert token
+    as_the_tab = {"Authorization": f"Token {token}", "Accept": "application/json"}
+    assert requests.get(f"{live_server.url}/api/users/", headers=as_the_tab, timeout=10).status_code == 200
     browser.click("#nav button")
     browser.find("form [name='password']")
     assert browser.driver.execute_script("return sessionStorage.getItem('nodeconductor.token')") is None
     assert not browser.all("#nav a")
+    # Log out revoked the token on the server: a copy of it (a stolen one) no longer works.
+    after = requests.get(f"{live_server.url}/api/users/", headers=as_the_tab, timeout=10)
+    assert after.status_code == 401
+    assert after.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
 
 
 def test_a_scheduled_provision_shows_its_progress_and_why_actions_wait(iaas, roles, login, browser):

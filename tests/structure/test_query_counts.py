@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from tests import factories
 
-# Queries per list request with force_authenticate (token auth adds one for the token lookup):
+# Queries per list request with force_authenticate (token auth adds two: the token with its user, and the user's
+# tokens, among which knox deletes expired ones):
 # COUNT for X-Result-Count, the page, then one per prefetch.
 EXPECTED = {
     "users": 2,

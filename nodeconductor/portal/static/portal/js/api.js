@@ -118,6 +118,24 @@ export async function login(username, password) {
   session.save(data.token, username);
 }
 
+/** Revokes the token on the server (POST /api-auth/logout/), then forgets it. It is forgotten even when the server
+ * cannot be reached or refuses it (already expired), so the tab never keeps a token its user logged out of; the
+ * 401 handler is not called, since this is the logout already. */
+export async function logout() {
+  const token = session.token;
+  if (token) {
+    try {
+      await fetch("/api-auth/logout/", {
+        method: "POST",
+        headers: { Accept: "application/json", Authorization: `Token ${token}` },
+      });
+    } catch {
+      // The server is unreachable: the token still expires there once unused for the token lifetime.
+    }
+  }
+  session.clear();
+}
+
 /** The uuid at the end of an API object URL. */
 export function uuidOf(url) {
   return url ? url.replace(/\/$/, "").split("/").pop() : "";

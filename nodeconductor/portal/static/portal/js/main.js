@@ -40,9 +40,11 @@ async function loadContext() {
 
 let context = null;
 
-/** Forget the token and go to the login page. */
-function logout(message) {
-  api.session.clear();
+/** Go to the login page without the token: `revoke` (the Log out button) has the server revoke it first; a token
+ * the server already refused (401) is only forgotten. */
+async function logout(message, { revoke = false } = {}) {
+  if (revoke) await api.logout();
+  else api.session.clear();
   context = null;
   location.hash = "#/";
   render().then(() => message && announce(message));
@@ -65,7 +67,7 @@ function renderNav() {
     me.is_staff ? navLink("#/templates", "Templates") : null,
     navLink("#/keys", "SSH keys"),
     h("span", { class: "who" }, me.full_name || me.username, me.is_staff ? " (staff)" : ""),
-    h("button", { type: "button", class: "link", onclick: () => logout("You are logged out.") }, "Log out"));
+    h("button", { type: "button", class: "link", onclick: () => logout("You are logged out.", { revoke: true }) }, "Log out"));
 }
 
 /** Run `fn` now and every `ms` while the current page is shown (paused while the tab is hidden). */
