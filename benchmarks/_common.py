@@ -128,6 +128,8 @@ def product_env(database_url, auth_url, more_credentials=(), **extra):
         "NODECONDUCTOR_OPENSTACK_CREDENTIALS": json.dumps(creds),
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "SESSION_COOKIE_SECURE": "false",
+        # The benchmarks speak plain HTTP to gunicorn, with no TLS proxy in front: no redirect to https://.
+        "NODECONDUCTOR_SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}",
     }

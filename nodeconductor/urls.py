@@ -2,9 +2,10 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from nodeconductor.core import apidocs
 from nodeconductor.core import urls as core_urls
 from nodeconductor.iaas import urls as iaas_urls
 from nodeconductor.structure import urls as structure_urls
@@ -17,8 +18,8 @@ iaas_urls.register_in(router)
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-swagger"),
-    path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="schema-redoc"),
+    path("api/schema/swagger/", apidocs.SwaggerView.as_view(url_name="schema"), name="schema-swagger"),
+    path("api/schema/redoc/", apidocs.RedocView.as_view(url_name="schema"), name="schema-redoc"),
     path("api/", include(router.urls)),
     path("api-auth/", include(core_urls.auth_urlpatterns)),
     path("", include("nodeconductor.portal.urls")),

@@ -18,12 +18,32 @@ DEFAULT_SCHEDULE = "/app/var/beat/celerybeat-schedule"
 DEFAULT_MAX_AGE = 600
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Keeps a redirect as the answer: production sends plain HTTP to https://, which this probe cannot follow."""
+
+    def redirect_request(self, *args, **kwargs):
+        """Follow nothing."""
+        return None
+
+
+def _proxy_headers():
+    """The headers the TLS-terminating proxy adds, so the probe is served like a proxied HTTPS request."""
+    headers = {"X-Forwarded-Proto": "https"}
+    configured = os.environ.get("NODECONDUCTOR_SECURE_PROXY_SSL_HEADER", "").strip().upper().replace("-", "_")
+    if configured:
+        name = configured[5:] if configured.startswith("HTTP_") else configured
+        headers[name.replace("_", "-").title()] = "https"
+    return headers
+
+
 def check_web(url=DEFAULT_URL):
     """Healthy when Django answers below 500: a 401 from the API root proves the app loaded and routes work."""
-    # Host is one ALLOWED_HOSTS accepts by default; a DisallowedHost 400 still proves the process serves.
-    request = urllib.request.Request(url, headers={"Host": "localhost", "Accept": "application/json"})
+    # Host is one ALLOWED_HOSTS accepts by default; a DisallowedHost 400 still proves the process serves. A redirect
+    # to https (no proxy header configured) also proves Django answered.
+    headers = {"Host": "localhost", "Accept": "application/json", **_proxy_headers()}
+    request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=5) as response:
             status = response.status
     except urllib.error.HTTPError as error:
         status = error.code

@@ -219,6 +219,39 @@ def test_web_check_accepts_answers_below_500(http_server):
     assert "answered 502" in check(url)
 
 
+@pytest.fixture
+def redirecting_server():
+    """Answers every GET as production answers plain HTTP: 301 to https://; records each request's headers."""
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(dict(self.headers))
+            self.send_response(301)
+            self.send_header("Location", "https://localhost/api/")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/api/", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_web_check_asks_as_the_proxy_and_follows_no_redirect(redirecting_server, monkeypatch):
+    """The probe says X-Forwarded-Proto: https (and the header production is told to trust), and a redirect to
+    https:// (which it could not follow: gunicorn has no TLS) is an answer, not a failure."""
+    url, seen = redirecting_server
+    monkeypatch.setenv("NODECONDUCTOR_SECURE_PROXY_SSL_HEADER", "HTTP_X_SCHEME")
+    assert load_healthcheck().check_web(url) is None
+    (headers,) = seen
+    assert headers["X-Forwarded-Proto"] == "https" and headers["X-Scheme"] == "https"
+
+
 def test_web_check_fails_when_nothing_listens():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
