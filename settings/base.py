@@ -134,12 +134,19 @@ REST_FRAMEWORK = {
 }
 
 # API tokens (django-rest-knox): stored as digests, and each expires TOKEN_TTL after its last use; a use moves
-# the expiry forward, with a database write at most once per MIN_REFRESH_INTERVAL seconds.
+# the expiry forward, with a database write at most once per MIN_REFRESH_INTERVAL seconds, but never past
+# AUTO_REFRESH_MAX_TTL after the login: a stolen token that is kept in use still dies then.
 _TOKEN_TTL = _non_negative_int("NODECONDUCTOR_TOKEN_TTL", "36000")
 if not _TOKEN_TTL:
     raise ImproperlyConfigured("NODECONDUCTOR_TOKEN_TTL must be a number of seconds above 0.")
+_TOKEN_MAX_AGE = _non_negative_int("NODECONDUCTOR_TOKEN_MAX_AGE", "604800")
+if _TOKEN_MAX_AGE < _TOKEN_TTL:
+    raise ImproperlyConfigured(
+        f"NODECONDUCTOR_TOKEN_MAX_AGE ({_TOKEN_MAX_AGE} s) must be at least NODECONDUCTOR_TOKEN_TTL ({_TOKEN_TTL} s)."
+    )
 REST_KNOX = {
     "TOKEN_TTL": timedelta(seconds=_TOKEN_TTL),
+    "AUTO_REFRESH_MAX_TTL": timedelta(seconds=_TOKEN_MAX_AGE),
     "AUTO_REFRESH": True,
     "MIN_REFRESH_INTERVAL": 60,
     "AUTH_HEADER_PREFIX": "Token",

@@ -160,10 +160,11 @@ print(json.dumps({
     "ttl": knox["TOKEN_TTL"].total_seconds(),
     "auto_refresh": knox["AUTO_REFRESH"],
     "min_refresh_interval": knox["MIN_REFRESH_INTERVAL"],
+    "max_age": knox["AUTO_REFRESH_MAX_TTL"].total_seconds(),
 }))
 """
 AUTH_VARIABLES = {"NODECONDUCTOR_NUM_PROXIES": "0", "NODECONDUCTOR_LOGIN_USER_RATE": "30/hour",
-                  "NODECONDUCTOR_TOKEN_TTL": "36000"}  # fmt: skip
+                  "NODECONDUCTOR_TOKEN_TTL": "36000", "NODECONDUCTOR_TOKEN_MAX_AGE": "604800"}  # fmt: skip
 
 
 def load_auth(**env):
@@ -186,17 +187,19 @@ def test_login_throttles_and_token_lifetime_defaults():
         "ttl": 36000.0,
         "auto_refresh": True,
         "min_refresh_interval": 60,
+        "max_age": 604800.0,
     }
 
 
 def test_login_throttles_and_token_lifetime_from_the_environment():
-    env = {"NODECONDUCTOR_NUM_PROXIES": "2", "NODECONDUCTOR_LOGIN_USER_RATE": "5/min", "NODECONDUCTOR_TOKEN_TTL": "900"}
+    env = {"NODECONDUCTOR_NUM_PROXIES": "2", "NODECONDUCTOR_LOGIN_USER_RATE": "5/min", "NODECONDUCTOR_TOKEN_TTL": "900",
+           "NODECONDUCTOR_TOKEN_MAX_AGE": "3600"}  # fmt: skip
     result = load_auth(**env)
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
     assert values["num_proxies"] == 2
     assert values["rates"] == {"password_login": "10/min", "password_login_user": "5/min"}
-    assert values["ttl"] == 900.0
+    assert (values["ttl"], values["max_age"]) == (900.0, 3600.0)
 
 
 @pytest.mark.parametrize(
@@ -209,6 +212,8 @@ def test_login_throttles_and_token_lifetime_from_the_environment():
         ("NODECONDUCTOR_LOGIN_USER_RATE", "30/week"),
         ("NODECONDUCTOR_TOKEN_TTL", "0"),
         ("NODECONDUCTOR_TOKEN_TTL", "10h"),
+        ("NODECONDUCTOR_TOKEN_MAX_AGE", "60"),  # shorter than the TTL
+        ("NODECONDUCTOR_TOKEN_MAX_AGE", "7d"),
     ],
 )
 def test_a_bad_auth_variable_is_refused_by_name(name, raw):

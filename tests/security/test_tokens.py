@@ -119,6 +119,21 @@ def test_a_used_token_is_refreshed(alice):
         assert_revoked(token)
 
 
+def test_a_token_kept_in_use_still_dies_at_its_maximum_age(alice, settings):
+    # The project's maximum age (seven days), with tokens that live a day after each use.
+    day = datetime.timedelta(days=1)
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_TTL": day}
+    start = timezone.now()
+    with at(start):
+        token = login(alice)["token"]
+    for uses in range(1, 8):
+        with at(start + uses * 0.9 * day):
+            assert_works(token, "alice")
+    # Used every 0.9 days, last at 6.3; seven days after the login its life ends all the same.
+    with at(start + 7 * day + datetime.timedelta(seconds=1)):
+        assert_revoked(token)
+
+
 def test_logout_revokes_the_token_of_the_request_only(alice):
     token, other = login(alice)["token"], login(alice)["token"]
     response = token_client(token).post(LOGOUT)
