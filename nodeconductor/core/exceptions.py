@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 # Every top-level code an error body may carry, with what it means; docs/api/conventions.rst lists the same.
 ERROR_CODES = {
     "invalid": "The input is invalid; the field-keyed messages say what to fix (400).",
-    "parse_error": "The body is not valid JSON (or form data) (400).",
+    "parse_error": "The body is not valid JSON (or form data), or nests deeper than 64 levels (400).",
     "quota_exceeded": "The request would take the tenant over a quota (400).",
     "not_found_in_cloud": "A resource named in the request does not exist in the cloud (400).",
     "not_importable": "The server cannot be brought under NodeConductor; the message says why (400).",
