@@ -111,6 +111,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ),
     "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
+    # DRF's defaults, with its JSON parser replaced by one that refuses bodies nested too deep (a 400, not a 500).
+    "DEFAULT_PARSER_CLASSES": (
+        "nodeconductor.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ),
     "DEFAULT_PAGINATION_CLASS": "nodeconductor.core.pagination.LinkHeaderPagination",
     "PAGE_SIZE": 10,
     "DEFAULT_FILTER_BACKENDS": (

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 # Every top-level code an error body may carry, with what it means; docs/api/conventions.rst lists the same.
 ERROR_CODES = {
     "invalid": "The input is invalid; the field-keyed messages say what to fix (400).",
-    "parse_error": "The body is not valid JSON (or form data) (400).",
+    "parse_error": "The body is not valid JSON (or form data), or nests deeper than 64 levels (400).",
     "quota_exceeded": "The request would take the tenant over a quota (400).",
     "not_found_in_cloud": "A resource named in the request does not exist in the cloud (400).",
     "not_importable": "The server cannot be brought under NodeConductor; the message says why (400).",
@@ -124,8 +124,8 @@ def _django_validation_detail(exc):
     return {"non_field_errors": exc.messages}
 
 
-def _without_secrets(text):
-    """The text with the database and OpenStack passwords of the settings masked, fit for a log."""
+def without_secrets(text):
+    """The text with the database and OpenStack passwords of the settings masked, fit for a log or a row."""
     secrets = [db.get("PASSWORD") for db in settings.DATABASES.values()]
     secrets += [c.get("password") for c in settings.NODECONDUCTOR.get("OPENSTACK_CREDENTIALS", ()) if hasattr(c, "get")]
     for secret in secrets:
@@ -155,7 +155,7 @@ def exception_handler(exc, context):
             "Database error answered as 503 (%s): %s: %s",
             type(view).__name__ if view is not None else "?",
             type(exc).__name__,
-            _without_secrets(str(exc)),
+            without_secrets(str(exc)),
         )
         exc = ServiceUnavailable(DATABASE_UNAVAILABLE, retry_after=DATABASE_RETRY_AFTER)
     elif isinstance(exc, Http404):

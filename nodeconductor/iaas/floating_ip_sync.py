@@ -11,7 +11,7 @@ import uuid as uuidlib
 
 from django.db import transaction
 
-from . import events
+from . import events, failures
 from .backend import CloudBackendError
 from .models import FloatingIP, Instance, SyncState
 from .models.instance import STABLE_STATES
@@ -42,9 +42,27 @@ def run_job(instance_uuid, token):
         return
     related = ("cloud_project_membership__cloud", "cloud_project_membership__project__customer")
     instance = Instance.objects.select_related(*related).get(uuid=instance_uuid)
-    membership = instance.cloud_project_membership
     user = User.objects.filter(uuid=job["user_uuid"]).first() if job.get("user_uuid") else None
     name = f"{job['action']}_floating_ip"
+    try:
+        _run(instance, job, user, name)
+    except Exception as exc:
+        if not failures.unexpected(exc):
+            raise  # the database went away: the sweeper runs the job again once its lease passes
+        # Closed with a failed event as a refusal is; left claimed, the sweeper would rerun it after every lease.
+        failures.log(exc, f"Floating IP job of instance {instance.uuid}")
+        _close(instance, job, name, user, failures.reason(exc))
+
+
+def _close(instance, job, name, user, error):
+    """End a failed job: the instance has none any more, and its history says why it failed."""
+    Instance.objects.filter(pk=instance.pk, floating_ip_job__token=job["token"]).update(floating_ip_job={})
+    events.instance_event(instance, name, "failed", user=user, error=error)
+
+
+def _run(instance, job, user, name):
+    """Make the cloud call of a claimed job, then record the rows and the outcome."""
+    membership = instance.cloud_project_membership
     try:
         backend = membership.cloud.get_backend()
         if job["action"] == "assign":
@@ -53,8 +71,7 @@ def run_job(instance_uuid, token):
         else:
             done = backend.unassign_floating_ips(membership.tenant_id, instance.port_id, job.get("floating_ip", ""))
     except CloudBackendError as exc:
-        Instance.objects.filter(pk=instance.pk, floating_ip_job__token=job["token"]).update(floating_ip_job={})
-        events.instance_event(instance, name, "failed", user=user, error=str(exc))
+        _close(instance, job, name, user, str(exc))
         return
     with transaction.atomic():
         for data in done:

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import build_slots, events
+from . import build_slots, events, failures
 from .backend import CloudBackendError
 from .build_slots import build_cap, queue_poll  # noqa: F401 - callers and tests name them through the engine
 from .models import Instance, InstanceState
@@ -263,9 +263,8 @@ def _end(op, instance, params, error=None):
     instance.save()
 
 
-def _failed(op, instance, params, exc):
+def _failed(op, instance, params, message):
     """A step failed: run the compensation as further steps when there is one, else end Erred now."""
-    message = str(exc)
     if params.get("compensating"):
         ids = [x for x in (instance.backend_id, instance.system_volume_id, instance.data_volume_id) if x]
         what = ", ".join(ids) or f"the resources of {instance.hostname}"
@@ -294,6 +293,36 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None, instance=None):
     else:
         for field, value in lease.items():  # the row as it is now, so a save keeps our lease
             setattr(instance, field, value)
+    try:
+        return _run_claimed(instance, token, seq, backend, seen)
+    except Exception as exc:
+        if not failures.unexpected(exc):
+            raise  # the database went away: the step is run again once its lease passes
+        # Ended as a refusal of the cloud is; left claimed, the sweeper would rerun it after every lease.
+        failures.log(exc, f"Step {seq} of {instance.operation_name} of instance {instance_uuid}")
+        return _fail_claimed(instance_uuid, token, seq, failures.reason(exc))
+
+
+def _fail_claimed(instance_uuid, token, seq, message):
+    """End our claimed step as failed with `message`, from the row as stored (the object may hold bad values)."""
+    instance = _load(instance_uuid)
+    if instance is None or instance.operation_token != token or instance.operation_seq != seq:
+        return Outcome(finished=True)  # the step was handed on, or the operation ended, before the failure
+    op = OPERATIONS[instance.operation_name]
+    if instance.state == op.scheduled_state:
+        params, error = None, message  # it never began: nothing in the cloud to undo
+    else:
+        params, error = _failed(op, instance, dict(instance.operation_params), message)
+    if params is None:
+        _end(op, instance, instance.operation_params, error=error)
+        _build_ended(op, instance)
+        return Outcome(finished=True)
+    _release(instance, token, seq, "", params, {}, 0)  # the compensation starts from its first phase at once
+    return Outcome(finished=False, seq=seq + 1, token=token)
+
+
+def _run_claimed(instance, token, seq, backend, seen):
+    """The body of run_step once the step is ours: begin, the backend step, then hand on or end."""
     op = OPERATIONS[instance.operation_name]
     params = dict(instance.operation_params)
     if instance.state == op.scheduled_state:
@@ -327,7 +356,7 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None, instance=None):
                 f"Timed out after {int(time.time() - began)} s waiting for {step.waiting_for or 'the cloud'}."
             )
     except CloudBackendError as exc:
-        params, error = _failed(op, instance, params, exc)
+        params, error = _failed(op, instance, params, str(exc))
         if params is None:
             _end(op, instance, instance.operation_params, error=error)
             _build_ended(op, instance)

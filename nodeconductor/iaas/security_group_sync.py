@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import events
+from . import events, failures
 from .backend import CloudBackendError
 from .backend.security_groups import diff_key
 from .models import Instance, InstanceState, SecurityGroup, SecurityGroupState, SyncState
@@ -34,6 +34,13 @@ def _group(uuid, state):
     return SecurityGroup.objects.select_related("membership__cloud").filter(uuid=uuid, state=state).first()
 
 
+def _erred_unless_ours(group, exc, what):
+    """An unexpected failure puts the group in Erred with the reason; a lost database or owner is raised on."""
+    if not failures.unexpected(exc):
+        raise exc
+    failures.set_erred(group, exc, f"{what} of security group {group.uuid}")
+
+
 def push(group_uuid):
     """Make Neutron match the group (rules read now, so edits queued meanwhile go too); In Sync or Erred."""
     group = _group(group_uuid, G.SYNC_SCHEDULED)
@@ -43,6 +50,14 @@ def push(group_uuid):
         _save_transition(group, "begin_syncing")
     except ConcurrentTransition:
         return  # a duplicate message: another worker took this push up
+    try:
+        _push(group)
+    except Exception as exc:
+        _erred_unless_ours(group, exc, "Push")
+
+
+def _push(group):
+    """The push of a group in Syncing: the diff in Neutron, then the ids on our rows; In Sync or Erred."""
     rules = list(group.rules.all())
     membership = group.membership
     try:
@@ -75,6 +90,14 @@ def delete(group_uuid):
         _save_transition(group, "begin_deleting")
     except ConcurrentTransition:
         return
+    try:
+        _delete(group)
+    except Exception as exc:
+        _erred_unless_ours(group, exc, "Deletion")
+
+
+def _delete(group):
+    """The deletion of a group in Deleting: in Neutron, then the row; Erred with the cloud's message if refused."""
     membership = group.membership
     try:
         if membership.tenant_id:

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import floating_ip_sync, operations, poller, security_group_sync, sweeper
+from . import failures, floating_ip_sync, operations, poller, security_group_sync, sweeper
 from .backend import CloudBackendError
 from .models import Cloud, CloudProjectMembership, Instance, SyncState
 
@@ -23,7 +23,10 @@ def _save_transition(obj, transition, *args):
 
 
 def run_cloud_pull(cloud, dry_run=False):
-    """Pull one cloud synchronously through its states; return the diff, or raise CloudBackendError."""
+    """Pull one cloud synchronously through its states; return the diff, or raise what failed it.
+
+    The cloud ends Erred with the cloud's message, or with "Unexpected error: ..." for any other failure.
+    """
     if dry_run:
         return cloud.get_backend().pull_cloud_account(cloud, dry_run=True)
     if cloud.state != SyncState.SYNC_SCHEDULED:
@@ -34,11 +37,20 @@ def run_cloud_pull(cloud, dry_run=False):
     except CloudBackendError as exc:
         _save_transition(cloud, "set_erred", str(exc))
         raise
+    except Exception as exc:
+        if failures.unexpected(exc):
+            failures.set_erred(cloud, exc, f"Pull of cloud {cloud.name}")
+        raise
     cloud.last_pulled = timezone.now()
     _save_transition(cloud, "set_in_sync")
-    pull_cloud_instances(cloud, diff)
-    diff.updated.extend(security_group_sync.reconcile_cloud(cloud))
-    diff.updated.extend(floating_ip_sync.reconcile_cloud(cloud))
+    try:
+        pull_cloud_instances(cloud, diff)
+        diff.updated.extend(security_group_sync.reconcile_cloud(cloud))
+        diff.updated.extend(floating_ip_sync.reconcile_cloud(cloud))
+    except Exception as exc:
+        if failures.unexpected(exc):  # the cloud stays In Sync: its catalogue was pulled
+            failures.log(exc, f"Pull of the instances, groups and floating IPs of cloud {cloud.name}")
+        raise
     return diff
 
 
@@ -71,6 +83,11 @@ def pull_cloud_account(cloud_uuid):
         logger.info("Pull of cloud %s was taken up by another worker", cloud.name)
     except CloudBackendError as exc:
         logger.warning("Pull of cloud %s failed: %s", cloud.name, exc)
+    except Exception as exc:
+        if not failures.unexpected(exc):
+            raise  # the database went away: the sweeper retries the pull once its lease passes
+        # run_cloud_pull logged it with its traceback (and put the cloud in Erred if its catalogue pull failed);
+        # raising would only have a redelivered message fail the same way.
 
 
 @shared_task(name="nodeconductor.iaas.pull_cloud_accounts")
@@ -100,26 +117,37 @@ def sync_cloud_membership(membership_uuid, quotas=None):
     except ConcurrentTransition:
         return  # a duplicate message: another worker took this sync up
     try:
-        backend = membership.cloud.get_backend()
-        if membership.tenant_id:
-            backend.verify_tenant(membership.tenant_id)
-        else:
-            membership.tenant_id = backend.create_tenant(
-                membership.project.uuid.hex, description=f"NodeConductor project {membership.project.name}"
-            )
-        if quotas:
-            backend.set_quotas(membership.tenant_id, quotas)
-        for field, value in backend.get_quotas(membership.tenant_id).items():
-            setattr(membership, field, value)
-        for field, value in backend.ensure_membership_network(membership.tenant_id).items():
-            setattr(membership, field, value)
+        backend = _sync_membership(membership, quotas)
     except CloudBackendError as exc:
         _save_transition(membership, "set_erred", str(exc))
         return
+    except Exception as exc:
+        if not failures.unexpected(exc):
+            raise
+        failures.set_erred(membership, exc, f"Sync of membership {membership}")
+        return
+    _refresh_importable(backend, membership)
+
+
+def _sync_membership(membership, quotas):
+    """The work of a sync, ending In Sync with the tenant's default groups; returns the backend it used."""
+    backend = membership.cloud.get_backend()
+    if membership.tenant_id:
+        backend.verify_tenant(membership.tenant_id)
+    else:
+        membership.tenant_id = backend.create_tenant(
+            membership.project.uuid.hex, description=f"NodeConductor project {membership.project.name}"
+        )
+    if quotas:
+        backend.set_quotas(membership.tenant_id, quotas)
+    for field, value in backend.get_quotas(membership.tenant_id).items():
+        setattr(membership, field, value)
+    for field, value in backend.ensure_membership_network(membership.tenant_id).items():
+        setattr(membership, field, value)
     with transaction.atomic():
         _save_transition(membership, "set_in_sync")
         security_group_sync.ensure_default_groups(membership)  # the settings' defaults, pushed on commit
-    _refresh_importable(backend, membership)
+    return backend
 
 
 def _refresh_importable(backend, membership):

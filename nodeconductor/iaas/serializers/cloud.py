@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField
+from nodeconductor.iaas.limits import CINDER_GIGABYTES_MAX, NOVA_QUOTA_MAX, STORAGE_QUOTA_MAX
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance
 from nodeconductor.structure.models import Customer, Project
 
@@ -108,13 +109,28 @@ class CloudSerializer(HyperlinkedModelSerializer):
         return cloud
 
 
-class MembershipQuotasSerializer(serializers.Serializer):
-    """Limits of a membership's tenant (-1 = unlimited; ram and storage in MiB)."""
+def _quota_field(limit, unit, holder, help_text):
+    """A quota from -1 (unlimited) up to what `holder` stores; a 400 beyond names the unit and the limit."""
+    return serializers.IntegerField(
+        min_value=-1,
+        max_value=limit,
+        required=False,
+        help_text=help_text,
+        error_messages={
+            "min_value": "Must be -1 (unlimited) or more.",
+            "max_value": f"Must be at most {limit} {unit}, the most {holder} holds (-1 is unlimited).",
+        },
+    )
 
-    vcpu = serializers.IntegerField(min_value=-1, required=False)
-    ram = serializers.IntegerField(min_value=-1, required=False, help_text="MiB")
-    storage = serializers.IntegerField(min_value=-1, required=False, help_text="MiB")
-    max_instances = serializers.IntegerField(min_value=-1, required=False)
+
+class MembershipQuotasSerializer(serializers.Serializer):
+    """Limits of a membership's tenant (-1 = unlimited; ram and storage in MiB), at most what OpenStack holds."""
+
+    vcpu = _quota_field(NOVA_QUOTA_MAX, "cores", "Nova", f"Cores, at most {NOVA_QUOTA_MAX}.")
+    ram = _quota_field(NOVA_QUOTA_MAX, "MiB", "Nova", f"MiB, at most {NOVA_QUOTA_MAX}.")
+    storage = _quota_field(STORAGE_QUOTA_MAX, f"MiB ({CINDER_GIGABYTES_MAX} GiB)", "Cinder",
+                           f"MiB, at most {STORAGE_QUOTA_MAX}; Cinder keeps whole GiB (rounded down).")  # fmt: skip
+    max_instances = _quota_field(NOVA_QUOTA_MAX, "instances", "Nova", f"Instances, at most {NOVA_QUOTA_MAX}.")
 
     def validate(self, attrs):
         """An empty request would schedule a sync that changes nothing; refuse it."""

@@ -25,6 +25,7 @@ HOSTNAME_VALIDATOR = RegexValidator(
 )
 # 16 TiB: larger than any volume a Cinder backend of ours offers, and far from integer overflow.
 MAX_VOLUME_SIZE = 16 * 1024 * 1024
+VOLUME_TOO_LARGE = {"max_value": f"Must be at most {MAX_VOLUME_SIZE} MiB (16 TiB)."}
 
 
 @extend_schema_field({"type": "string", "enum": [label for _, label in InstanceState.choices]})
@@ -237,10 +238,12 @@ class InstanceCreateSerializer(serializers.Serializer):
         view_name="sshpublickey-detail", queryset=SshPublicKey.objects.all(), required=False, allow_null=True
     )
     system_volume_size = serializers.IntegerField(
-        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default: the flavor's disk size."
+        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default: the flavor's disk size.",
+        error_messages=VOLUME_TOO_LARGE,
     )
     data_volume_size = serializers.IntegerField(
-        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default from settings."
+        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="MiB; default from settings.",
+        error_messages=VOLUME_TOO_LARGE,
     )
     security_groups = UuidHyperlinkedRelatedField(
         view_name="securitygroup-detail", queryset=SecurityGroup.objects.all(), many=True, required=False,
@@ -313,7 +316,8 @@ class InstanceResizeSerializer(serializers.Serializer):
         view_name="flavor-detail", queryset=Flavor.objects.filter(is_active=True), required=False
     )
     disk_size = serializers.IntegerField(
-        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="New data volume size, MiB."
+        min_value=1, max_value=MAX_VOLUME_SIZE, required=False, help_text="New data volume size, MiB.",
+        error_messages=VOLUME_TOO_LARGE,
     )
 
     def __init__(self, *args, **kwargs):

@@ -1,15 +1,19 @@
 """Serializers of security groups: the group with its rules nested, written as a whole list."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxValueValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 
+from ..limits import PORT_MAX
 from ..models import CloudProjectMembership, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..services.security_groups import rule_identity
 
 STATE_LABELS = dict(SecurityGroupState.choices)
+# Past a port nothing is valid (an ICMP type or code stops at 255: the model says so); the model's own words.
+PORT_LIMIT = MaxValueValidator(PORT_MAX, f"Ports are 1 to {PORT_MAX}; %(show_value)s is not.")
 # Neutron keeps one group called "default" per tenant; it refuses a second one.
 RESERVED_NAMES = ("default",)
 
@@ -18,12 +22,12 @@ class SecurityGroupRuleSerializer(serializers.ModelSerializer):
     """One ingress rule; the model's validation says which field is wrong."""
 
     from_port = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text="TCP/UDP: first port, 1-65535. ICMP: the type "
-        "(0-255), empty for any."
+        required=False, allow_null=True, default=None, validators=[PORT_LIMIT], help_text="TCP/UDP: first port, "
+        "1-65535. ICMP: the type (0-255), empty for any."
     )  # fmt: skip
     to_port = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text="TCP/UDP: last port, at least from_port. ICMP: the "
-        "code (0-255), empty for any."
+        required=False, allow_null=True, default=None, validators=[PORT_LIMIT], help_text="TCP/UDP: last port, at "
+        "least from_port. ICMP: the code (0-255), empty for any."
     )  # fmt: skip
 
     class Meta:

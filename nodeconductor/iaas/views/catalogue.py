@@ -14,6 +14,7 @@ from nodeconductor.core.exceptions import InUse
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
 from nodeconductor.core.schema import conflict
 from nodeconductor.core.views import UuidModelViewSet, UuidReadOnlyViewSet
+from nodeconductor.iaas.limits import INT32_MAX
 from nodeconductor.iaas.models import Cloud, Flavor, Image, Template, TemplateLicense, TemplateMapping
 from nodeconductor.iaas.serializers.catalogue import FlavorSerializer, TemplateLicenseSerializer, TemplateSerializer
 
@@ -22,8 +23,10 @@ class FlavorFilter(filters.NameFilterSet):
     """Filters of `/api/flavors/`: `?cloud=<uuid>`, `?name=`, `?is_active=`, and size bounds."""
 
     cloud = filters.UUIDFilter("cloud")
-    cores = django_filters.NumberFilter()
-    ram__gte = django_filters.NumberFilter(field_name="ram", lookup_expr="gte", help_text="At least this RAM, MiB.")
+    # Flavor sizes are integer columns (32-bit in PostgreSQL).
+    cores = filters.BoundedNumberFilter(maximum=INT32_MAX, unit="cores", help_text="Exactly this many cores.")
+    ram__gte = filters.BoundedNumberFilter(field_name="ram", lookup_expr="gte", maximum=INT32_MAX, unit="MiB",
+                                           help_text="At least this RAM, MiB.")  # fmt: skip
 
     class Meta:
         model = Flavor
