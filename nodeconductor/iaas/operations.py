@@ -12,13 +12,10 @@ which sends the step again; the steps themselves find before they create, so a s
 
 import dataclasses
 import logging
-import os
-import socket
 import time
 import uuid as uuidlib
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,6 +23,7 @@ from django.utils import timezone
 from . import build_slots, events, failures
 from .backend import CloudBackendError
 from .build_slots import build_cap, queue_poll  # noqa: F401 - callers and tests name them through the engine
+from .leases import dead_and_settled, holder_id, next_poll, step_lease, wait_timeout
 from .models import Instance, InstanceState
 from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
     DELETE,
@@ -62,68 +60,7 @@ class Outcome:
     membership_id: int | None = None  # whose tenant poller takes a wait, so the caller need not read the row
 
 
-# ---------------------------------------------------------------------------------------------- settings
-def _setting(key, default):
-    return float(settings.NODECONDUCTOR.get(key, default))
-
-
-def _wait_timeout():
-    """Seconds an operation may wait for the cloud before it fails."""
-    return _setting("OPENSTACK_WAIT_TIMEOUT", 900)
-
-
-def step_lease():
-    """Seconds a claimed step may run before another worker may take it over (longer than any step)."""
-    return _setting("OPERATION_STEP_LEASE", 180)
-
-
-def sweep_grace():
-    """Seconds past its due time before the sweeper sends an operation's step again."""
-    return _setting("OPERATION_SWEEP_GRACE", 30)
-
-
-def poll_interval():
-    """Longest pause between two looks at the cloud while it works."""
-    return _setting("OPENSTACK_POLL_INTERVAL", 2)
-
-
-def next_poll(waited):
-    """Pause before the next look: a fraction (a tenth) of the time already waited in this phase, within bounds.
-
-    A fixed interval makes every wait end up to one interval late; looking again after a fraction of the time
-    waited keeps the lateness near that fraction of each wait (or the minimum) with a few more calls per wait.
-    """
-    pause = _setting("OPENSTACK_POLL_FRACTION", 0.1) * waited
-    return min(max(pause, _setting("OPENSTACK_MIN_POLL_INTERVAL", 0.25)), poll_interval())
-
-
 # ---------------------------------------------------------------------------------------------- the record
-def holder_id():
-    """Who runs a step: host and process, so a worker on the same host can tell that the holder died."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _holder_dead(holder):
-    """True when the holder ran on this host and its process is gone (or a zombie): its step will never end."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    pid = int(pid)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def record(op, params):
     """The operation_* field values of a newly scheduled operation (a fresh token, step 0, due now)."""
     return {
@@ -177,27 +114,10 @@ def _claim(instance_uuid, token, seq):
     if mine.filter(free).update(**lease):
         return lease
     row = mine.values_list("operation_holder", "operation_lease_until").first()
-    if row is None or not _dead_and_settled(*row, now=now):
+    if row is None or not dead_and_settled(*row, now=now):
         return None
     # The holder died on this host (a killed worker restarted at once): its step is taken over now.
     return lease if mine.filter(operation_holder=row[0], operation_lease_until=row[1]).update(**lease) else None
-
-
-def in_flight_window():
-    """Seconds a call sent by a dead worker may still take effect in the cloud (its connect and read timeouts).
-
-    A step taken over sooner could miss a server whose create request was still being answered, and make a
-    second one; after this window, what the dead worker asked for is either there to be found or never came.
-    """
-    return _setting("OPENSTACK_CONNECT_TIMEOUT", 10) + _setting("OPENSTACK_READ_TIMEOUT", 60)
-
-
-def _dead_and_settled(holder, lease_until, now):
-    """A claimed step whose holder died on this host, claimed longer ago than the in-flight window."""
-    if not holder or lease_until is None:
-        return False
-    claimed_at = lease_until - timedelta(seconds=step_lease())
-    return now >= claimed_at + timedelta(seconds=in_flight_window()) and _holder_dead(holder)
 
 
 def _release(instance, token, seq, phase, params, changes, retry_after):
@@ -351,7 +271,7 @@ def _run_claimed(instance, token, seq, backend, seen):
         step = backend.run_step(step_fn, instance, phase=phase, **args)
         began = params.get("compensation_started") if compensating else None
         began = began or (instance.operation_started or timezone.now()).timestamp()
-        if not step.done and time.time() - began > _wait_timeout():
+        if not step.done and time.time() - began > wait_timeout():
             raise CloudBackendError(
                 f"Timed out after {int(time.time() - began)} s waiting for {step.waiting_for or 'the cloud'}."
             )

@@ -20,7 +20,7 @@ from datetime import timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import operations
+from . import leases, operations
 from .backend import CloudBackendError
 from .models import CloudProjectMembership, Instance, TenantPoller
 from .models.instance import WORKING_STATES
@@ -43,7 +43,7 @@ class Tick:
 
 def tick_lease():
     """Seconds a tick may run before another poller may take the tenant over (a few calls per operation)."""
-    return operations.step_lease()
+    return leases.step_lease()
 
 
 def _claim(membership_id):
@@ -51,18 +51,18 @@ def _claim(membership_id):
     TenantPoller.objects.get_or_create(membership_id=membership_id)
     now = timezone.now()
     mine = TenantPoller.objects.filter(membership_id=membership_id)
-    lease = {"lease_until": now + timedelta(seconds=tick_lease()), "holder": operations.holder_id()}
+    lease = {"lease_until": now + timedelta(seconds=tick_lease()), "holder": leases.holder_id()}
     if mine.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(**lease, ticks=F("ticks") + 1):
         return True
     row = mine.values_list("holder", "lease_until").first()
-    if row is None or not row[0] or not operations._holder_dead(row[0]):
+    if row is None or not row[0] or not leases.holder_dead(row[0]):
         return False
     # The poller that held it died on this host: its tick will never end.
     return bool(mine.filter(holder=row[0], lease_until=row[1]).update(**lease, ticks=F("ticks") + 1))
 
 
 def _release(membership_id):
-    TenantPoller.objects.filter(membership_id=membership_id, holder=operations.holder_id()).update(
+    TenantPoller.objects.filter(membership_id=membership_id, holder=leases.holder_id()).update(
         lease_until=None, holder=""
     )
 
@@ -79,7 +79,7 @@ def _timed_out(instance):
     params = instance.operation_params or {}
     began = params.get("compensation_started") if params.get("compensating") else None
     began = began or (instance.operation_started.timestamp() if instance.operation_started else time.time())
-    return time.time() - began > operations._wait_timeout()
+    return time.time() - began > leases.wait_timeout()
 
 
 def tick(membership_id):
@@ -127,7 +127,7 @@ def _tick(membership_id):
     first = upcoming.first()
     if first is not None:
         wait = (first - timezone.now()).total_seconds()
-        result.next_in = min(max(wait, _setting_min_poll()), operations.poll_interval())
+        result.next_in = min(max(wait, _setting_min_poll()), leases.poll_interval())
     return result
 
 
@@ -140,14 +140,14 @@ def _push_back(skipped):
     now, by_pause = time.time(), {}
     for instance in skipped:
         waited = now - (instance.operation_params or {}).get("phase_started", now)
-        by_pause.setdefault(round(operations.next_poll(waited) * 20) / 20, []).append(instance.pk)
+        by_pause.setdefault(round(leases.next_poll(waited) * 20) / 20, []).append(instance.pk)
     for pause, pks in by_pause.items():
         later = timezone.now() + timedelta(seconds=pause)
         Instance.objects.filter(pk__in=pks, operation_lease_until__isnull=True).update(operation_due=later)
 
 
 def _setting_min_poll():
-    return operations._setting("OPENSTACK_MIN_POLL_INTERVAL", 0.25)
+    return leases.setting("OPENSTACK_MIN_POLL_INTERVAL", 0.25)
 
 
 def kick(membership_id, countdown, send):

@@ -9,9 +9,9 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from .leases import dead_and_settled, sweep_grace
 from .models import Instance
 from .models.instance import WORKING_STATES
-from .operations import _dead_and_settled, sweep_grace
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def stalled(now=None):
     for uuid, token, seq, holder, lease_until in rows.filter(operation_lease_until__gte=now).values_list(
         "uuid", "operation_token", "operation_seq", "operation_holder", "operation_lease_until"
     ):
-        if _dead_and_settled(holder, lease_until, now):
+        if dead_and_settled(holder, lease_until, now):
             found.append((uuid, token, seq))
     return found
 

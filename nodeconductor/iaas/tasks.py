@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import failures, floating_ip_sync, operations, poller, security_group_sync, sweeper
+from . import failures, floating_ip_sync, leases, operations, poller, security_group_sync, sweeper
 from .backend import CloudBackendError
 from .models import Cloud, CloudProjectMembership, Instance, SyncState
 
@@ -231,7 +231,7 @@ def resume_stalled_work():
     """
     resumed = sweeper.sweep(send_operation_step)
     before = _picked_up_before()
-    lease_start = timezone.now() - timedelta(seconds=operations.step_lease())
+    lease_start = timezone.now() - timedelta(seconds=leases.step_lease())
     for model, task in ((Cloud, pull_cloud_account), (CloudProjectMembership, sync_cloud_membership)):
         for obj in model.objects.filter(state=SyncState.SYNCING, modified__lt=lease_start):
             _save_transition(obj, "set_erred", "The sync was interrupted (its worker was lost); it is retried.")

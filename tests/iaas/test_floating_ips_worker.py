@@ -2,7 +2,7 @@
 
 import pytest
 
-from nodeconductor.iaas import floating_ip_sync, operations
+from nodeconductor.iaas import floating_ip_sync, leases, operations
 from nodeconductor.iaas.backend.floating_ips import instance_tag
 from nodeconductor.iaas.models import FloatingIP, Instance, InstanceState
 from tests.iaas.test_backend_instances import make_instance, run
@@ -297,7 +297,7 @@ def test_an_assign_whose_worker_died_is_run_again_without_a_second_ip(net_iaas, 
     assert job is not None and len(tenant_fips(sim, membership)) == 1 and FloatingIP.objects.count() == 0
     _age(instance, 60)
     assert tasks.resume_stalled_work() == 0, "a claimed job is its worker's until its lease runs out"
-    _age(instance, operations.step_lease())
+    _age(instance, leases.step_lease())
     with run_tasks():
         assert tasks.resume_stalled_work() == 1
     instance.refresh_from_db()

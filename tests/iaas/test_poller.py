@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from nodeconductor.iaas import operations, poller
+from nodeconductor.iaas import leases, operations, poller
 from nodeconductor.iaas.models import Instance, InstanceState, TenantPoller
 from tests.iaas.test_instances_api import create_many
 
@@ -83,7 +83,7 @@ def test_unchanged_operations_are_skipped_and_only_their_next_look_moves(iaas, r
     seq = Instance.objects.get(uuid=uuid).operation_seq
     time.sleep(0.3)
     first = tick_once()  # the first look at the building server records what it saw
-    time.sleep(operations.poll_interval())
+    time.sleep(leases.poll_interval())
     second = tick_once()
     row = Instance.objects.get(uuid=uuid)
     assert (first.advanced, second.skipped) == (1, 1)
@@ -113,8 +113,8 @@ def test_a_skipped_operation_looks_again_after_the_adaptive_pause_not_the_full_i
     waited = time.time() - row.operation_params["phase_started"]
     pause = (row.operation_due - timezone.now()).total_seconds()
     # The fraction of the time waited in the phase (at least the minimum), as a step would wait; not poll_interval.
-    assert pause <= operations.next_poll(waited) + 0.1
-    assert pause < operations.poll_interval() - 0.5
+    assert pause <= leases.next_poll(waited) + 0.1
+    assert pause < leases.poll_interval() - 0.5
 
 
 @pytest.mark.django_db(transaction=False)
@@ -177,7 +177,7 @@ def test_a_poller_that_died_mid_tick_is_taken_over_at_once_on_its_host(iaas, rol
         defaults={"holder": f"{os.uname().nodename}:{dead.pid}", "lease_until": "2999-01-01T00:00:00Z"},
     )
     # A holder on another host is not known dead: its lease is waited out.
-    assert operations._holder_dead("elsewhere:1") is False
+    assert leases.holder_dead("elsewhere:1") is False
     time.sleep(0.5)
     results = tick_until_done(iaas)
     assert results[0].claimed
