@@ -67,6 +67,11 @@ def pull_cloud_instances(cloud, diff=None):
         except CloudBackendError as exc:
             logger.warning("Pull of instances in %s failed: %s", membership, exc)
             continue
+        except Exception as exc:
+            if not failures.unexpected(exc):
+                raise
+            failures.log(exc, f"Pull of instances in {membership}")  # one tenant's bug stops no other tenant's pull
+            continue
         if diff is not None:
             diff.updated.extend(changes)
 

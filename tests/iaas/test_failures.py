@@ -9,6 +9,7 @@ must be accepted.
 """
 
 import logging
+import time
 from unittest import mock
 
 import pytest
@@ -56,6 +57,35 @@ def test_a_cloud_pull_that_fails_unexpectedly_ends_erred_and_is_pulled_again(iaa
         cloud_services.cloud_schedule_pull(cloud)
     cloud.refresh_from_db()
     assert (cloud.state, cloud.error_message) == (SyncState.IN_SYNC, "")
+
+
+def test_one_tenant_that_fails_unexpectedly_in_a_pull_stops_no_other_tenant(iaas, roles, caplog):
+    from nodeconductor.iaas.pull import instances as pull
+
+    instance = provision(iaas, roles)
+    other = CloudProjectMembership.objects.create(
+        project=roles.customer.projects.create(name="Broken first"), cloud=iaas.cloud, tenant_id="broken"
+    )
+    CloudProjectMembership.objects.filter(pk=other.pk).update(state=SyncState.IN_SYNC)
+    backend, tenant = iaas.cloud.get_backend(), iaas.membership.tenant_id
+    backend.nova(tenant).servers.stop(instance.backend_id)  # behind our back: the pull should find it Offline
+    for _ in range(200):
+        if backend.list_servers(tenant)[instance.backend_id] == {"status": "SHUTOFF", "task_state": None, "fault": ""}:
+            break
+        time.sleep(0.02)
+    real = pull.pull_instances
+
+    def broken_for_one(backend, membership, only=None):
+        if membership.pk == other.pk:
+            raise BUG
+        return real(backend, membership, only)
+
+    with mock.patch.object(pull, "pull_instances", broken_for_one):
+        diff = tasks.run_cloud_pull(iaas.cloud)
+    instance.refresh_from_db()
+    assert instance.state == S.OFFLINE
+    assert f"instance {instance.hostname}: recover_offline" in diff.updated
+    assert logged_with_traceback(caplog, f"Pull of instances in {other}")
 
 
 def test_a_membership_sync_that_fails_unexpectedly_ends_erred_and_syncs_again(iaas, roles, caplog):
