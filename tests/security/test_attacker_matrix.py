@@ -7,64 +7,21 @@ whatever its filters say, and every create or action that names a victim's objec
 from dataclasses import dataclass
 
 import pytest
-from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from nodeconductor.events.models import Event
-from nodeconductor.iaas.models import CloudProjectMembership, FloatingIP, Instance, SecurityGroup, SyncState
+from nodeconductor.iaas.models import CloudProjectMembership, Instance, SecurityGroup, SyncState
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from nodeconductor.iaas.views.cloud import EXISTING_TENANT_STAFF_ONLY
-from nodeconductor.structure.models import CustomerPermission, Project, ProjectGroupPermission, ProjectPermission
+from nodeconductor.structure.models import CustomerPermission, Project, ProjectPermission
 from tests import factories
 from tests.iaas import factories as iaas_factories
-from tests.iaas.test_instances_api import create_body, link, provision, run_tasks
+from tests.iaas.test_instances_api import create_body, link, run_tasks
 
 NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
 NO_OBJECT = ["Invalid hyperlink - Object does not exist."]
 ATTACKERS = ("owner", "admin", "manager", "stranger")
 # Shared by every customer: the catalogue staff keep. Not a customer's to hide.
 SHARED = {"iaas-templates", "template-licenses"}
-
-
-@dataclass
-class Victim:
-    """Customer B's objects, by the collection name the API lists them under."""
-
-    objects: dict
-    secrets: set  # what must never appear in an attacker's answer: uuids, names, tenant and server ids
-
-
-@pytest.fixture
-def victim(iaas, roles):
-    instance = provision(iaas, roles, hostname="victim-vm")
-    group = SecurityGroup.objects.create(membership=iaas.membership, name="victim-group")
-    fip = FloatingIP.objects.create(membership=iaas.membership, backend_id="fip-victim", address="192.0.2.77",
-                                    instance=instance)  # fmt: skip
-    group_permission = ProjectGroupPermission.objects.create(
-        project_group=roles.project_group, user=roles.users["manager"], role="manager"
-    )
-    objects = {
-        "clouds": iaas.cloud,
-        "customer-permissions": CustomerPermission.objects.get(customer=roles.customer),
-        "customers": roles.customer,
-        "events": Event.objects.filter(resource_uuid=instance.uuid).first(),
-        "flavors": iaas.flavor,
-        "floating-ips": fip,
-        "instances": instance,
-        "keys": iaas.key,
-        "project-cloud-memberships": iaas.membership,
-        "project-group-permissions": group_permission,
-        "project-groups": roles.project_group,
-        "project-permissions": ProjectPermission.objects.get(project=roles.project, role="admin"),
-        "projects": roles.project,
-        "security-groups": group,
-        "users": roles.users["admin"],
-    }
-    secrets = {str(o.uuid) for o in objects.values()} | {o.uuid.hex for o in objects.values()}
-    secrets |= {iaas.membership.tenant_id, instance.backend_id, instance.system_volume_id, instance.data_volume_id,
-                roles.customer.name, roles.project.name, "victim-vm", "victim-group", "192.0.2.77", iaas.key.name,
-                iaas.key.fingerprint}  # fmt: skip
-    return Victim(objects, secrets)
 
 
 @dataclass
@@ -103,14 +60,6 @@ def attacker(iaas, victim):
                                               template=iaas.template, flavor=cloud.flavors.get())  # fmt: skip
     key = factories.SshPublicKeyFactory(user=users["admin"])
     return Attacker(customer, project, membership, instance, key, users)
-
-
-@pytest.fixture(scope="module")
-def paths():
-    """Every path and method of the OpenAPI schema."""
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    return {path: sorted(m for m in ops if m in ("get", "post", "put", "patch", "delete"))
-            for path, ops in schema["paths"].items()}  # fmt: skip
 
 
 def collection(path):

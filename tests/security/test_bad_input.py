@@ -16,6 +16,8 @@ from rest_framework.test import APIClient
 from nodeconductor.core.parsers import MAX_JSON_DEPTH
 from nodeconductor.structure.models import Customer
 from tests import factories
+from tests.iaas import factories as iaas_factories
+from tests.iaas.test_instances_api import run_tasks
 
 TOO_DEEP = {
     "detail": "JSON parse error - arrays and objects are nested deeper than 64 levels, the most the API accepts.",
@@ -95,7 +97,7 @@ def test_a_login_with_valid_credentials_nested_past_the_limit_is_refused(db):
     factories.UserFactory(username="alice")
     body = json.dumps({"username": "alice", "password": factories.PASSWORD, "extra": [[[[[[[[[[]]]]]]]]]]})
     response = client_as().post("/api-auth/password/", body, content_type="application/json")
-    assert response.status_code == 200 and set(response.json()) == {"token"}
+    assert response.status_code == 200 and set(response.json()) == {"token", "expiry"}
     body = body.replace("[[[[[[[[[[]]]]]]]]]]", nested(65))
     response = client_as().post("/api-auth/password/", body, content_type="application/json")
     assert response.status_code == 400
@@ -112,3 +114,23 @@ def _depth(value):
             deepest = max(deepest, level)
             todo.extend((child, level + 1) for child in children)
     return deepest
+
+
+def test_100000_brackets_to_every_operation_of_the_schema_is_never_a_500(victim, iaas, roles, schema_operations):
+    # The fuzz of the review, on every operation: as staff, on existing objects, so each request passes the
+    # lookup and reaches its parser. An operation that reads a body refuses it; one that reads none ignores it.
+    staff = client_as(roles.users["staff"])
+    objects = {**victim.objects, "iaas-templates": iaas.template,
+               "template-licenses": iaas_factories.TemplateLicenseFactory()}  # fmt: skip
+    answered = []
+    for path, method, takes_body in schema_operations:
+        if "{uuid}" in path:
+            path = path.replace("{uuid}", objects[path.split("/")[2]].uuid.hex)
+        cache.clear()
+        with run_tasks():
+            response = getattr(staff, method)(path, BRACKETS, content_type="application/json")
+        answered.append((method, path, response.status_code))
+        assert response.status_code < 500, (method, path, response.content[:200])
+        if takes_body:
+            assert (response.status_code, response.json()) == (400, TOO_DEEP), (method, path)
+    assert sum(1 for _, _, status in answered if status == 400) >= 30, answered
