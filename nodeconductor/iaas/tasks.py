@@ -11,6 +11,7 @@ from django_fsm import ConcurrentTransition
 from . import failures, floating_ip_sync, leases, operations, poller, security_group_sync, sweeper
 from .backend import CloudBackendError
 from .models import Cloud, CloudProjectMembership, Instance, SyncState
+from .models.cloud import TENANT_TAKEN
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,16 @@ def pull_cloud_instances(cloud, diff=None):
     """Reconcile the instances of every In Sync membership; a failing tenant is logged, the others go on."""
     from .importable import refresh_importable
     from .pull.instances import pull_instances, sweep_untracked
+    from .services.clouds import membership_schedule_sync
 
     backend = cloud.get_backend()
-    for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id=""):
+    for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id="").select_related(
+            "project"):  # fmt: skip
+        if membership.tenant_taken():
+            # Not this customer's tenant: nothing of it is pulled, listed or swept, and the sync makes it Erred.
+            logger.warning("%s is bound to a tenant another customer bound first; its sync is scheduled", membership)
+            membership_schedule_sync(membership)
+            continue
         try:
             changes = pull_instances(backend, membership) + sweep_untracked(backend, membership)
             changes += refresh_importable(backend, membership)  # after the sweep: its leftovers are gone
@@ -138,7 +146,9 @@ def _sync_membership(membership, quotas):
     """The work of a sync, ending In Sync with the tenant's default groups; returns the backend it used."""
     backend = membership.cloud.get_backend()
     if membership.tenant_id:
-        backend.verify_tenant(membership.tenant_id)
+        membership.tenant_id = backend.verify_tenant(membership.tenant_id)  # as Keystone spells it
+        if membership.tenant_taken():
+            raise CloudBackendError(TENANT_TAKEN.format(tenant=membership.tenant_id))
     else:
         membership.tenant_id = backend.create_tenant(
             membership.project.uuid.hex, description=f"NodeConductor project {membership.project.name}"

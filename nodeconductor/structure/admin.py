@@ -92,6 +92,12 @@ class ProjectAdmin(CustomerNameInSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("customer",)
     inlines = (ProjectPermissionInline,)
 
+    def get_readonly_fields(self, request, obj=None):
+        """A project stays with the customer it was created for, as in the API: its tenants are that customer's."""
+        if obj is not None:
+            return self.readonly_fields + ("customer",)
+        return self.readonly_fields
+
 
 class ProjectGroupForm(forms.ModelForm):
     """Refuses to put another customer's project into a group."""

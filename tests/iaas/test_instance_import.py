@@ -12,9 +12,17 @@ import pytest
 from django.urls import reverse
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas.models import ImportableServer, Instance, InstanceState, SyncState
+from nodeconductor.iaas.models import (
+    Cloud,
+    CloudProjectMembership,
+    ImportableServer,
+    Instance,
+    InstanceState,
+    SyncState,
+)
 from nodeconductor.iaas.tasks import run_cloud_pull
 from tests.fixtures.roles import check_matrix
+from tests.iaas import factories
 from tests.iaas.test_instances_api import link, make_instance, run_tasks, url
 
 S = InstanceState
@@ -367,3 +375,22 @@ def test_a_stopped_server_is_imported_offline(iaas, roles, raw):
     body = roles.client_as("admin").get(url(instance)).json()
     assert body["actions"]["start"] == {"enabled": True, "reason": ""}
     assert body["actions"]["import"]["enabled"] is False
+
+
+def test_a_server_tracked_under_another_cloud_row_of_the_openstack_is_neither_listed_nor_imported(iaas, roles):
+    # Two Cloud rows of the customer on one OpenStack, both bound to the tenant (staff may): what one tracks,
+    # the other neither offers nor imports (security review, finding 1: tracked per OpenStack and tenant).
+    second = Cloud.objects.create(customer=roles.customer, name="Second row", auth_url=iaas.cloud.auth_url + "/")
+    other = CloudProjectMembership.objects.create(project=roles.project, cloud=second,
+                                                  tenant_id=iaas.membership.tenant_id)  # fmt: skip
+    held = factories.InstanceFactory(cloud_project_membership=other, backend_id="srv-held", hostname="held")
+    row(iaas, "srv-held")  # as a pull before that import recorded it
+    assert "srv-held" not in listed(roles, iaas)
+    with run_tasks():
+        response = roles.client_as("admin").post(member_url(iaas.membership, "import_instance"),
+                                                 {"server_id": "srv-held"}, format="json")  # fmt: skip
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"Server srv-held is already managed as instance held ({held.uuid}) of project {roles.project.name}.",
+        "code": "conflict",
+    }

@@ -92,6 +92,8 @@ def test_compose_says_a_tls_proxy_is_in_front_and_publishes_on_loopback():
     assert environment["NODECONDUCTOR_SECURE_PROXY_SSL_HEADER"] == "HTTP_X_FORWARDED_PROTO"
     assert environment["NODECONDUCTOR_SECURE_SSL_REDIRECT"] == "true"
     assert environment["NODECONDUCTOR_SECURE_HSTS_SECONDS"] == "31536000"
+    # The one proxy in front writes X-Forwarded-For: the throttles count its clients apart, not as one.
+    assert environment["NODECONDUCTOR_NUM_PROXIES"] == "1"
     (ports,) = compose["services"]["web"]["ports"]
     assert ports == "${NODECONDUCTOR_HTTP_BIND:-127.0.0.1}:${NODECONDUCTOR_HTTP_PORT:-8000}:8000"
 

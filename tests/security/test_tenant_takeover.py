@@ -10,8 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, InstanceState, SyncState
-from nodeconductor.iaas.models.cloud import TENANT_OF_ANOTHER_CUSTOMER
-from nodeconductor.iaas.tasks import run_cloud_pull
+from nodeconductor.iaas.models.cloud import TENANT_OF_ANOTHER_CUSTOMER, TENANT_TAKEN
+from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
 from nodeconductor.iaas.views.cloud import EXISTING_TENANT_STAFF_ONLY
 from tests import factories
 from tests.iaas.test_instances_api import link, provision, run_tasks
@@ -121,10 +121,14 @@ def test_a_binding_from_before_the_fix_sweeps_nothing_of_the_other_customer(iaas
         cloud.refresh_from_db()
         assert cloud.state == SyncState.IN_SYNC, cloud.error_message
         assert_untouched(iaas, victim)
-    # The import list of that binding does not offer B's server either: it is tracked, under B's Cloud row.
+    # B bound the tenant first: A's binding was not pulled but synced, and the sync made it Erred, so A lists
+    # nothing of the tenant, imports nothing from it and creates nothing in it.
+    legacy.refresh_from_db()
+    assert (legacy.state, legacy.error_message) == (SyncState.ERRED, TENANT_TAKEN.format(tenant=legacy.tenant_id))
     response = attacker.client.get(f"{MEMBERSHIPS}{legacy.uuid.hex}/importable_instances/", {"page_size": 200})
-    assert response.status_code == 200
-    assert victim.backend_id not in {s["backend_id"] for s in response.json()}
+    assert (response.status_code, response.json()) == (200, [])
+    victim.refresh_from_db()
+    assert victim.cloud_project_membership.state == SyncState.IN_SYNC  # B's own binding is untouched
 
 
 def test_the_admin_credentials_project_is_never_a_customers_tenant(iaas_any, roles):
@@ -177,3 +181,36 @@ def test_binding_an_existing_tenant_is_for_staff_alone(iaas, roles, cloudsim):
     assert response.status_code == 201, response.json()
     membership = CloudProjectMembership.objects.get(project=project)
     assert membership.state == SyncState.IN_SYNC and membership.tenant_id not in ("", tenant)
+
+
+def test_of_two_bindings_that_passed_the_check_at_once_the_later_one_ends_erred(iaas, roles, attacker):
+    # Two binds at the same moment, or a project moved to another customer: both rows exist. The tenant stays
+    # with the customer who bound it first; the sync of the later binding refuses it.
+    tenant = iaas.membership.tenant_id
+    cloud = Cloud.objects.create(customer=attacker.customer, name="Mine", auth_url=iaas.cloud.auth_url)
+    later = CloudProjectMembership.objects.create(project=attacker.project, cloud=cloud, tenant_id=tenant)
+    sync_cloud_membership(str(later.uuid))
+    later.refresh_from_db()
+    assert (later.state, later.error_message) == (SyncState.ERRED, TENANT_TAKEN.format(tenant=tenant))
+    with run_tasks():
+        response = attacker.client.post(f"{MEMBERSHIPS}{later.uuid.hex}/sync/")
+    assert (response.status_code, response.json()) == (202, {"status": "sync was scheduled"})
+    later.refresh_from_db()
+    assert later.state == SyncState.ERRED  # and so it stays, whoever asks
+    # The customer who bound it first keeps it: his sync still ends In Sync.
+    with run_tasks():
+        response = roles.client_as("owner").post(f"{MEMBERSHIPS}{iaas.membership.uuid.hex}/sync/")
+    assert (response.status_code, response.json()) == (202, {"status": "sync was scheduled"})
+    first = CloudProjectMembership.objects.get(pk=iaas.membership.pk)
+    assert (first.state, first.error_message) == (SyncState.IN_SYNC, "")
+
+
+@pytest.mark.parametrize("tenant_id", [0, 0.0, " 0 ", ["x"]])
+def test_an_owner_cannot_name_a_tenant_in_any_shape(iaas, roles, tenant_id):
+    project = factories.ProjectFactory(customer=roles.customer, name="Shapes")
+    body = {"project": link("project", project), "cloud": link("cloud", iaas.cloud), "tenant_id": tenant_id}
+    response = roles.client_as("owner").post(MEMBERSHIPS, body, format="json")
+    assert (response.status_code, response.json()) == (
+        403, {"detail": EXISTING_TENANT_STAFF_ONLY, "code": "permission_denied"}
+    )
+    assert not CloudProjectMembership.objects.filter(project=project).exists()

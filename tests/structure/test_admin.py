@@ -182,3 +182,14 @@ def test_autocomplete_of_projects(admin, data):
     )
     assert response.status_code == 200
     assert [r["text"] for r in response.json()["results"]] == [str(data["project"])]
+
+
+def test_a_project_stays_with_its_customer_in_the_admin(admin, data):
+    # Moved to another customer, a project would take its tenants along (security review, finding 1).
+    other = Customer.objects.create(name="Other", abbreviation="O")
+    project = data["project"]
+    form = {"customer": other.pk, "name": "Renamed", "description": "", **management("permissions")}
+    response = admin.post(reverse("admin:structure_project_change", args=[project.pk]), form)
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.name, project.customer) == ("Renamed", data["customer"])

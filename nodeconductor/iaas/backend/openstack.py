@@ -225,11 +225,14 @@ class OpenStackBackend(
         return True
 
     def verify_tenant(self, tenant_id):
-        """Check the tenant exists and is not the admin's own project, and make sure the admin user can work in it.
+        """Check the tenant exists and is not the admin's own project, make sure the admin user can work in it, and
+        return its id as Keystone spells it.
 
         The admin project holds the operator's own servers and networks: bound to a customer, a pull would list
         them as that customer's untracked servers and sweep what carries our metadata there.
         """
+        with self._call(f"get tenant {tenant_id}"):
+            tenant_id = self.keystone().projects.get(tenant_id).id  # as Keystone spells it, whatever was asked
         with self._call("authenticate"):
             admin_project_id = self.admin_session().get_project_id()
         if tenant_id == admin_project_id:
@@ -237,8 +240,6 @@ class OpenStackBackend(
                 f"verify tenant {tenant_id} failed: it is the project of the cloud's admin credentials, which is "
                 "never a customer's tenant."
             )
-        with self._call(f"get tenant {tenant_id}"):
-            self.keystone().projects.get(tenant_id)
         self._ensure_admin_role(tenant_id)
         return tenant_id
 

@@ -139,6 +139,10 @@ class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         return CloudFacade(self)
 
 
+TENANT_TAKEN = (
+    "tenant {tenant} is bound to a project of another customer on this OpenStack, which bound it first; a tenant "
+    "belongs to one customer. Delete this membership and bind the project again without tenant_id."
+)
 TENANT_OF_ANOTHER_CUSTOMER = (
     "This tenant is bound to a project of another customer on this OpenStack, and a tenant belongs to one customer. "
     "Leave tenant_id out to have a tenant made for the project."
@@ -228,3 +232,19 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
             )
             if holders.exclude(pk=self.pk).exists():
                 raise ValidationError({"tenant_id": TENANT_OF_ANOTHER_CUSTOMER})
+
+    def tenant_taken(self):
+        """Whether a project of another customer bound this tenant, on this OpenStack, before this membership did.
+
+        clean() refuses such a binding when it is made; this is the worker's check of the rows that passed it
+        anyway: two binds at once, a project moved to another customer, rows from before the rule. The tenant
+        stays with the customer who bound it first, and the later binding goes Erred.
+        """
+        if not self.tenant_id or self.pk is None:
+            return False
+        return (
+            CloudProjectMembership.objects.of_tenant(self.cloud.auth_url, self.tenant_id)
+            .exclude(project__customer_id=self.project.customer_id)
+            .filter(pk__lt=self.pk)
+            .exists()
+        )

@@ -42,11 +42,10 @@ def require_import(user, membership):
 
 
 def _tracked(membership):
-    """Instances of any project bound to the membership's tenant, by server id (an OuterRef to backend_id)."""
-    return Instance.objects.filter(
-        cloud_project_membership__cloud=membership.cloud_id,
-        cloud_project_membership__tenant_id=membership.tenant_id,
-        backend_id=OuterRef("backend_id"),
+    """Instances of any project bound to the membership's tenant on its OpenStack, under any Cloud row, by server
+    id (an OuterRef to backend_id)."""
+    return Instance.objects.on_tenant(membership.cloud.auth_url, membership.tenant_id).filter(
+        backend_id=OuterRef("backend_id")
     )
 
 
@@ -69,11 +68,8 @@ def instance_import(*, user, membership, server_id):
             raise Conflict(f"The membership must be In Sync to import; it is {membership.get_state_display()}.")
         tenant = membership.tenant_id
         holder = (
-            Instance.objects.filter(
-                cloud_project_membership__cloud=membership.cloud_id,
-                cloud_project_membership__tenant_id=tenant,
-                backend_id=server_id,
-            )
+            Instance.objects.on_tenant(membership.cloud.auth_url, tenant)
+            .filter(backend_id=server_id)
             .select_related("cloud_project_membership__project")
             .first()
         )

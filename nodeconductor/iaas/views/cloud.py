@@ -209,7 +209,9 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
         """Binding an existing tenant is for staff alone; anyone else gets 403 before the tenant is even looked up,
         so the answer tells nothing about who holds it."""
         tenant_id = request.data.get("tenant_id") if hasattr(request.data, "get") else None
-        deny_unless(not tenant_id or is_staff(request.user), EXISTING_TENANT_STAFF_ONLY)
+        # As the serializer will read it: 0 is "0", a tenant id like any other; only missing or blank is none.
+        given = tenant_id is not None and str(tenant_id).strip() != ""
+        deny_unless(not given or is_staff(request.user), EXISTING_TENANT_STAFF_ONLY)
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
