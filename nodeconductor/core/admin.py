@@ -30,7 +30,8 @@ class AdminPasswordChangeForm(auth_forms.AdminPasswordChangeForm):
     """Django's form to set a user's password, which also revokes all his API tokens, as the API does for staff."""
 
     def save(self, commit=True):
-        """Set the password (or disable it) and revoke the user's tokens with it."""
+        """Set the password (or disable it) and revoke the user's tokens with it: a new password does so in
+        User.save() already, but disabling one (set_unusable_password) sets none."""
         user = super().save(commit)
         if commit:
             revoke_tokens(user)

@@ -13,6 +13,8 @@ from django.db import models
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMFieldMixin
 
+from nodeconductor.core.authentication import revoke_on_password_change
+
 
 @functools.cache
 def _state_fields(model):
@@ -99,6 +101,14 @@ class User(UuidMixin, AbstractBaseUser, PermissionsMixin):
         super().clean()
         if not self.civil_number:
             self.civil_number = None
+
+    def save(self, *args, **kwargs):
+        """Save; a new password (set_password) also revokes the user's API tokens, whoever set it, so a stolen
+        token does not outlive the password it was made with (authentication.keeping spares the request's own)."""
+        new_password = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if new_password:
+            revoke_on_password_change(self)
 
 
 SSH_KEY_TYPES = (

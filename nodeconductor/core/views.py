@@ -9,7 +9,7 @@ from rest_framework import decorators, mixins, response, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 
 from nodeconductor.core import filters, permissions, serializers
-from nodeconductor.core.authentication import revoke_tokens
+from nodeconductor.core.authentication import keeping
 from nodeconductor.core.models import SshPublicKey, User
 from nodeconductor.core.schema import AutoSchema
 from nodeconductor.core.throttling import PasswordChangeThrottle
@@ -134,10 +134,9 @@ class UserViewSet(UuidModelViewSet):
         serializer = serializers.PasswordSerializer(data=request.data, context={"request": request, "user": user})
         serializer.is_valid(raise_exception=True)
         own = user.pk == request.user.pk
-        with transaction.atomic():
+        with transaction.atomic(), keeping(request.auth if own else None):
             user.set_password(serializer.validated_data["password"])
-            user.save(update_fields=["password"])
-            revoke_tokens(user, keep=request.auth if own else None)
+            user.save(update_fields=["password"])  # revokes the user's tokens (but this one, for his own)
         # Other sessions end by themselves (their stored password hash no longer matches); this one is renewed.
         if own and isinstance(request.successful_authenticator, SessionAuthentication):
             update_session_auth_hash(request, user)

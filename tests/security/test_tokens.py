@@ -6,11 +6,13 @@ model, so each test fails on code whose tokens never expire or are never revoked
 """
 
 import datetime
+import io
 from unittest import mock
 
 import pytest
 from django.apps import apps
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import models
 from django.test import Client
 from django.utils import timezone
@@ -252,3 +254,33 @@ def test_a_deactivated_users_token_is_401(alice):
     response = me(token)
     assert response.status_code == 401
     assert response.json() == {"detail": "User inactive or deleted.", "code": "authentication_failed"}
+
+
+def test_any_new_password_revokes_the_tokens_whoever_sets_it(alice):
+    token = login(alice)["token"]
+    alice.full_name = "Alice Liddell"
+    alice.save()  # another field: the token stays
+    assert_works(token, "alice")
+    alice.set_password("Another-good-1")
+    alice.save()  # as the shell does
+    assert_revoked(token)
+
+
+def test_manage_py_changepassword_revokes_the_tokens(alice, monkeypatch):
+    from django.contrib.auth.management.commands import changepassword
+
+    token = login(alice)["token"]
+    monkeypatch.setattr(changepassword.Command, "_get_pass", lambda self, prompt=None: "Another-good-1")
+    call_command("changepassword", "alice", stdout=io.StringIO())
+    assert_revoked(token)
+
+
+def test_staffs_own_password_change_in_the_admin_revokes_their_tokens(staff):
+    token = login(staff)["token"]
+    client = Client()
+    client.force_login(staff)
+    response = client.post("/admin/password_change/", {
+        "old_password": factories.PASSWORD, "new_password1": "Another-good-1", "new_password2": "Another-good-1",
+    })  # fmt: skip
+    assert response.status_code == 302 and response["Location"] == "/admin/password_change/done/"
+    assert_revoked(token)
