@@ -73,6 +73,7 @@ class PasswordLoginView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None or not user.is_active:
+            UsernameLoginThrottle().record_failure(request)
             raise LoginFailed()
         instance, token = AuthToken.objects.create(user=user)
         user_logged_in.send(sender=user.__class__, request=request, user=user)

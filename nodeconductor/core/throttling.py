@@ -57,9 +57,38 @@ def username_ident(username):
 
 
 class UsernameLoginThrottle(CurrentRateThrottle):
-    """Limits login attempts per username (scope `password_login_user`), from whatever address they come."""
+    """Limits failed login attempts per username (scope `password_login_user`), from whatever address they come.
+
+    Only failures count, recorded by the view (`record_failure`): a user who logs in right, or a script that
+    logs in often, never spends the budget; a guesser spends it on every wrong password.
+    """
 
     scope = USERNAME_SCOPE
+
+    def _recent(self, key):
+        """The failures recorded under key within the period, newest first."""
+        now = self.timer()
+        return [t for t in self.cache.get(key, []) if t > now - self.duration], now
+
+    def allow_request(self, request, view):
+        """Refuse once the username's recent failures reach the rate; the request itself is not counted here."""
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.history, self.now = self._recent(self.key)
+        if len(self.history) >= self.num_requests:
+            return self.throttle_failure()
+        return True
+
+    def record_failure(self, request, view=None):
+        """Count one failed attempt at the username the request names."""
+        key = self.get_cache_key(request, view)
+        if key is None or self.rate is None:
+            return
+        history, now = self._recent(key)
+        self.cache.set(key, [now, *history], self.duration)
 
     def get_username(self, request):
         """The username the login names; a body that does not parse fails here as it would in the view."""
@@ -75,7 +104,7 @@ class UsernameLoginThrottle(CurrentRateThrottle):
 
 
 class PasswordChangeThrottle(UsernameLoginThrottle):
-    """Counts password changes against the requester's login budget: checking `current_password` is a guess too."""
+    """Counts wrong current passwords against the requester's login budget: checking one is a guess too."""
 
     def get_username(self, request):
         """The authenticated requester's username."""

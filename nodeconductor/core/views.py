@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import decorators, mixins, response, status, viewsets
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ValidationError
 
 from nodeconductor.core import filters, permissions, serializers
 from nodeconductor.core.authentication import keeping
@@ -117,8 +118,8 @@ class UserViewSet(UuidModelViewSet):
         summary="Set a user's password",
         description="A user changing his own gives `current_password`; his other API tokens are revoked and his "
         "other sessions end, the token or session of this request stays valid. Staff setting another user's "
-        "password need not give it; all of that user's tokens are revoked. Attempts count against the "
-        "requester's login throttle (`password_login_user`).",
+        "password need not give it; all of that user's tokens are revoked. A wrong `current_password` counts "
+        "against the requester's login throttle (`password_login_user`).",
         request=serializers.PasswordSerializer,
         responses={200: OpenApiResponse(description="The password was set.")},
     )
@@ -132,7 +133,10 @@ class UserViewSet(UuidModelViewSet):
         """Set the password of the user himself (or anyone, for staff), and revoke the credentials it replaces."""
         user = self.get_object()
         serializer = serializers.PasswordSerializer(data=request.data, context={"request": request, "user": user})
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            if "current_password" in serializer.errors:
+                PasswordChangeThrottle().record_failure(request)  # a wrong current password is a guess
+            raise ValidationError(serializer.errors)
         own = user.pk == request.user.pk
         with transaction.atomic(), keeping(request.auth if own else None):
             user.set_password(serializer.validated_data["password"])

@@ -119,3 +119,30 @@ def test_a_password_change_shares_the_username_throttle(alice, rates):
     assert alice.check_password(factories.PASSWORD)
     # And the login of that username is throttled as well: the two are one budget of guesses.
     assert_throttled(guess("alice", password=factories.PASSWORD))
+
+
+def test_only_failed_logins_spend_the_username_budget(alice, rates):
+    # A script that logs in right, often, is never throttled by its username; one wrong guess after that is.
+    rates(address="1000/min", username="3/min")
+    for _ in range(10):
+        response = guess("alice", password=factories.PASSWORD)
+        assert response.status_code == 200 and set(response.json()) == {"token", "expiry"}
+    for _ in range(3):
+        assert guess("alice").status_code == 400
+    assert_throttled(guess("alice", password=factories.PASSWORD))
+
+
+def test_only_wrong_current_passwords_spend_the_budget_of_a_password_change(alice, rates):
+    rates(username="2/min")
+    client = APIClient()
+    client.force_authenticate(alice)
+    url = f"/api/users/{alice.uuid}/password/"
+    current = factories.PASSWORD
+    for n in range(3):  # three right changes in a row: none counted
+        new = f"Another-good-{n}"
+        response = client.post(url, {"current_password": current, "password": new}, format="json")
+        assert (response.status_code, response.json()) == (200, {"detail": "Password has been set."})
+        current = new
+    alice.refresh_from_db()
+    assert alice.check_password(current)
+    assert guess("alice", password=current).status_code == 200
