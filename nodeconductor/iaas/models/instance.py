@@ -60,6 +60,14 @@ WORKING_STATES = [
 STABLE_STATES = [S.ONLINE, S.OFFLINE, S.ERRED]
 
 
+def canonical_uuid(value):
+    """A value from a cloud's metadata as the canonical uuid string it spells, or "" when it spells none."""
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        return ""
+
+
 class InstanceQuerySet(models.QuerySet):
     """Instance visibility per user."""
 
@@ -82,12 +90,7 @@ class InstanceQuerySet(models.QuerySet):
     def known_uuids(self, values):
         """The values (strings from a cloud's metadata, which a tenant's users can write) that are uuids of these
         instances, as strings; anything that is not a uuid is simply not one of ours."""
-        wanted = set()
-        for value in values:
-            try:
-                wanted.add(uuid.UUID(value))
-            except (TypeError, ValueError, AttributeError):
-                continue
+        wanted = set(filter(None, map(canonical_uuid, values)))
         return {str(u) for u in self.filter(uuid__in=wanted).values_list("uuid", flat=True)} if wanted else set()
 
     def holding_quota(self):

@@ -1,12 +1,12 @@
 """Reconcile instances with what the cloud reports, only through state machine transitions."""
 
 import logging
-import uuid
 
 from django.db import transaction
 
 from .. import events
 from ..models import Instance, InstanceState
+from ..models.instance import canonical_uuid
 
 logger = logging.getLogger(__name__)
 S = InstanceState
@@ -63,14 +63,6 @@ def pull_instances(backend, membership, only=None):
     return changes
 
 
-def _canonical(value):
-    """A metadata value as the canonical uuid string it spells, or "" when it is no uuid (then not ours to judge)."""
-    try:
-        return str(uuid.UUID(value))
-    except (TypeError, ValueError, AttributeError):
-        return ""
-
-
 def sweepable_owners(membership, owners):
     """Of the instance uuids (canonical) found in our metadata in the tenant, (for servers, for volumes) the ones
     whose resources a sweep may delete.
@@ -95,7 +87,7 @@ def sweep_untracked(backend, membership):
     """
     found = backend.list_ours(membership.tenant_id)
     for resource in found["servers"] + found["volumes"]:
-        resource["owner"] = _canonical(resource["owner"])
+        resource["owner"] = canonical_uuid(resource["owner"])
     servers_ok, volumes_ok = sweepable_owners(membership, [r["owner"] for r in found["servers"] + found["volumes"]])
     servers = [r for r in found["servers"] if r["owner"] in servers_ok]
     volumes = [r for r in found["volumes"] if r["owner"] in volumes_ok]
