@@ -12,13 +12,18 @@ tested for each task in tests/iaas/test_failures.py; the finding's own replay is
 import pytest
 import yaml
 from django.core.management import call_command
+from django.db import connection
 
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SyncState
 from nodeconductor.iaas.services import clouds as cloud_services
 from tests.iaas.test_instances_api import create_body, make_instance, run_tasks, url
 
 INT32_MAX = 2_147_483_647  # PostgreSQL integer; Nova's quotas (cores, ram MiB, instances); Cinder's gigabytes
-OVERFLOW = "Unexpected error: OverflowError: Python int too large to convert to SQLite INTEGER"
+# What each database says of a value past its integer column, as the row's reason then reads.
+OVERFLOW = {
+    "sqlite": "Unexpected error: OverflowError: Python int too large to convert to SQLite INTEGER",
+    "postgresql": "Unexpected error: DataError: integer out of range",
+}[connection.vendor]
 
 
 @pytest.fixture(scope="module")
