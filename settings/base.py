@@ -246,6 +246,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nodeconductor.iaas.pull_cloud_accounts",
         "schedule": float(NODECONDUCTOR["CLOUD_ACCOUNT_PULL_INTERVAL"]),
     },
+    "purge-expired-tokens": {"task": "nodeconductor.core.purge_expired_tokens", "schedule": 3600.0},
     "resume-stalled-work": {
         "task": "nodeconductor.iaas.resume_stalled_work",
         "schedule": NODECONDUCTOR["OPERATION_SWEEP_INTERVAL"],
