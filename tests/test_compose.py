@@ -1,5 +1,6 @@
 """docker-compose.yml, the Dockerfile and the container health checks, checked without a Docker engine."""
 
+import contextlib
 import glob
 import http.server
 import importlib.util
@@ -189,24 +190,32 @@ def load_healthcheck():
     return module
 
 
-@pytest.fixture
-def http_server():
-    status = {"code": 401}
+@contextlib.contextmanager
+def serving(answer):
+    """A local HTTP server whose GETs `answer(handler)` answers; yields its /api/ URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(status["code"])
+            answer(self)
             self.end_headers()
 
         def log_message(self, *args):
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/api/", status
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/api/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_server():
+    status = {"code": 401}
+    with serving(lambda handler: handler.send_response(status["code"])) as url:
+        yield url, status
 
 
 def test_web_check_accepts_answers_below_500(http_server):
@@ -224,22 +233,13 @@ def redirecting_server():
     """Answers every GET as production answers plain HTTP: 301 to https://; records each request's headers."""
     seen = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(dict(self.headers))
-            self.send_response(301)
-            self.send_header("Location", "https://localhost/api/")
-            self.end_headers()
+    def redirect(handler):
+        seen.append(dict(handler.headers))
+        handler.send_response(301)
+        handler.send_header("Location", "https://localhost/api/")
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/api/", seen
-    server.shutdown()
-    server.server_close()
+    with serving(redirect) as url:
+        yield url, seen
 
 
 def test_web_check_asks_as_the_proxy_and_follows_no_redirect(redirecting_server, monkeypatch):
