@@ -40,16 +40,21 @@ print(json.dumps({{
 """
 
 
-def load(module, **env):
-    """Import settings.<module> in a subprocess whose environment is only `env`."""
+def run_python(code, timeout=60, **env):
+    """Run `code` in a Python subprocess of the repository whose environment is only `env`."""
     return subprocess.run(
-        [sys.executable, "-c", PROBE.format(module=module)],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
+
+
+def load(module, **env):
+    """Import settings.<module> in a subprocess whose environment is only `env`."""
+    return run_python(PROBE.format(module=module), **env)
 
 
 def loaded(module, **env):
@@ -168,14 +173,7 @@ AUTH_VARIABLES = {"NODECONDUCTOR_NUM_PROXIES": "0", "NODECONDUCTOR_LOGIN_USER_RA
 
 
 def load_auth(**env):
-    return subprocess.run(
-        [sys.executable, "-c", AUTH_PROBE],
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(AUTH_PROBE, **env)
 
 
 def test_login_throttles_and_token_lifetime_defaults():
@@ -354,14 +352,7 @@ def test_development_migrates_and_enqueues_in_a_fresh_var_dir_without_run_dev(tm
     env = {"DJANGO_SETTINGS_MODULE": "settings.development", "NODECONDUCTOR_VAR_DIR": str(var)}
     migrated = manage("migrate", "--no-input", **env)
     assert migrated.returncode == 0, migrated.stderr
-    result = subprocess.run(
-        [sys.executable, "-c", ENQUEUE],
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(ENQUEUE, timeout=120, **env)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 201, answer["body"]
