@@ -6,6 +6,7 @@ the FSM transition itself (`can_proceed`), so a flag and the real answer cannot 
 """
 
 import dataclasses
+import time
 import types
 
 from django_fsm import can_proceed
@@ -14,6 +15,7 @@ from rest_framework.exceptions import PermissionDenied
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.structure.models import ProjectPermission, ProjectRole
 
+from . import leases
 from .models import Instance, InstanceState
 
 NOT_ADMIN = "Only project administrators and staff operate instances."
@@ -24,14 +26,27 @@ FIP_NEEDS = "Only an Online or Offline instance can change its floating IPs"
 STATE_LABELS = dict(InstanceState.choices)
 
 
+BUSY_WITH_FLOATING_IP = "A floating IP change of the instance is under way; retry once it is done."
+
+
+def job_stale_after():
+    """Seconds after which a floating IP job nobody finished (its worker died) no longer blocks the instance."""
+    return leases.step_lease()
+
+
+def job_pending(instance):
+    """Whether a floating IP change of the instance is scheduled or under way (and not abandoned): the instance
+    is busy, and every action waits for it, as for an operation."""
+    job = instance.floating_ip_job or {}
+    return bool(job) and time.time() - float(job.get("since", 0)) < job_stale_after()
+
+
 def floating_ip_problem(instance, action):
     """Why the instance cannot take (or give up) a floating IP now, beyond its state; "" when it can.
 
     Read from the instance's own row and its membership (no query of their own): the `actions` of a whole page
     cost nothing more. `external_ips` holds the addresses of its floating IPs.
     """
-    from .services.floating_ips import job_pending
-
     membership = instance.cloud_project_membership
     if not instance.port_id:
         return "The instance has no port on its tenant network (it boots without Neutron networking), so it " \
@@ -39,8 +54,6 @@ def floating_ip_problem(instance, action):
     if not membership.external_network_id:
         return "The project's tenant has no router to an external network (internal networking only), so no " \
             "floating IP can reach the instance."  # fmt: skip
-    if job_pending(instance):
-        return "A floating IP change of the instance is under way; retry once it is done."
     if action == "assign" and instance.external_ips:
         return f"The instance has a floating IP already ({instance.external_ips}); unassign it first."
     if action == "unassign" and not instance.external_ips:
@@ -164,6 +177,8 @@ def decide(operators, instance, action):
     refused = operators.wrong_state(action, instance)
     if refused is not None:
         return refused
+    if job_pending(instance):
+        return Decision(False, BUSY_WITH_FLOATING_IP, 409, "invalid_state")
     problem = rule.check(instance) if rule.check else ""
     if problem:
         return Decision(False, problem, 409, "invalid_state")

@@ -304,3 +304,54 @@ def test_an_assign_whose_worker_died_is_run_again_without_a_second_ip(net_iaas, 
     (fip,) = tenant_fips(sim, membership)
     assert fip["port_id"] == instance.port_id and instance.external_ips == fip["floating_ip_address"]
     assert FloatingIP.objects.get().instance == instance and instance.floating_ip_job == {}
+
+
+def test_a_pending_floating_ip_job_makes_the_instance_busy_for_every_action(net_iaas, roles):  # noqa: F811
+    # Issue 22's defect: "busy" lived outside the state machine, so a stop or delete went ahead of an assign.
+    from nodeconductor.iaas import tasks
+
+    sim, membership = net_iaas.env.sim, net_iaas.membership
+    instance = provision(net_iaas, roles)
+    uuid, token = _assign_with_the_message_lost(roles, instance)  # scheduled, its message not yet run
+    busy = {"detail": "A floating IP change of the instance is under way; retry once it is done.",
+            "code": "invalid_state"}  # fmt: skip
+    for action in ("stop", "restart", "update_security_groups"):
+        response = act(roles, instance, action, {"security_groups": []})
+        assert (response.status_code, response.json()) == (409, busy), action
+    shown = roles.client_as("admin").get(url(instance)).json()["actions"]
+    assert shown["stop"] == {"enabled": False, "reason": busy["detail"]}
+    assert shown["restart"] == {"enabled": False, "reason": busy["detail"]}
+    instance.refresh_from_db()
+    assert instance.state == S.ONLINE
+    # The job's message arrives: the IP is assigned, and the instance is free again.
+    tasks.change_floating_ip(uuid, token)
+    response = act(roles, instance, "stop")
+    assert (response.status_code, response.json()) == (202, {"status": "stop was scheduled"})
+    instance.refresh_from_db()
+    assert instance.state == S.OFFLINE and len(tenant_fips(sim, membership)) == 1
+    # Offline, a pending unassign blocks the delete and the start in the same way.
+    uuid, token = _unassign_with_the_message_lost(roles, instance)
+    for action in ("start",):
+        response = act(roles, instance, action)
+        assert (response.status_code, response.json()) == (409, busy), action
+    with run_tasks():
+        response = roles.client_as("admin").delete(url(instance))
+    assert (response.status_code, response.json()) == (409, busy)
+    tasks.change_floating_ip(uuid, token)
+    with run_tasks():
+        response = roles.client_as("admin").delete(url(instance))
+    assert response.status_code == 202, response.json()
+
+
+def _unassign_with_the_message_lost(roles, instance):
+    """Ask to give the IP up while the broker takes the message and loses it; returns the message's args."""
+    import unittest.mock as mock
+
+    from nodeconductor.iaas import tasks
+
+    lost = []
+    with mock.patch.object(tasks.change_floating_ip, "delay", side_effect=lambda *a: lost.append(a)):
+        with run_tasks():
+            response = roles.client_as("admin").post(url(instance, "unassign_floating_ip"), {}, format="json")
+    assert response.status_code == 202, response.json()
+    return lost[0]

@@ -15,28 +15,12 @@ from django.db.models import Q
 from nodeconductor.core.exceptions import QuotaExceeded, ServiceUnavailable
 
 from .. import events, instance_policy
+from ..instance_policy import job_stale_after
 from ..models import CloudProjectMembership, FloatingIP, Instance, InstanceState
 
 logger = logging.getLogger(__name__)
 S = InstanceState
 QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
-
-
-def job_stale_after():
-    """Seconds after which a job nobody finished (its worker died) no longer blocks the instance."""
-    from ..operations import step_lease
-
-    return step_lease()
-
-
-def _live(job):
-    """Whether a recorded job is still scheduled or under way (not abandoned by a worker that died)."""
-    return bool(job) and time.time() - float(job.get("since", 0)) < job_stale_after()
-
-
-def job_pending(instance):
-    """Whether a floating IP change of the instance is scheduled or under way (and not abandoned)."""
-    return _live(instance.floating_ip_job or {})
 
 
 # ---------------------------------------------------------------------------------------------- quota
