@@ -69,4 +69,4 @@ def test_the_poller_fingerprint_gets_a_spec_and_reads_no_membership(iaas, django
     snapshot = facade.snapshot_tenant(iaas.membership.tenant_id)
     with django_assert_num_queries(0):
         seen = facade.fingerprint(snapshot, row)
-    assert seen == [["server", None], ["volume", "vol-1", None, None], ["volume", "vol-2", None, None]]
+    assert seen == [["server", None], ["volume", "vol-1", None, None], ["volume", "vol-2", None, None], ["ours", []]]

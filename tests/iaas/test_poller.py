@@ -193,3 +193,32 @@ def test_kick_sends_one_poll_message_for_many_waits(db, iaas):
     assert poller.kick(iaas.membership.pk, 2.0, send) is False  # the one on its way comes sooner
     assert poller.kick(iaas.membership.pk, 0.2, send) is True  # this wait needs an earlier tick
     assert sent == [(iaas.membership.pk, 1.0), (iaas.membership.pk, 0.2)]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_refused_provisions_clean_up_ends_erred_at_once_through_the_poller(iaas, roles, settings):
+    # Issue 22: the volume quota refused the data volume after the root volume was made; the clean-up deleted the
+    # root volume, found by name, and waited for it to go. The fingerprint followed only the recorded volume ids,
+    # so every tick skipped the wait (on the real cloud for 337 s, until the sweeper) although the volume was gone.
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_POLL_INTERVAL": 2,
+                              "OPENSTACK_MIN_POLL_INTERVAL": 0.25}  # fmt: skip
+    sim = iaas.env.sim
+    sim.set_quota(iaas.env.tenant_id, volume={"volumes": 1})  # room for the root volume only
+    sim.set_delay("volume_delete", 1)
+    (uuid,) = create(roles, iaas, 1)
+    outcome = operations.advance(operations.PROVISION, uuid)  # the first step: the data volume is refused
+    assert not outcome.finished
+    results, began, emptied = [], time.monotonic(), None
+    while Instance.objects.get(uuid=uuid).state != S.ERRED:
+        assert time.monotonic() - began < 15, [(r.advanced, r.skipped) for r in results]
+        if emptied is None and not sim.volumes():
+            emptied = time.monotonic()  # the root volume is gone from the cloud
+        result = poller.tick(iaas.membership.pk)
+        results.append(result)
+        time.sleep(min(result.next_in, 0.3))
+    erred = time.monotonic()
+    row = Instance.objects.get(uuid=uuid)
+    assert "VolumeLimitExceeded" in row.error_message, row.error_message
+    assert sim.volumes() == [] and emptied is not None
+    # Within one longest poll pause (2 s) of the deletion, not at the sweeper's pace.
+    assert erred - emptied < 3, (erred - emptied, [(r.advanced, r.skipped) for r in results])

@@ -22,6 +22,17 @@ class TenantSnapshot:
     servers: dict
     volumes: dict
     taken: float
+    _by_owner: dict = dataclasses.field(default=None, repr=False, compare=False)
+
+    def volumes_of(self, instance_uuid):
+        """The volumes carrying the instance's uuid in our metadata (found by name too, recorded or not)."""
+        if self._by_owner is None:  # indexed once per snapshot: a tick asks it for every waiting instance
+            self._by_owner = {}
+            for volume in self.volumes.values():
+                owner = (volume.metadata or {}).get(META_KEY)
+                if owner:
+                    self._by_owner.setdefault(owner, []).append(volume)
+        return self._by_owner.get(str(instance_uuid), [])
 
     def server_for(self, instance_uuid, hostname, backend_id=""):
         """Our server of an instance: by id, else by our metadata and its host name; None when absent."""
@@ -107,4 +118,8 @@ class SnapshotMixin:
         for volume_id in (instance.system_volume_id, instance.data_volume_id):
             volume = snapshot.volumes.get(volume_id) if volume_id else None
             seen.append(["volume", volume_id, volume.status if volume else None, int(volume.size) if volume else None])
+        # Ours by metadata too: a step may act on a volume it found by name and never recorded (a refused
+        # provision's clean-up deletes such a root volume and waits for it to go), so its change or its
+        # disappearance must count as well.
+        seen.append(["ours", sorted([v.id, v.status, int(v.size)] for v in snapshot.volumes_of(instance.uuid))])
         return seen
