@@ -12,6 +12,7 @@ from . import failures, floating_ip_sync, leases, operations, poller, security_g
 from .backend import CloudBackendError
 from .models import Cloud, CloudProjectMembership, Instance, SyncState
 from .models.cloud import TENANT_TAKEN
+from .services.clouds import cloud_schedule_pull, membership_schedule_sync
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ def pull_cloud_instances(cloud, diff=None):
     """Reconcile the instances of every In Sync membership; a failing tenant is logged, the others go on."""
     from .importable import refresh_importable
     from .pull.instances import pull_instances, sweep_untracked
-    from .services.clouds import membership_schedule_sync
 
     backend = cloud.get_backend()
     for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id="").select_related(
@@ -110,8 +110,6 @@ def pull_cloud_accounts():
     Rows left with no task (made in the shell, a lost message, a dead worker) are not this task's business:
     resume_stalled_work takes them up within seconds.
     """
-    from .services.clouds import cloud_schedule_pull, membership_schedule_sync
-
     for cloud in Cloud.objects.filter(state__in=[SyncState.IN_SYNC, SyncState.ERRED]):
         cloud_schedule_pull(cloud)
     for membership in CloudProjectMembership.objects.filter(state=SyncState.ERRED):

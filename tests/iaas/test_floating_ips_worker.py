@@ -244,8 +244,8 @@ def test_the_cloud_pull_reconciles_the_floating_ips(net_iaas, roles):  # noqa: F
     assert (row.backend_id, row.status, row.instance, row.allocated_for) == (made["id"], "DOWN", None, "")
 
 
-def _assign_with_the_message_lost(roles, instance):
-    """Ask for an IP while the broker takes the message and loses it; returns the message's args."""
+def _assign_with_the_message_lost(roles, instance, action="assign_floating_ip"):
+    """Ask for an IP (or to give it up) while the broker takes the message and loses it; the message's args."""
     import unittest.mock as mock
 
     from nodeconductor.iaas import tasks
@@ -253,7 +253,7 @@ def _assign_with_the_message_lost(roles, instance):
     lost = []
     with mock.patch.object(tasks.change_floating_ip, "delay", side_effect=lambda *a: lost.append(a)):
         with run_tasks():
-            response = roles.client_as("admin").post(url(instance, "assign_floating_ip"), {}, format="json")
+            response = roles.client_as("admin").post(url(instance, action), {}, format="json")
     assert response.status_code == 202, response.json()
     return lost[0]
 
@@ -330,7 +330,7 @@ def test_a_pending_floating_ip_job_makes_the_instance_busy_for_every_action(net_
     instance.refresh_from_db()
     assert instance.state == S.OFFLINE and len(tenant_fips(sim, membership)) == 1
     # Offline, a pending unassign blocks the delete and the start in the same way.
-    uuid, token = _unassign_with_the_message_lost(roles, instance)
+    uuid, token = _assign_with_the_message_lost(roles, instance, "unassign_floating_ip")
     for action in ("start",):
         response = act(roles, instance, action)
         assert (response.status_code, response.json()) == (409, busy), action
@@ -342,16 +342,3 @@ def test_a_pending_floating_ip_job_makes_the_instance_busy_for_every_action(net_
         response = roles.client_as("admin").delete(url(instance))
     assert response.status_code == 202, response.json()
 
-
-def _unassign_with_the_message_lost(roles, instance):
-    """Ask to give the IP up while the broker takes the message and loses it; returns the message's args."""
-    import unittest.mock as mock
-
-    from nodeconductor.iaas import tasks
-
-    lost = []
-    with mock.patch.object(tasks.change_floating_ip, "delay", side_effect=lambda *a: lost.append(a)):
-        with run_tasks():
-            response = roles.client_as("admin").post(url(instance, "unassign_floating_ip"), {}, format="json")
-    assert response.status_code == 202, response.json()
-    return lost[0]

@@ -227,11 +227,14 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         if self.project_id and self.cloud_id and self.project.customer_id != self.cloud.customer_id:
             raise ValidationError({"cloud": "The cloud belongs to another customer than the project."})
         if self.project_id and self.cloud_id and self.tenant_id:
-            holders = CloudProjectMembership.objects.of_tenant(self.cloud.auth_url, self.tenant_id).exclude(
-                project__customer_id=self.project.customer_id
-            )
-            if holders.exclude(pk=self.pk).exists():
+            if self._other_customers_bindings().exclude(pk=self.pk).exists():
                 raise ValidationError({"tenant_id": TENANT_OF_ANOTHER_CUSTOMER})
+
+    def _other_customers_bindings(self):
+        """Memberships of other customers' projects bound to this tenant on this OpenStack, under any Cloud row."""
+        return CloudProjectMembership.objects.of_tenant(self.cloud.auth_url, self.tenant_id).exclude(
+            project__customer_id=self.project.customer_id
+        )
 
     def tenant_taken(self):
         """Whether a project of another customer bound this tenant, on this OpenStack, before this membership did.
@@ -242,9 +245,4 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
         """
         if not self.tenant_id or self.pk is None:
             return False
-        return (
-            CloudProjectMembership.objects.of_tenant(self.cloud.auth_url, self.tenant_id)
-            .exclude(project__customer_id=self.project.customer_id)
-            .filter(pk__lt=self.pk)
-            .exists()
-        )
+        return self._other_customers_bindings().filter(pk__lt=self.pk).exists()
