@@ -1,17 +1,16 @@
 """Admin of clouds, memberships, the catalogue and instances: staff inspect and repair here without the API.
 
-States are never edited by hand (they move only through transitions); the actions run the same services
-and pulls as the API and the management command. Deleting a cloud with memberships or a membership with
+States are never edited by hand (they move only through transitions); the actions schedule through the same
+services as the API, so no admin request calls the cloud. Deleting a cloud with memberships or a membership with
 instances is refused by Django's own protected-objects page (the foreign keys are PROTECT).
 """
 
 from django.contrib import admin, messages
 from django.db import models
-from django_fsm import TransitionNotAllowed
+from rest_framework.exceptions import APIException
 
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.iaas import admin_networking  # noqa: F401 - registers its admin
-from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.models import (
     Cloud,
     CloudProjectMembership,
@@ -28,7 +27,7 @@ from nodeconductor.iaas.services import instances as instance_services
 
 @admin.register(Cloud)
 class CloudAdmin(admin.ModelAdmin):
-    """Cloud accounts; "Pull selected clouds" pulls synchronously and reports the diff."""
+    """Cloud accounts; "Pull selected clouds" schedules a pull of each, as the API does."""
 
     fields = ("customer", "name", "auth_url", "state", "error_message", "last_pulled", "uuid", "created")
     readonly_fields = ("state", "error_message", "last_pulled", "uuid", "created")
@@ -54,20 +53,23 @@ class CloudAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pull selected clouds")
     def pull_selected(self, request, queryset):
-        """Pull each cloud now, in this request, and show what changed or why it failed."""
-        from nodeconductor.iaas.tasks import run_cloud_pull
+        """Schedule a pull of each cloud, as the API's pull action does; the request never calls the cloud."""
+        _schedule_pulls(self, request, queryset)
 
-        for cloud in queryset.select_related("customer"):
-            try:
-                diff = run_cloud_pull(cloud)
-            except CloudBackendError as exc:
-                self.message_user(request, f"{cloud.name}: pull failed: {exc}", messages.ERROR)
-                continue
-            except TransitionNotAllowed:
-                self.message_user(request, f"{cloud.name}: a worker is pulling it right now.", messages.WARNING)
-                continue
-            for line in diff.lines():
-                self.message_user(request, f"{cloud.name}: {line}", messages.SUCCESS)
+
+def _schedule_pulls(modeladmin, request, clouds, why=""):
+    """Schedule a pull of each cloud; those already pulling are reported and skipped."""
+    scheduled = []
+    for cloud in clouds:
+        try:
+            services.cloud_schedule_pull(cloud)
+        except APIException as exc:
+            modeladmin.message_user(request, f"{cloud.name}: {exc.detail}", messages.WARNING)
+        else:
+            scheduled.append(cloud.name)
+    if scheduled:
+        modeladmin.message_user(request, f"A pull was scheduled for {', '.join(scheduled)}{why}; its outcome shows "
+                                         "in the cloud's state and last pulled time.", messages.SUCCESS)
 
 
 # The tenant's network set, as the sync found or made it: read-only, the next sync would undo an edit.
@@ -207,8 +209,6 @@ class TemplateLicenseAdmin(admin.ModelAdmin):
 
 def _schedule_each(modeladmin, request, queryset, service, verb):
     """Run an instance service on each selected instance; report what was scheduled and what was refused."""
-    from rest_framework.exceptions import APIException
-
     done = 0
     for instance in queryset:
         try:
@@ -250,19 +250,11 @@ def recover_instances(modeladmin, request, queryset):
     _schedule_each(modeladmin, request, queryset, instance_services.instance_recover, "Recovery")
 
 
-@admin.action(description="Reconcile selected instances with the cloud (recovers healthy Erred VMs)")
+@admin.action(description="Reconcile selected instances with the cloud (schedules a pull of their clouds)")
 def reconcile_instances(modeladmin, request, queryset):
-    """Look the selected VMs up in the cloud now and move them through the pull's transitions."""
-    from .pull.instances import pull_instances
-
-    for membership in CloudProjectMembership.objects.filter(instances__in=queryset).distinct():
-        try:
-            changes = pull_instances(membership.cloud.get_backend(), membership, only=queryset)
-        except CloudBackendError as exc:
-            modeladmin.message_user(request, f"{membership}: {exc}", level=messages.ERROR)
-            continue
-        for line in changes or [f"{membership}: nothing to change"]:
-            modeladmin.message_user(request, line, level=messages.INFO)
+    """Schedule a pull of the selected instances' clouds: the pull reconciles every instance with the cloud."""
+    clouds = Cloud.objects.filter(memberships__instances__in=queryset).distinct().order_by("name")
+    _schedule_pulls(modeladmin, request, clouds, why=" to reconcile its instances")
 
 
 @admin.register(Instance)

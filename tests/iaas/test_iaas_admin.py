@@ -121,24 +121,50 @@ def test_adding_a_cloud_without_credentials_shows_the_configured_urls(admin, sim
     assert not Cloud.objects.exists()
 
 
-def test_pull_action_runs_synchronously_and_shows_the_diff(admin, sim_env, cloudsim):
+def test_pull_action_schedules_and_the_request_calls_no_cloud(admin, sim_env, cloudsim,
+                                                              django_capture_on_commit_callbacks):
     good = factories.CloudFactory(name="Good", auth_url=sim_env.credentials["auth_url"])
     bad = factories.CloudFactory(name="Bad", auth_url=sim_env.credentials["auth_url"])
     busy = factories.CloudFactory(name="Busy", auth_url=sim_env.credentials["auth_url"], state=SyncState.SYNCING)
-    cloudsim.fail_next("compute.flavor_list", status=500, message="nova-api exploded")
-    # clouds are pulled by name: Bad takes the injected fault
-    response = admin.post(
-        reverse("admin:iaas_cloud_changelist"),
-        {"action": "pull_selected", "_selected_action": [good.pk, bad.pk, busy.pk]},
-        follow=True,
-    )
+    before = len(cloudsim.call_log)
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        response = admin.post(
+            reverse("admin:iaas_cloud_changelist"),
+            {"action": "pull_selected", "_selected_action": [good.pk, bad.pk, busy.pk]},
+            follow=True,
+        )
     assert response.status_code == 200
+    assert cloudsim.call_log[before:] == []  # the request only scheduled
     shown = messages_of(response)
-    assert any(m.startswith("Bad: pull failed: list flavors failed") and "nova-api exploded" in m for m in shown)
-    assert "Good: + flavor m1.tiny (1)" in shown
-    assert "Busy: a worker is pulling it right now." in shown
-    assert Cloud.objects.get(pk=good.pk).state == SyncState.IN_SYNC
-    assert Cloud.objects.get(pk=bad.pk).state == SyncState.ERRED
+    assert "A pull was scheduled for Bad, Good; its outcome shows in the cloud's state and last pulled time." in shown
+    assert "Busy: A pull of this cloud is already syncing; wait for it." in shown
+    assert {c.name: c.state for c in Cloud.objects.all()} == {
+        "Good": SyncState.SYNC_SCHEDULED, "Bad": SyncState.SYNC_SCHEDULED, "Busy": SyncState.SYNCING}
+    assert len(sends) == 2
+    # The worker's pulls (eager here), sent in the order of the names: Bad's takes the fault and shows its message.
+    cloudsim.fail_next("compute.flavor_list", status=500, message="nova-api exploded")
+    for send in sends:
+        send()
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert bad.state == SyncState.ERRED and "nova-api exploded" in bad.error_message
+    assert good.state == SyncState.IN_SYNC and good.flavors.count() == 3
+
+
+def test_reconcile_action_schedules_a_pull_of_the_instances_clouds(admin, sim_env, cloudsim,
+                                                                   django_capture_on_commit_callbacks):
+    cloud = factories.CloudFactory(name="Sim", auth_url=sim_env.credentials["auth_url"])
+    membership = factories.MembershipFactory(cloud=cloud, tenant_id=sim_env.tenant_id)
+    one, two = factories.InstanceFactory.create_batch(2, cloud_project_membership=membership)
+    before = len(cloudsim.call_log)
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        response = admin.post(reverse("admin:iaas_instance_changelist"),
+                              {"action": "reconcile_instances", "_selected_action": [one.pk, two.pk]}, follow=True)
+    assert response.status_code == 200
+    assert cloudsim.call_log[before:] == []
+    assert messages_of(response) == ["A pull was scheduled for Sim to reconcile its instances; its outcome shows "
+                                     "in the cloud's state and last pulled time."]
+    assert (len(sends), Cloud.objects.get(pk=cloud.pk).state) == (1, SyncState.SYNC_SCHEDULED)
 
 
 def test_sync_action_schedules_memberships(admin, sim_env, django_capture_on_commit_callbacks):

@@ -71,11 +71,13 @@ def test_delete_action_removes_the_vm_and_its_volumes(admin_client, iaas, online
     assert iaas.env.sim.servers() == [] and iaas.env.sim.volumes() == []
 
 
-def test_reconcile_recovers_a_healthy_erred_vm(admin_client, online):
+def test_reconcile_schedules_a_pull_that_recovers_a_healthy_erred_vm(admin_client, online):
     instance = Instance.objects.get(pk=online.pk)
     instance.set_erred("transient")
     instance.save()
     messages = act(admin_client, "reconcile_instances", instance)
-    instance.refresh_from_db()
-    assert instance.state == S.ONLINE
-    assert any("recover_online" in m for m in messages)
+    cloud = instance.cloud_project_membership.cloud
+    assert messages == [f"A pull was scheduled for {cloud.name} to reconcile its instances; its outcome shows in the "
+                        "cloud's state and last pulled time."]
+    instance.refresh_from_db()  # the pull ran on commit (the tests' Celery is eager)
+    assert (instance.state, instance.error_message) == (S.ONLINE, "")
