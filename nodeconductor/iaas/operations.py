@@ -345,15 +345,6 @@ def _ensure_started(op, instance_uuid, params):
     return start_in_place(op, instance_uuid, params)
 
 
-def advance(op, instance_uuid, params=None):
-    """Run the next step of `op` in this process (recording the operation first if needed)."""
-    token = _ensure_started(op, instance_uuid, params)
-    if token is None:
-        return Outcome(finished=True)
-    seq = Instance.objects.filter(uuid=instance_uuid).values_list("operation_seq", flat=True).first()
-    return run_step(instance_uuid, token, seq)
-
-
 def run_blocking(op, instance_uuid, params=None):
     """Run an operation to its end in this process, sleeping between steps (shell and eager tasks)."""
     token = _ensure_started(op, instance_uuid, params)

@@ -17,6 +17,7 @@ from nodeconductor.iaas.backend.session import get_session
 from nodeconductor.iaas.backend_specs import cloud_access
 from nodeconductor.iaas.models import Cloud, FloatingIP, Instance, InstanceState, SecurityGroup, SecurityGroupState
 from tests.fixtures.iaas import build_iaas
+from tests.iaas.cleanup import remove_network
 from tests.iaas.test_instance_network import tenant_mode
 from tests.iaas.test_instances_api import link, provision, run_tasks, stop, url
 from tests.iaas.test_security_groups_push import _retried
@@ -40,7 +41,7 @@ def own_tenant(cloud_env, settings):
     for port in _retried(admin.list_ports, project_id=tenant_id)["ports"]:
         if port["name"].startswith("nc-"):  # a failed run's instance port (a passing run leaves none)
             _retried(admin.delete_port, port["id"])
-    _retried(probe.delete_tenant_network, tenant_id, TENANT_NETWORK)
+    _retried(remove_network, probe.neutron(), tenant_id, TENANT_NETWORK)
     for group in _retried(admin.list_security_groups, project_id=tenant_id)["security_groups"]:
         _retried(admin.delete_security_group, group["id"])
     probe.keystone().projects.delete(tenant_id)

@@ -15,6 +15,7 @@ from nodeconductor.iaas.models import CloudProjectMembership, Instance, Instance
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from tests.fixtures.iaas import build_iaas
 from tests.iaas import factories
+from tests.iaas.cleanup import remove_network
 from tests.iaas.test_backend_instances import force_state, make_instance, run
 from tests.iaas.test_instances_api import provision, run_tasks, stop, url
 
@@ -305,7 +306,7 @@ def test_real_cloud_provision_on_the_tenant_network_and_delete(roles, cloud_env,
         # Neutron answers a transient 500 now and then (mini-openstack NOTES.md): the cleanup retries it.
         from tests.iaas.test_security_groups_push import _retried
 
-        _retried(probe.delete_tenant_network, tenant_id, TENANT_NETWORK)
+        _retried(remove_network, probe.neutron(), tenant_id, TENANT_NETWORK)
         admin = probe.neutron()
         for group in _retried(admin.list_security_groups, project_id=tenant_id)["security_groups"]:
             _retried(admin.delete_security_group, group["id"])

@@ -282,19 +282,6 @@ class NetworkingMixin:
                 "subnet_id": made["subnet_id"], "internal_cidr": made["cidr"], "router_id": made["router_id"],
                 "external_network_id": made["external_network_id"]}
 
-    def delete_tenant_network(self, tenant_id, name):
-        """Undo ensure_tenant_network: interfaces, router, then network (subnets go with it); absent is fine."""
-        neutron = self.neutron(tenant_id)
-        for router in self._list(tenant_id, "routers", name=f"{name}-router"):
-            for port in self._list(tenant_id, "ports", device_id=router["id"],
-                                   device_owner="network:router_interface"):
-                for ip in port.get("fixed_ips", ()):
-                    self._delete(f"remove the interface on subnet {ip['subnet_id']} from router {router['id']}",
-                                 neutron.remove_interface_router, router["id"], {"subnet_id": ip["subnet_id"]})
-            self._delete(f"delete router {router['id']}", neutron.delete_router, router["id"])
-        for network in self._list(tenant_id, "networks", name=name):
-            self._delete(f"delete network {network['id']}", neutron.delete_network, network["id"])
-
     # Ports --------------------------------------------------------------------------------------------
     @staticmethod
     def _port_data(port):
@@ -333,49 +320,3 @@ class NetworkingMixin:
     def find_port_ids(self, tenant_id, name):
         """Ids of the tenant's ports called `name` (an instance's port whose id was never stored)."""
         return [p["id"] for p in self._list(tenant_id, "ports", name=name)]
-
-    # Security groups ----------------------------------------------------------------------------------
-    def ensure_security_group(self, tenant_id, name, rules, description="", directions=("ingress",)):
-        """The group called `name` with exactly `rules` in `directions`, changed rule by rule.
-
-        Rules are dicts with Neutron's keys (direction, ethertype, protocol, port_range_min, port_range_max,
-        remote_ip_prefix). Only the missing ones are added and only the surplus ones removed: the group is never
-        deleted and made again, so ports using it keep it. Returns {id, added, removed}.
-        """
-        wanted = {}
-        for rule in rules:
-            if rule.get("remote_group_id"):
-                raise CloudBackendError(f"Rule {rule} names a remote group; only rules by address prefix are "
-                                        "managed.")
-            try:
-                key = rule_key(rule)
-            except (TypeError, ValueError) as exc:
-                raise CloudBackendError(f"Rule {rule} is not valid: {exc}.") from None
-            if key[0] not in directions:
-                raise CloudBackendError(f"Rule {rule} has direction {key[0]}, but only {directions} are managed.")
-            wanted[key] = rule
-        neutron = self.neutron(tenant_id)
-        groups = self._list(tenant_id, "security_groups", name=name)
-        if groups:
-            group = groups[0]
-        else:
-            with self._neutron_call(f"create security group {name} in tenant {tenant_id}"):
-                group = neutron.create_security_group({"security_group": {"name": name,
-                                                                          "description": description}})
-                group = group["security_group"]
-        self._tag(tenant_id, "security_groups", group)
-        present = {}
-        for rule in group.get("security_group_rules", ()):
-            if rule["direction"] in directions and not rule.get("remote_group_id"):
-                present.setdefault(rule_key(rule), rule["id"])
-        added, removed = 0, 0
-        for key in sorted(set(present) - set(wanted), key=str):
-            self._delete(f"delete rule {present[key]} of security group {group['id']}",
-                         neutron.delete_security_group_rule, present[key])
-            removed += 1
-        for key in sorted(set(wanted) - set(present), key=str):
-            body = {"security_group_id": group["id"], **dict(zip(RULE_KEYS, key, strict=True))}
-            with self._neutron_call(f"add a rule to security group {group['id']}"):
-                neutron.create_security_group_rule({"security_group_rule": body})
-            added += 1
-        return {"id": group["id"], "added": added, "removed": removed}
