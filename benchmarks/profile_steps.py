@@ -1,6 +1,6 @@
 """Profile what one worker task run and one create POST cost, in this process (pyinstrument).
 
-Runs the provision operation's steps (operations.advance, what one task run does) for --n instances against the
+Runs the provision operation's steps (tests.iaas.steps.advance, what one task run does) for --n instances against the
 simulator with fast delays, timing each step, and the POST /api/instances/ through Django's test Client.
 Prints per-step timings and pyinstrument's call tree of the slowest part.
 
@@ -37,6 +37,7 @@ def main(argv=None):
     from pyinstrument import Profiler
 
     from nodeconductor.iaas import operations
+    from tests.iaas.steps import advance
 
     # POST /api/instances/ (the task is only sent to Redis; no worker runs here).
     client = Client()
@@ -91,7 +92,7 @@ def main(argv=None):
             sim.clear_call_log()
             prof.start()
             t0 = time.perf_counter()
-            out = operations.advance(operations.PROVISION, u, params)
+            out = advance(operations.PROVISION, u, params)
             dt = time.perf_counter() - t0
             prof.stop()
             by_phase[phase or "first"].append(dt)
@@ -100,7 +101,7 @@ def main(argv=None):
                 del state[u]
             else:
                 state[u] = (Instance.objects.get(uuid=u).operation_phase, None)
-    print("\nprovision steps (operations.advance = one task run), in-process:")
+    print("\nprovision steps (advance = one task run), in-process:")
     for phase, ts in by_phase.items():
         print(
             f"  phase {phase:8}: {len(ts):4d} runs, median {c.median(ts) * 1e3:6.1f} ms, p95 {c.p95(ts) * 1e3:6.1f}"

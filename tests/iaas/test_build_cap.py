@@ -8,14 +8,8 @@ from django.db import close_old_connections, connection
 
 from nodeconductor.iaas import operations
 from nodeconductor.iaas.models import Instance, InstanceState
+from tests.iaas.steps import advance
 from tests.iaas.test_instances_api import create_many, make_instance
-
-
-def next_step(instance_uuid):
-    """Run the next step of the instance's recorded provision in this process, as one worker message would."""
-    token, seq = Instance.objects.filter(uuid=instance_uuid).values_list("operation_token", "operation_seq").get()
-    return operations.run_step(instance_uuid, token, seq)
-
 
 S = InstanceState
 
@@ -48,7 +42,7 @@ def test_no_more_than_the_cap_build_at_once_and_the_rest_wait_queued_in_order(ia
         for uuid in sorted(due, key=due.get):
             if due[uuid] > time.monotonic():
                 continue
-            outcome = next_step(uuid)
+            outcome = advance(operations.PROVISION, uuid)
             state = Instance.objects.filter(uuid=uuid).values_list("state", flat=True).first()
             if state != S.PROVISIONING_SCHEDULED and uuid not in began:
                 began.append(uuid)
@@ -81,14 +75,14 @@ def test_a_clouds_credentials_set_its_own_cap_and_zero_means_none(iaas, roles, s
                               "OPENSTACK_CREDENTIALS": ({**credentials, "max_concurrent_builds": 1},)}  # fmt: skip
     assert operations.build_cap(iaas.cloud) == 1
     first, second = create(roles, iaas, 2)
-    next_step(first)
-    next_step(second)
+    advance(operations.PROVISION, first)
+    advance(operations.PROVISION, second)
     states = dict(Instance.objects.values_list("uuid", "state"))
     assert [states[Instance.objects.get(uuid=u).uuid] for u in (first, second)] == [S.PROVISIONING,
                                                                                      S.PROVISIONING_SCHEDULED]
     settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_CREDENTIALS": (credentials,)}
     assert operations.build_cap(iaas.cloud) == 0
-    next_step(second)
+    advance(operations.PROVISION, second)
     assert Instance.objects.get(uuid=second).state == S.PROVISIONING
 
 
@@ -107,7 +101,7 @@ def test_two_workers_racing_for_the_last_slot_take_it_once(iaas, roles, settings
     def worker(uuid):
         try:
             barrier.wait()
-            next_step(uuid)
+            advance(operations.PROVISION, uuid)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from nodeconductor.iaas import operations, poller, sweeper, tasks
 from nodeconductor.iaas.models import Instance, InstanceState
-from tests.iaas.test_build_cap import cap, next_step
+from tests.iaas.steps import advance
+from tests.iaas.test_build_cap import cap
 from tests.iaas.test_instances_api import create_many, make_instance
 
 S = InstanceState
@@ -248,7 +249,7 @@ def test_two_builds_ending_at_once_never_overfill_the_cap_nor_run_a_step_twice(i
     build_to_the_end(scheduled(0))
     uuids = [scheduled(n) for n in range(1, 5)]
     for uuid in uuids:  # one step each, sending nothing: two begin, two queue
-        next_step(uuid)
+        advance(operations.PROVISION, uuid)
     assert [row(u).state for u in uuids].count(S.PROVISIONING) == 2
     claims, real_claim = [], operations._claim
 

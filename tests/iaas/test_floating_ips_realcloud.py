@@ -18,6 +18,7 @@ from nodeconductor.iaas.backend_specs import cloud_access
 from nodeconductor.iaas.models import Cloud, FloatingIP, Instance, InstanceState, SecurityGroup, SecurityGroupState
 from tests.fixtures.iaas import build_iaas
 from tests.iaas.cleanup import remove_network
+from tests.iaas.steps import advance
 from tests.iaas.test_instance_network import tenant_mode
 from tests.iaas.test_instances_api import link, provision, run_tasks, stop, url
 from tests.iaas.test_security_groups_push import _retried
@@ -164,11 +165,11 @@ def test_figures_calls_per_provision_with_networking_and_a_floating_ip(roles, si
         instance = make_instance(iaas, hostname=f"fig-{int(flag)}")
         sim.clear_call_log()
         params = {"backend_flavor_id": iaas.flavor.backend_id, **({"assign_floating_ip": True} if flag else {})}
-        steps, outcome = 1, operations.advance(operations.PROVISION, instance.uuid, params)
+        steps, outcome = 1, advance(operations.PROVISION, instance.uuid, params)
         while not outcome.finished:
             steps += 1
             time.sleep(outcome.retry_after)
-            outcome = operations.advance(operations.PROVISION, instance.uuid)
+            outcome = advance(operations.PROVISION, instance.uuid)
         instance.refresh_from_db()
         assert instance.state == S.ONLINE, instance.error_message
         assert bool(instance.external_ips) is flag

@@ -5,6 +5,7 @@ import pytest
 from nodeconductor.iaas import floating_ip_sync, leases, operations
 from nodeconductor.iaas.backend.floating_ips import instance_tag
 from nodeconductor.iaas.models import FloatingIP, Instance, InstanceState
+from tests.iaas.steps import advance
 from tests.iaas.test_backend_instances import make_instance, run
 from tests.iaas.test_instance_network import admin_neutron, net_iaas  # noqa: F401 - fixture
 from tests.iaas.test_instances_api import provision, run_tasks, stop, url
@@ -215,7 +216,7 @@ def test_the_tenant_poller_sees_the_address_show_while_the_server_stays_active(r
                                              format="json")  # fmt: skip
     assert response.status_code == 201, response.json()
     uuid = response.json()["uuid"]
-    outcome = operations.advance(operations.PROVISION, uuid)
+    outcome = advance(operations.PROVISION, uuid)
     assert not outcome.finished and outcome.waits
     import time
 

@@ -16,6 +16,7 @@ from nodeconductor.iaas.tasks import sync_cloud_membership
 from tests.fixtures.iaas import build_iaas
 from tests.iaas import factories
 from tests.iaas.cleanup import remove_network
+from tests.iaas.steps import advance
 from tests.iaas.test_backend_instances import force_state, make_instance, run
 from tests.iaas.test_instances_api import provision, run_tasks, stop, url
 
@@ -322,11 +323,11 @@ def test_what_one_provision_costs(roles, sim_env, settings, mode):
     instance = make_instance(iaas)
     sim.clear_call_log()
     steps = 0
-    outcome = operations.advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+    outcome = advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
     while not outcome.finished:
         steps += 1
         time.sleep(outcome.retry_after)
-        outcome = operations.advance(operations.PROVISION, instance.uuid)
+        outcome = advance(operations.PROVISION, instance.uuid)
     steps += 1
     instance.refresh_from_db()
     assert instance.state == S.ONLINE, instance.error_message

@@ -7,6 +7,7 @@ import pytest
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import operations
 from nodeconductor.iaas.models import Instance, InstanceState
+from tests.iaas.steps import advance
 from tests.iaas.test_instances_api import create_body, provision, run_tasks, stop, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +20,7 @@ def test_a_provision_shows_its_steps_from_queued_to_done(iaas, roles):
     body = client.post("/api/instances/", create_body(iaas), format="json").json()
     assert body["operation"]["name"] == "provision" and body["operation"]["state"] == "queued"
     assert (body["operation"]["steps_done"], body["operation"]["steps_total"]) == (0, 3)
-    operations.advance(operations.PROVISION, body["uuid"])  # one task run: the volumes are asked for
+    advance(operations.PROVISION, body["uuid"])  # one task run: the volumes are asked for
     shown = client.get(f"/api/instances/{body['uuid']}/").json()["operation"]
     assert shown["state"] == "running" and shown["steps_done"] == 1
     assert shown["step"] == "wait for both volumes to be available, then boot the server from the root volume"

@@ -9,6 +9,7 @@ from nodeconductor.iaas.backend.instances import InstanceOperationsMixin
 from nodeconductor.iaas.models import Instance, InstanceState
 from nodeconductor.iaas.services.instances import membership_usage
 from nodeconductor.iaas.tasks import run_cloud_pull
+from tests.iaas.steps import advance
 
 from .test_backend_instances import force_state, make_instance, run
 
@@ -97,14 +98,14 @@ def test_a_failed_provision_cleans_up_in_steps_that_never_sleep(iaas, monkeypatc
     sim.fail_next("compute.server_create", mode="error_state")
     instance = make_instance(iaas)
     seen = []
-    outcome = operations.advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+    outcome = advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
     for _ in range(400):
         if outcome.finished:
             break
         row = Instance.objects.get(pk=instance.pk)
         seen.append((row.state, row.operation_phase, bool(row.operation_params.get("compensating"))))
         real_time.sleep(0.02)
-        outcome = operations.advance(operations.PROVISION, instance.uuid)
+        outcome = advance(operations.PROVISION, instance.uuid)
     instance.refresh_from_db()
     assert instance.state == S.ERRED and "went to ERROR" in instance.error_message
     cleaning = [phase for state, phase, compensating in seen if compensating]
@@ -132,7 +133,7 @@ def test_redelivered_provision_creates_nothing_twice(iaas):
     sim = iaas.env.sim
     instance = make_instance(iaas)
     params = {"backend_flavor_id": iaas.flavor.backend_id}
-    outcome = operations.advance(operations.PROVISION, instance.uuid, params)
+    outcome = advance(operations.PROVISION, instance.uuid, params)
     assert not outcome.finished
     first_token = Instance.objects.get(pk=instance.pk).operation_token
     # A worker that made the volumes and died before it saved their ids: the step is run again from its phase.
@@ -140,7 +141,7 @@ def test_redelivered_provision_creates_nothing_twice(iaas):
         system_volume_id="", data_volume_id="", backend_id="", operation_phase="", operation_seq=0
     )
     for _ in range(3):
-        operations.advance(operations.PROVISION, instance.uuid)
+        advance(operations.PROVISION, instance.uuid)
     operations.run_blocking(operations.PROVISION, instance.uuid)
     instance.refresh_from_db()
     assert instance.state == S.ONLINE, instance.error_message
@@ -270,7 +271,7 @@ def test_expired_tokens_are_renewed_mid_flow(iaas):
     sim = iaas.env.sim
     instance = make_instance(iaas)
     params = {"backend_flavor_id": iaas.flavor.backend_id}
-    operations.advance(operations.PROVISION, instance.uuid, params)
+    advance(operations.PROVISION, instance.uuid, params)
     sim.expire_tokens()
     operations.run_blocking(operations.PROVISION, instance.uuid, params)
     instance.refresh_from_db()
@@ -311,7 +312,7 @@ def test_the_sweep_keeps_what_instances_track(iaas):
     sim = iaas.env.sim
     kept = provision(iaas)
     in_flight = make_instance(iaas, hostname="building")
-    operations.advance(operations.PROVISION, in_flight.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+    advance(operations.PROVISION, in_flight.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
     Instance.objects.filter(pk=in_flight.pk).update(system_volume_id="", data_volume_id="")  # ids not saved yet
     diff = run_cloud_pull(iaas.cloud)
     assert not any("untracked" in line for line in diff.lines())

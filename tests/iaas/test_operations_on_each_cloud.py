@@ -7,6 +7,7 @@ import pytest
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import operations
 from nodeconductor.iaas.models import Instance, InstanceState
+from tests.iaas.steps import advance
 from tests.iaas.test_instances_api import create_body, run_tasks, url
 
 S = InstanceState
@@ -42,7 +43,7 @@ def test_plan_then_provision_step_by_step_with_progress_then_recover(iaas_any, r
     seen = []
     deadline = time.monotonic() + 600
     while True:
-        outcome = operations.advance(operations.PROVISION, uuid)
+        outcome = advance(operations.PROVISION, uuid)
         shown = client.get(f"/api/instances/{uuid}/").json()
         if shown["operation"] is None:
             break

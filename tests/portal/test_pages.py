@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from nodeconductor.iaas.models import Instance
+from tests.iaas.steps import advance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +68,7 @@ def test_a_running_provision_shows_the_api_step_and_what_it_waits_for(iaas, role
         flavor=iaas.flavor, system_volume_size=1024, data_volume_size=1024,
     )  # fmt: skip
     iaas.env.sim.set_delay("volume_create", 60)  # the volumes stay "creating" while the page is looked at
-    operations.advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
+    advance(operations.PROVISION, instance.uuid, {"backend_flavor_id": iaas.flavor.backend_id})
     login(roles.users["admin"])
     browser.go(f"#/instances/{instance.uuid}")
     browser.wait_text("step 2 of 3", css=".progress")
