@@ -11,6 +11,7 @@ VERBS = {
     "resize_disk": "disk resize",
     "delete": "deletion",
     "recover": "recovery",
+    "update_security_groups": "security groups update",
     "assign_floating_ip": "floating IP assignment",
     "unassign_floating_ip": "floating IP removal",
 }

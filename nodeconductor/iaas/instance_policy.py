@@ -16,6 +16,7 @@ from nodeconductor.core.exceptions import Conflict
 from nodeconductor.structure.models import ProjectPermission, ProjectRole
 
 from . import leases
+from .events import VERBS
 from .models import Instance, InstanceState
 
 NOT_ADMIN = "Only project administrators and staff operate instances."
@@ -27,6 +28,9 @@ STATE_LABELS = dict(InstanceState.choices)
 
 
 BUSY_WITH_FLOATING_IP = "A floating IP change of the instance is under way; retry once it is done."
+BUSY_WITH = "A {operation} of the instance is under way; retry once it is done."
+# The states an operation may run in without a state of its own (a recovery runs while the instance is Erred).
+RESTING_STATES = frozenset((InstanceState.ONLINE, InstanceState.OFFLINE, InstanceState.ERRED))
 
 
 def job_stale_after():
@@ -177,6 +181,9 @@ def decide(operators, instance, action):
     refused = operators.wrong_state(action, instance)
     if refused is not None:
         return refused
+    if instance.operation_token and instance.state in RESTING_STATES:
+        operation = VERBS.get(instance.operation_name, instance.operation_name)
+        return Decision(False, BUSY_WITH.format(operation=operation), 409, "invalid_state")
     if job_pending(instance):
         return Decision(False, BUSY_WITH_FLOATING_IP, 409, "invalid_state")
     problem = rule.check(instance) if rule.check else ""

@@ -9,8 +9,9 @@ import dataclasses
 
 from .backend.instance_actions import InstanceActionsMixin as Actions
 from .backend.instances import InstanceOperationsMixin as Steps
-from .models import Flavor, Instance, InstanceState
+from .models import Flavor, Instance, InstanceState, SecurityGroup
 from .services.floating_ips import forget_released, record
+from .services.security_groups import set_instance_groups
 
 S = InstanceState
 
@@ -121,6 +122,28 @@ class Operation:
     # A build takes one of the cloud's build slots (the per-cloud cap): the job waits in its scheduled state,
     # queued, until one is free.
     builds: bool = False
+    # The recorded params (carried by the last step) the success transition takes, e.g. whether the server runs.
+    succeed_args: tuple = ()
+    # The transition of a failure, with the cloud's message; None is Instance.set_erred.
+    fail: object = None
+    # How messages name the operation, when its name with spaces reads badly.
+    label: str = ""
+
+    @property
+    def title(self):
+        """The operation as a message names it, e.g. "resize flavor" or "security groups update"."""
+        return self.label or self.name.replace("_", " ")
+
+    @property
+    def keeps_state(self):
+        """Whether the instance stays in its state while the operation runs (a recovery stays Erred)."""
+        return self.scheduled_state == self.working_state
+
+    def begun(self, instance):
+        """Whether a worker began the operation: its state moved on, or (keeping its state) it has a start time."""
+        if self.keeps_state:
+            return instance.operation_started is not None
+        return instance.state != self.scheduled_state
 
     @property
     def deletes(self):
@@ -239,4 +262,33 @@ IMPORT = Operation(
     compensation_phases=(Phase("", "leave the server as it is"),),
 )  # fmt: skip
 
-OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE, IMPORT)}
+# Recovery of an Erred instance (staff): one look at the server and both volumes; it stays Erred while it runs,
+# then goes Online or Offline as the server is, or stays Erred saying what is wrong. It changes nothing in the cloud.
+RECOVER = Operation(
+    "recover", S.ERRED, S.ERRED, Instance.begin_recovery, Actions.recover_step, Instance.recover,
+    succeed_args=("running",), fail=Instance.recovery_failed,
+    phases=(Phase("", "look the server and both volumes up: healthy means Online or Offline", (
+        Wait("server {server_id}, root volume and data volume", "ACTIVE or SHUTOFF, both volumes in-use on it"),)),),
+)  # fmt: skip
+
+
+
+def _finish_security_groups(instance, params):
+    """The instance's groups are written once the cloud's ports have them (a refusal leaves the old ones)."""
+    groups = SecurityGroup.objects.filter(uuid__in=params["security_group_uuids"])
+    set_instance_groups(instance, groups)
+
+
+# Setting a running VM's security groups: it stays Online; a refusal leaves it Online with its old groups and
+# the cloud's message in the failed event.
+UPDATE_SECURITY_GROUPS = Operation(
+    "update_security_groups", S.ONLINE, S.ONLINE, Instance.begin_security_groups_update,
+    Actions.security_groups_step, Instance.security_groups_updated, _finish_security_groups,
+    fail=Instance.security_groups_update_failed, label="security groups update",
+    phases=(Phase("", "give every port of the server exactly the instance's groups", (
+        Call("neutron update_port", "(each port of server {server_id}) security_groups={security_groups}",
+             only_if="the port has other groups"),)),),
+)  # fmt: skip
+
+OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE, IMPORT,
+                                     RECOVER, UPDATE_SECURITY_GROUPS)}  # fmt: skip

@@ -29,11 +29,13 @@ from .operation_table import (  # noqa: F401 - the engine's callers name the ope
     DELETE,
     OPERATIONS,
     PROVISION,
+    RECOVER,
     RESIZE_DISK,
     RESIZE_FLAVOR,
     RESTART,
     START,
     STOP,
+    UPDATE_SECURITY_GROUPS,
     Operation,
     run_context,
 )
@@ -44,7 +46,7 @@ S = InstanceState
 
 # Keys of the recorded params that belong to us, not to the backend step.
 _OWN_PARAMS = ("flavor_uuid", "user_uuid", "phase_started", "failure", "compensating", "compensation_started",
-               "waiting_for", "failed_phase", "seen")
+               "waiting_for", "failed_phase", "seen", "security_group_uuids")
 
 
 @dataclasses.dataclass
@@ -169,7 +171,10 @@ def _end(op, instance, params, error=None):
             setattr(instance, field, value)
     instance.pending_cores = instance.pending_ram = instance.pending_data_volume_size = None
     if error is not None:
-        instance.set_erred(error)
+        (op.fail or Instance.set_erred)(instance, error)
+        if instance.state != S.ERRED:  # the instance goes on as it was (a refused groups update): nothing to show
+            for field, value in CLEARED.items():
+                setattr(instance, field, value)
         instance.save()
         events.instance_event(instance, op.name, "failed", user=user, error=error)
         return
@@ -179,7 +184,7 @@ def _end(op, instance, params, error=None):
     if op.deletes:
         instance.delete()
         return
-    op.succeed(instance)
+    op.succeed(instance, *(params[name] for name in op.succeed_args))
     instance.save()
 
 
@@ -229,7 +234,7 @@ def _fail_claimed(instance_uuid, token, seq, message):
     if instance is None or instance.operation_token != token or instance.operation_seq != seq:
         return Outcome(finished=True)  # the step was handed on, or the operation ended, before the failure
     op = OPERATIONS[instance.operation_name]
-    if instance.state == op.scheduled_state:
+    if not op.begun(instance):
         params, error = None, message  # it never began: nothing in the cloud to undo
     else:
         params, error = _failed(op, instance, dict(instance.operation_params), message)
@@ -245,7 +250,7 @@ def _run_claimed(instance, token, seq, backend, seen):
     """The body of run_step once the step is ours: begin, the backend step, then hand on or end."""
     op = OPERATIONS[instance.operation_name]
     params = dict(instance.operation_params)
-    if instance.state == op.scheduled_state:
+    if not op.begun(instance):
         with transaction.atomic():
             queued = build_slots.no_build_slot(instance) if op.builds else ""
             if queued:
@@ -294,7 +299,7 @@ def _run_claimed(instance, token, seq, backend, seen):
             instance.backend_id = instance.system_volume_id = instance.data_volume_id = ""
             _end(op, instance, params, error=params["failure"])
         else:
-            _end(op, instance, params)
+            _end(op, instance, {**params, **step.carry})
         _build_ended(op, instance)
         return Outcome(finished=True)
     now = time.time()

@@ -12,11 +12,13 @@ from .models import Instance, InstanceState
 from .operation_table import (
     DELETE,
     PROVISION,
+    RECOVER,
     RESIZE_DISK,
     RESIZE_FLAVOR,
     RESTART,
     START,
     STOP,
+    UPDATE_SECURITY_GROUPS,
     Call,
     Operation,
 )
@@ -25,7 +27,8 @@ from .services import instances as instance_services
 from .services.instances import QUOTA_LABELS
 
 ACTION_OPERATIONS = {"start": START, "stop": STOP, "restart": RESTART, "resize_flavor": RESIZE_FLAVOR,
-                     "resize_disk": RESIZE_DISK, "delete": DELETE}  # fmt: skip
+                     "resize_disk": RESIZE_DISK, "delete": DELETE, "recover": RECOVER,
+                     "update_security_groups": UPDATE_SECURITY_GROUPS}  # fmt: skip
 ERRED = InstanceState.ERRED.label
 
 
@@ -33,6 +36,9 @@ def _target(transition):
     """The display name of the state a django-fsm transition leads to."""
     targets = {t.target for t in transition._django_fsm.transitions.values()}
     (target,) = targets
+    chosen = getattr(target, "allowed_states", None)  # RETURN_VALUE: the transition picks one of these
+    if chosen:
+        return " or ".join(InstanceState(state).label for state in chosen)
     return InstanceState(target).label
 
 
@@ -132,12 +138,14 @@ def plan_create(user, data):
     return _plan(PROVISION, context, membership, change)
 
 
-def plan_action(user, instance, action, flavor=None, disk_size=None):
+def plan_action(user, instance, action, flavor=None, disk_size=None, groups=None):
     """The plan of an action on an instance, after the same 403/409/400 checks as the real request."""
     instance_policy.require(user, instance, action)
     op = ACTION_OPERATIONS[action]
     context = _instance_context(instance)
     change = {}
+    if groups is not None:
+        context["security_groups"] = instance_services.security_groups_params(groups)["security_group_ids"]
     if action == "resize_flavor":
         change = instance_services.resize_flavor_quota_change(instance, flavor)
         context["flavor_id"] = flavor.backend_id

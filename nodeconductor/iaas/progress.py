@@ -12,7 +12,7 @@ def progress(instance):
     if op is None:
         return None
     params = instance.operation_params or {}
-    erred = instance.state == S.ERRED
+    erred = instance.state == S.ERRED and not instance.operation_token  # a recovery runs while Erred
     compensating = bool(params.get("compensating")) and not erred
     phases = op.phases_for(run_context(params), compensating)
     names = [p.name for p in phases]
@@ -23,7 +23,7 @@ def progress(instance):
     return {
         "name": op.name,
         "state": "failed" if erred else ("cleaning up" if compensating else
-                                         "queued" if instance.state == op.scheduled_state else "running"),
+                                         "running" if op.begun(instance) else "queued"),
         "step": phases[index].does if phases else "",
         "steps_done": index,
         "steps_total": len(phases),

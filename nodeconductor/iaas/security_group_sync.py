@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import events, failures
+from . import failures
 from .backend import CloudBackendError
 from .backend.security_groups import diff_key
 from .models import Instance, InstanceState, SecurityGroup, SecurityGroupState, SyncState
@@ -108,31 +108,6 @@ def _delete(group):
     group.delete()
 
 
-def apply_instance_groups(instance_uuid, user_uuid=None):
-    """Give the running VM's ports the groups the instance has now; the instance stays Online either way."""
-    from nodeconductor.core.models import User
-
-    related = ("cloud_project_membership__cloud", "cloud_project_membership__project__customer")
-    instance = Instance.objects.select_related(*related).filter(uuid=instance_uuid).first()
-    if instance is None:
-        return
-    user = User.objects.filter(uuid=user_uuid).first() if user_uuid else None
-    membership = instance.cloud_project_membership
-    group_ids = list(SecurityGroup.objects.filter(instances=instance).exclude(backend_id="").values_list(
-        "backend_id", flat=True))  # fmt: skip
-    try:
-        if not instance.backend_id:
-            raise CloudBackendError("The instance has no server in the cloud.")
-        changed = membership.cloud.get_backend().set_server_security_groups(
-            membership.tenant_id, instance.backend_id, group_ids
-        )
-    except CloudBackendError as exc:
-        events.instance_event(instance, "update_security_groups", "failed", user=user, error=str(exc))
-        return
-    logger.info("Security groups of instance %s set on %d ports", instance.uuid, changed)
-    events.instance_event(instance, "update_security_groups", "succeeded", user=user)
-
-
 def _drifted(group, cloud_groups):
     """True when Neutron's copy of our group is missing or has other managed rules than ours."""
     found = cloud_groups.get(group.backend_id)
@@ -164,7 +139,7 @@ def reconcile_membership(backend, membership):
 
 def _reconcile_servers(backend, membership):
     """Put our groups back on running VMs whose ports were given other groups behind our back."""
-    from .tasks import update_instance_security_groups
+    from .services.instances import instance_reapply_security_groups
 
     instances = Instance.objects.filter(cloud_project_membership=membership, state=InstanceState.ONLINE,
                                         security_groups__isnull=False).exclude(backend_id="").distinct()  # fmt: skip
@@ -177,18 +152,11 @@ def _reconcile_servers(backend, membership):
     lines = []
     for backend_id, (instance_id, group_ids) in wanted.items():
         if backend_id in found and set(found[backend_id]) != group_ids - {""}:
-            uuid = Instance.objects.filter(pk=instance_id).values_list("uuid", flat=True).first()
-            transaction.on_commit(lambda u=uuid: _send_quietly(update_instance_security_groups, str(u), None))
-            lines.append(f"security groups of instance {backend_id} differ in the cloud: update scheduled")
+            with transaction.atomic():
+                scheduled = instance_reapply_security_groups(Instance(pk=instance_id))
+            if scheduled is not None:
+                lines.append(f"security groups of instance {backend_id} differ in the cloud: update scheduled")
     return lines
-
-
-def _send_quietly(task, *args):
-    """Send a task from the pull; a refusing queue costs only this round (the next pull finds the drift again)."""
-    try:
-        task.delay(*args)
-    except Exception as exc:  # noqa: BLE001 - any refusal by the broker
-        logger.warning("The task queue refused %s%s: %s", task.name, args, type(exc).__name__)
 
 
 def reconcile_cloud(cloud):

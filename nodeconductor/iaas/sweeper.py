@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from .leases import dead_and_settled, sweep_grace
 from .models import Instance
-from .models.instance import WORKING_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +18,8 @@ def stalled(now=None):
     """Instances whose operation has no live message: past due and unclaimed, or claimed by a dead holder."""
     now = now or timezone.now()
     grace = timedelta(seconds=sweep_grace())
-    rows = Instance.objects.filter(state__in=WORKING_STATES).exclude(operation_token="")
+    # A recorded token is a running operation, whatever the state (a recovery runs while the instance is Erred).
+    rows = Instance.objects.exclude(operation_token="")
     late = Q(operation_lease_until__isnull=True, operation_due__lt=now - grace) | Q(operation_lease_until__lt=now)
     found = list(rows.filter(late).values_list("uuid", "operation_token", "operation_seq"))
     for uuid, token, seq, holder, lease_until in rows.filter(operation_lease_until__gte=now).values_list(

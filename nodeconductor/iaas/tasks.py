@@ -10,7 +10,7 @@ from django_fsm import ConcurrentTransition
 
 from . import failures, floating_ip_sync, leases, operations, poller, security_group_sync, sweeper
 from .backend import CloudBackendError
-from .models import Cloud, CloudProjectMembership, Instance, SyncState
+from .models import Cloud, CloudProjectMembership, SyncState
 from .models.cloud import TENANT_TAKEN
 from .services.clouds import cloud_schedule_pull, membership_schedule_sync
 
@@ -275,12 +275,6 @@ def delete_security_group(group_uuid):
     security_group_sync.delete(group_uuid)
 
 
-@shared_task(name="nodeconductor.iaas.update_instance_security_groups")
-def update_instance_security_groups(instance_uuid, user_uuid=None):
-    """Set a running VM's ports to the instance's security groups, with an event of the outcome."""
-    security_group_sync.apply_instance_groups(instance_uuid, user_uuid)
-
-
 def send_floating_ip_job(instance_uuid, token):
     """Enqueue an instance's floating IP job; raises when the broker refuses the message."""
     change_floating_ip.delay(instance_uuid, token)
@@ -290,39 +284,3 @@ def send_floating_ip_job(instance_uuid, token):
 def change_floating_ip(instance_uuid, token):
     """Assign or unassign an instance's floating IP as its recorded job says, with an event of the outcome."""
     floating_ip_sync.run_job(instance_uuid, token)
-
-
-@shared_task(name="nodeconductor.iaas.recover_instance")
-def recover_instance(instance_uuid, user_uuid=None):
-    """Reconcile an Erred instance with the cloud: Online or Offline when the server and both volumes are
-    healthy, otherwise it stays Erred with what is wrong."""
-    from nodeconductor.core.models import User
-
-    from . import events
-    from .models import InstanceState
-
-    instance = Instance.objects.select_related("cloud_project_membership__cloud").filter(uuid=instance_uuid).first()
-    if instance is None or instance.state != InstanceState.ERRED:
-        return
-    user = User.objects.filter(uuid=user_uuid).first() if user_uuid else None
-    try:
-        found = instance.cloud.get_backend().inspect_instance(instance)
-    except CloudBackendError as exc:
-        found = {"status": "", "problems": [str(exc)]}
-    with transaction.atomic():
-        instance = Instance.objects.select_for_update().get(pk=instance.pk)
-        if instance.state != InstanceState.ERRED:
-            return
-        if found["problems"]:
-            instance.error_message = "Not recovered: " + "; ".join(found["problems"]) + "."
-            instance.save(update_fields=["error_message", "modified"])
-            events.instance_event(instance, "recover", "failed", user=user, error="; ".join(found["problems"]))
-            return
-        if found["status"] == "ACTIVE":
-            instance.recover_online()
-        else:
-            instance.recover_offline()
-        for field, value in operations.CLEARED.items():  # the failed step is history once recovered
-            setattr(instance, field, value)
-        instance.save()
-        events.instance_event(instance, "recover", "succeeded", user=user)

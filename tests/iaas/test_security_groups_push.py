@@ -167,6 +167,7 @@ def test_update_security_groups_sets_the_ports_of_the_running_vm(iaas_any, roles
     )
     events = list(Event.objects.filter(event_type__startswith="instance_update_security_groups").order_by("pk"))
     assert [e.event_type for e in events] == ["instance_update_security_groups_scheduled",
+                                              "instance_update_security_groups_step_done",
                                               "instance_update_security_groups_succeeded"]  # fmt: skip
     # Behind our back the port loses a group: the pull gives it back.
     neutron.update_port(port["port"]["id"], {"port": {"security_groups": [web.backend_id]}})

@@ -244,3 +244,22 @@ class InstanceActionsMixin:
             elif volume.status != "in-use" or volume.id not in attached:
                 problems.append(f"the {role} volume {volume.id} is {volume.status}, not attached to the server")
         return {"status": server.status, "problems": problems, "server_id": server.id}
+
+    def recover_step(self, instance, phase=""):
+        """Recovery's one look: done when the server and both volumes are healthy (carrying whether the server
+        runs), else refused with what is wrong, so the instance stays Erred saying it."""
+        try:
+            found = self.inspect_instance(instance)
+        except CloudBackendError as exc:
+            found = {"status": "", "problems": [str(exc)]}
+        if found["problems"]:
+            raise CloudBackendError("Not recovered: " + "; ".join(found["problems"]) + ".")
+        return Step(done=True, carry={"running": found["status"] == "ACTIVE"})
+
+    def security_groups_step(self, instance, phase="", security_group_ids=()):
+        """Give every port of the running server exactly these groups (Neutron ids); one call per port that
+        differs, none when they match."""
+        if not instance.backend_id:
+            raise CloudBackendError("The instance has no server in the cloud.")
+        self.set_server_security_groups(instance.tenant_id, instance.backend_id, security_group_ids)
+        return Step(done=True)

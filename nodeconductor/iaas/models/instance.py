@@ -277,6 +277,18 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     def schedule_security_groups_update(self):
         """Queue setting the running VM's security groups; it stays Online while a worker applies them."""
 
+    @transition(field=state, source=S.ONLINE, target=S.ONLINE)
+    def begin_security_groups_update(self):
+        """A worker sets the ports' groups; the VM stays Online and keeps running."""
+
+    @transition(field=state, source=S.ONLINE, target=S.ONLINE)
+    def security_groups_updated(self):
+        """The cloud's ports have the instance's groups now."""
+
+    @transition(field=state, source=S.ONLINE, target=S.ONLINE)
+    def security_groups_update_failed(self, message):
+        """The cloud refused the ports' groups: the VM still runs with the ones it had; the event says why."""
+
     @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
     def schedule_floating_ip_change(self):
         """Queue assigning or unassigning a floating IP; the VM stays Online or Offline while a worker does it."""
@@ -291,6 +303,21 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     @transition(field=state, source=S.ERRED, target=S.ERRED)
     def schedule_recovery(self):
         """Staff asked a worker to reconcile an Erred instance with the cloud; it stays Erred until then."""
+
+    @transition(field=state, source=S.ERRED, target=S.ERRED)
+    def begin_recovery(self):
+        """A worker looks the server and both volumes up; the instance stays Erred while it does."""
+
+    @transition(field=state, source=S.ERRED, target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
+    def recover(self, running):
+        """The recovery found the server and both volumes healthy: Online when the server runs, else Offline."""
+        self.error_message = ""
+        return S.ONLINE if running else S.OFFLINE
+
+    @transition(field=state, source=S.ERRED, target=S.ERRED)
+    def recovery_failed(self, message):
+        """The recovery found something wrong (or could not look): the instance stays Erred saying what."""
+        self.error_message = message
 
     @transition(field=state, source=[S.ERRED, S.OFFLINE], target=S.ONLINE)
     def recover_online(self):

@@ -14,9 +14,9 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavailable
 
 from .. import events, instance_policy, operations, tasks
-from ..models import CloudProjectMembership, Instance, InstanceState
+from ..models import CloudProjectMembership, Instance, InstanceState, SecurityGroup
 from . import floating_ips as floating_ip_services
-from .security_groups import instance_update_security_groups, set_instance_groups  # noqa: F401 - API
+from .security_groups import set_instance_groups
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _enqueue(instance, op, previous_state, user):
             logger.warning("The task queue refused the %s of instance %s: %s", op.name, instance.uuid,
                            type(exc).__name__)  # fmt: skip
             if _undo(instance, op, previous_state, token, user):
-                raise ServiceUnavailable(QUEUE_DOWN.format(action=op.name.replace("_", " "))) from None
+                raise ServiceUnavailable(QUEUE_DOWN.format(action=op.title)) from None
 
     transaction.on_commit(send)
 
@@ -86,7 +86,7 @@ def _undo(instance, op, previous_state, token, user):
     """Take back an operation that could not be queued; False when a worker already took it up."""
     with transaction.atomic():
         locked = Instance.objects.select_for_update().filter(pk=instance.pk, operation_token=token).first()
-        if locked is None or locked.state != op.scheduled_state:
+        if locked is None or op.begun(locked):
             return False
         events.instance_event(locked, op.name, "failed", user=user, error="the task queue is unavailable")
         if previous_state is None:
@@ -95,7 +95,8 @@ def _undo(instance, op, previous_state, token, user):
         for field, value in operations.CLEARED.items():
             setattr(locked, field, value)
         try:
-            locked.unschedule(previous_state)
+            if not op.keeps_state:
+                locked.unschedule(previous_state)
             locked.save()
         except ConcurrentTransition:
             return False
@@ -225,6 +226,43 @@ def instance_resize_disk(instance, new_size, user=None):
         )  # fmt: skip
 
 
+def instance_update_security_groups(instance, groups, user=None):
+    """Schedule setting a running instance's groups (403/409 by the policy); it stays Online, and its groups
+    are written once the cloud's ports have them."""
+    return _schedule(instance, user, "update_security_groups", operations.UPDATE_SECURITY_GROUPS,
+                     security_groups_params(groups))  # fmt: skip
+
+
+def security_groups_params(groups):
+    """The recorded params of a groups update: the Neutron ids the ports get, and the rows written on success."""
+    return {"security_group_ids": sorted(g.backend_id for g in groups if g.backend_id),
+            "security_group_uuids": sorted(str(g.uuid) for g in groups)}  # fmt: skip
+
+
+def instance_reapply_security_groups(instance):
+    """Schedule putting the instance's groups back on its ports (a pull found others there); the system's own
+    request, skipped when the instance is busy or no longer Online. The sweeper sends a message that got lost."""
+    locked = Instance.objects.select_for_update().filter(pk=instance.pk).first()
+    if locked is None or instance_policy.decide(instance_policy.Operators(None), locked,
+                                                "update_security_groups") != instance_policy.ALLOWED:
+        return None
+    locked.schedule_security_groups_update()
+    operations.start(locked, operations.UPDATE_SECURITY_GROUPS,
+                     security_groups_params(list(SecurityGroup.objects.filter(instances=locked))))
+    locked.save()
+    events.instance_event(locked, "update_security_groups", "scheduled")
+    token = locked.operation_token
+
+    def send():
+        try:
+            tasks.send_operation_step(locked.uuid, token, 0)
+        except Exception as exc:  # noqa: BLE001 - any refusal by the broker: the row is recorded, the sweeper sends it
+            logger.warning("The task queue refused the groups update of %s: %s", locked.uuid, type(exc).__name__)
+
+    transaction.on_commit(send)
+    return locked
+
+
 def instance_delete(instance, user=None):
     """Schedule deletion of a stopped or erred instance with both its volumes."""
     return _schedule(instance, user, "delete", operations.DELETE)  # fmt: skip
@@ -237,20 +275,4 @@ def min_data_volume_size():
 
 def instance_recover(instance, user=None):
     """Schedule a reconciliation of an Erred instance with the cloud (staff): it ends Online or Offline if healthy."""
-    with transaction.atomic():
-        locked = Instance.objects.select_for_update().get(pk=instance.pk)
-        instance_policy.require(user, locked, "recover")
-        locked.schedule_recovery()
-        locked.save()
-        events.instance_event(locked, "recover", "scheduled", user=user)
-
-        def send():
-            try:
-                tasks.recover_instance.delay(str(locked.uuid), _uuid(user))
-            except Exception as exc:  # noqa: BLE001 - any refusal by the broker
-                logger.warning("The task queue refused the recovery of %s: %s", locked.uuid, type(exc).__name__)
-                events.instance_event(locked, "recover", "failed", user=user, error="the task queue is unavailable")
-                raise ServiceUnavailable(QUEUE_DOWN.format(action="recover")) from None
-
-        transaction.on_commit(send)
-    return locked
+    return _schedule(instance, user, "recover", operations.RECOVER)  # fmt: skip

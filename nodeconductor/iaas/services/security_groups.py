@@ -14,7 +14,6 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, ServiceUnavailable
 
-from .. import events, instance_policy
 from ..models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..models.cloud import Networking
 from ..models.security_groups import BUSY_STATES, InstanceSecurityGroup
@@ -263,32 +262,3 @@ def set_instance_groups(instance, groups):
     InstanceSecurityGroup.objects.bulk_create(
         [InstanceSecurityGroup(instance=instance, group=g) for g in groups if g.pk not in have]
     )
-
-
-def instance_update_security_groups(instance, groups, user=None):
-    """Schedule setting a running instance's groups (403/409 by the policy); the instance stays Online."""
-    from .. import tasks
-
-    with transaction.atomic():
-        locked = Instance.objects.select_for_update().get(pk=instance.pk)
-        instance_policy.require(user, locked, "update_security_groups")
-        previous = list(SecurityGroup.objects.filter(instances=locked))
-        locked.schedule_security_groups_update()
-        set_instance_groups(locked, groups)
-        locked.save(update_fields=["modified"])
-        events.instance_event(locked, "update_security_groups", "scheduled", user=user)
-        user_uuid = str(user.uuid) if user is not None and user.is_authenticated else None
-
-        def send():
-            try:
-                tasks.update_instance_security_groups.delay(str(locked.uuid), user_uuid)
-            except Exception as exc:  # noqa: BLE001 - any refusal by the broker
-                logger.warning("The task queue refused the security groups update of %s: %s", locked.uuid,
-                               type(exc).__name__)  # fmt: skip
-                set_instance_groups(locked, previous)
-                events.instance_event(locked, "update_security_groups", "failed", user=user,
-                                      error="the task queue is unavailable")  # fmt: skip
-                raise ServiceUnavailable(QUEUE_DOWN.format(what="security groups update")) from None
-
-        transaction.on_commit(send)
-    return locked

@@ -254,9 +254,12 @@ class InstanceViewSet(
     @extend_schema(
         summary="Set the security groups of a running instance",
         description="The full list of groups (of the instance's membership). Online only; the instance stays "
-        "Online while a worker sets its ports' groups, with an instance_update_security_groups_* event.",
+        "Online while a worker sets its ports' groups, with an instance_update_security_groups_* event; the instance "
+        "shows the new groups once the cloud's ports have them.",
         request=InstanceSecurityGroupsSerializer,
-        responses={202: accepted("update_security_groups was scheduled"), 409: conflict("The instance is not Online.")},
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("update_security_groups was scheduled"),
+                   409: conflict("The instance is not Online.")},
     )
     @decorators.action(detail=True, methods=["post"])
     def update_security_groups(self, request, uuid=None):
@@ -266,7 +269,10 @@ class InstanceViewSet(
             data=request.data, context={**self.get_serializer_context(), "instance": instance}
         )
         serializer.is_valid(raise_exception=True)
-        services.instance_update_security_groups(instance, serializer.validated_data["security_groups"], request.user)
+        groups = serializer.validated_data["security_groups"]
+        if dry_run(request):
+            return _plan(plans.plan_action(request.user, instance, "update_security_groups", groups=groups))
+        services.instance_update_security_groups(instance, groups, request.user)
         return _scheduled("update_security_groups")
 
     @extend_schema(
@@ -274,11 +280,14 @@ class InstanceViewSet(
         description="Schedules a reconciliation with the cloud: the instance ends Online or Offline when its "
         "server and both volumes are healthy; otherwise it stays Erred and its error_message says what is wrong.",
         request=None,
-        responses={202: accepted("recover was scheduled"), 409: conflict("The instance is not Erred.")},
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("recover was scheduled"), 409: conflict("The instance is not Erred.")},
     )
     @decorators.action(detail=True, methods=["post"])
     def recover(self, request, uuid=None):
         """Schedule a recovery."""
+        if dry_run(request):
+            return _plan(plans.plan_action(request.user, self.get_object(), "recover"))
         services.instance_recover(self.get_object(), request.user)
         return _scheduled("recover")
 
@@ -334,7 +343,7 @@ LIST_COLUMNS = (
     "uuid", "hostname", "description", "state", "error_message", "cores", "ram", "system_volume_size",
     "data_volume_size", "agreed_sla", "key_name", "key_fingerprint", "backend_id", "system_volume_id",
     "data_volume_id", "port_id", "internal_ips", "external_ips", "start_time", "created", "modified",
-    "floating_ip_job", "operation_name", "operation_phase", "operation_params", "operation_started",
+    "floating_ip_job", "operation_name", "operation_token", "operation_phase", "operation_params", "operation_started",
     "template__uuid", "template__name", "flavor__uuid", "flavor__name", "ssh_public_key__uuid",
     f"{_MEMBERSHIP}__uuid", f"{_MEMBERSHIP}__state", f"{_MEMBERSHIP}__external_network_id",
     f"{_MEMBERSHIP}__project__uuid", f"{_MEMBERSHIP}__project__name",
