@@ -171,3 +171,11 @@ def test_the_groups_update_plan_names_the_groups_and_writes_nothing(iaas, roles,
     assert plan.json()["steps"][0]["actions"] == [{
         "call": f"neutron update_port (each port of server {instance.backend_id}) "
                 f"security_groups={[group.backend_id]}", "if": "the port has other groups"}]
+
+
+def test_every_operation_name_fits_the_column_that_records_it():
+    # PostgreSQL refuses a longer value (SQLite does not): update_security_groups is 22 characters.
+    from nodeconductor.iaas.operation_table import OPERATIONS
+
+    longest = max(OPERATIONS, key=len)
+    assert len(longest) <= Instance._meta.get_field("operation_name").max_length, longest

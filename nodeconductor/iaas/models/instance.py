@@ -161,7 +161,7 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     # The operation under way, recorded so that a lost message or a dead worker loses nothing: the token fences
     # off messages of an older operation, the sequence number lets exactly one message claim each step, the
     # lease and its holder tell a running step from a dead one, and `due` tells the sweeper when to look again.
-    operation_name = models.CharField(max_length=20, blank=True, editable=False)
+    operation_name = models.CharField(max_length=40, blank=True, editable=False)
     operation_token = models.CharField(max_length=32, blank=True, editable=False)
     operation_seq = models.PositiveIntegerField(default=0, editable=False)
     operation_phase = models.CharField(max_length=40, blank=True, editable=False)
