@@ -1,0 +1,49 @@
+"""The suite runs on several cores: the tests that share a resource are kept together on one worker."""
+
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def collected(*args):
+    """The test ids pytest collects with these arguments (in a fresh process, as the test command does)."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    return [line for line in run.stdout.splitlines() if "::" in line]
+
+
+def test_every_real_cloud_test_and_the_dev_stack_tests_are_grouped():
+    assert collected("-m", "realcloud and not xdist_group", "tests") == []
+    real = collected("-m", "realcloud", "tests/iaas/test_backend_networking.py")
+    assert len(real) >= 7  # collected (and skipped) without a cloud
+    grouped = collected("-m", "xdist_group", "tests/test_docs.py", "tests/iaas/test_backend_networking.py")
+    assert "tests/test_docs.py::test_walkthrough_as_printed" in grouped
+    assert "tests/test_docs.py::test_readme_trying_it_out" in grouped
+    assert "tests/iaas/test_backend_networking.py::test_what_is_made_is_tagged[real]" in grouped
+    assert "tests/iaas/test_backend_networking.py::test_what_is_made_is_tagged[sim]" not in grouped
+    assert set(real) <= set(grouped)
+
+
+def test_the_test_command_runs_on_every_core_then_the_real_cloud_and_prints_the_slowest():
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    assert "workers=${NODECONDUCTOR_TEST_WORKERS:-auto}" in script
+    assert '.venv/bin/pytest -n "$workers" --dist loadgroup --durations=20 "$@"' in script  # no real cloud
+    first = script.index('.venv/bin/pytest -n "$workers" --dist loadgroup --durations=20 -m "not realcloud" "$@"')
+    assert first < script.index('.venv/bin/pytest --durations=20 -m realcloud "$@"')
+
+
+def test_a_failure_in_either_half_fails_the_test_command(tmp_path):
+    """The two pytest runs of test.sh, with a stand-in pytest: the first failure's code is the command's."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    tail = script[script.index("rc=0\n"):]
+    for first, second, expected in ((0, 0, 0), (1, 0, 1), (0, 1, 1), (0, 5, 0), (5, 0, 0), (2, 1, 2)):
+        fake = tmp_path / ".venv" / "bin"
+        fake.mkdir(parents=True, exist_ok=True)
+        (fake / "pytest").write_text(f'#!/bin/bash\ncase "$*" in *"not realcloud"*) exit {first};; esac\n'
+                                     f"exit {second}\n")
+        (fake / "pytest").chmod(0o755)
+        run = subprocess.run(["bash", "-c", f"workers=1\nOS_AUTH_URL=x\n{tail}"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert run.returncode == expected, (first, second, run.stdout, run.stderr)
