@@ -6,7 +6,6 @@ the FSM transition itself (`can_proceed`), so a flag and the real answer cannot 
 """
 
 import dataclasses
-import time
 import types
 
 from django_fsm import can_proceed
@@ -15,7 +14,6 @@ from rest_framework.exceptions import PermissionDenied
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.structure.models import ProjectPermission, ProjectRole
 
-from . import leases
 from .events import VERBS
 from .models import Instance, InstanceState
 
@@ -27,22 +25,9 @@ FIP_NEEDS = "Only an Online or Offline instance can change its floating IPs"
 STATE_LABELS = dict(InstanceState.choices)
 
 
-BUSY_WITH_FLOATING_IP = "A floating IP change of the instance is under way; retry once it is done."
 BUSY_WITH = "A {operation} of the instance is under way; retry once it is done."
 # The states an operation may run in without a state of its own (a recovery runs while the instance is Erred).
 RESTING_STATES = frozenset((InstanceState.ONLINE, InstanceState.OFFLINE, InstanceState.ERRED))
-
-
-def job_stale_after():
-    """Seconds after which a floating IP job nobody finished (its worker died) no longer blocks the instance."""
-    return leases.step_lease()
-
-
-def job_pending(instance):
-    """Whether a floating IP change of the instance is scheduled or under way (and not abandoned): the instance
-    is busy, and every action waits for it, as for an operation."""
-    job = instance.floating_ip_job or {}
-    return bool(job) and time.time() - float(job.get("since", 0)) < job_stale_after()
 
 
 def floating_ip_problem(instance, action):
@@ -184,8 +169,6 @@ def decide(operators, instance, action):
     if instance.operation_token and instance.state in RESTING_STATES:
         operation = VERBS.get(instance.operation_name, instance.operation_name)
         return Decision(False, BUSY_WITH.format(operation=operation), 409, "invalid_state")
-    if job_pending(instance):
-        return Decision(False, BUSY_WITH_FLOATING_IP, 409, "invalid_state")
     problem = rule.check(instance) if rule.check else ""
     if problem:
         return Decision(False, problem, 409, "invalid_state")

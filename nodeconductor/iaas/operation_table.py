@@ -10,7 +10,7 @@ import dataclasses
 from .backend.instance_actions import InstanceActionsMixin as Actions
 from .backend.instances import InstanceOperationsMixin as Steps
 from .models import Flavor, Instance, InstanceState, SecurityGroup
-from .services.floating_ips import forget_released, record
+from .services.floating_ips import external_ips_of, forget_released, record
 from .services.security_groups import set_instance_groups
 
 S = InstanceState
@@ -128,6 +128,9 @@ class Operation:
     fail: object = None
     # How messages name the operation, when its name with spaces reads badly.
     label: str = ""
+    # The states an operation that keeps the instance's state runs in, when there are several (a floating IP
+    # changes on an Online or Offline VM); empty: its working state alone.
+    runs_in: tuple = ()
 
     @property
     def title(self):
@@ -137,7 +140,12 @@ class Operation:
     @property
     def keeps_state(self):
         """Whether the instance stays in its state while the operation runs (a recovery stays Erred)."""
-        return self.scheduled_state == self.working_state
+        return bool(self.runs_in) or self.scheduled_state == self.working_state
+
+    @property
+    def working_states(self):
+        """The states the instance may be in while a worker runs the operation; in any other, it is dropped."""
+        return self.runs_in or (self.working_state,)
 
     def begun(self, instance):
         """Whether a worker began the operation: its state moved on, or (keeping its state) it has a start time."""
@@ -180,6 +188,17 @@ def _power_phases(call, status):
     )
 
 
+# Giving a port a floating IP: the provision's last phase when asked, and the assign action, are this one step
+# (InstanceOperationsMixin.give_floating_ip).
+_GIVE_FLOATING_IP = (
+    Call("neutron update_floatingip", "{floating_ip_choice} port_id={port_id}", when="floating_ip",
+         only_if="the tenant has a free floating IP of ours (or the one asked for)"),
+    Call("neutron create_floatingip", "floating_network_id={external_network_id} port_id={port_id}",
+         when="any_floating_ip", only_if="the tenant has no free floating IP of ours"),
+    Call("neutron replace_tag", "floatingips (the IP) [nodeconductor, nc-instance-{uuid}]", when="floating_ip",
+         only_if="the IP is ours (tagged nodeconductor)"),
+)
+
 PROVISION = Operation(
     "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
     Instance.set_online, _finish_provision_ip, compensation=Actions.delete_step,
@@ -198,13 +217,7 @@ PROVISION = Operation(
             Call("nova servers.create", "name={hostname} flavor={flavor_id} block_device_mapping_v2=[root volume "
                  "boot_index=0, data volume boot_index=-1] networks={networks}"))),
         Phase("server", "wait for the server to be ACTIVE", (  # then, when asked, a floating IP on its port
-            Wait("server", "ACTIVE"),
-            Call("neutron update_floatingip", "(a free IP of ours) port_id={port_id}", when="floating_ip",
-                 only_if="the tenant has a free floating IP tagged nodeconductor"),
-            Call("neutron create_floatingip", "floating_network_id={external_network_id} port_id={port_id}",
-                 when="floating_ip", only_if="the tenant has no free floating IP of ours"),
-            Call("neutron replace_tag", "floatingips (the IP) [nodeconductor, nc-instance-{uuid}]",
-                 when="floating_ip"))),
+            Wait("server", "ACTIVE"), *_GIVE_FLOATING_IP)),
         Phase("floating_ip", "wait for the floating IP to show on the server", (
             Wait("server's addresses", "the floating IP"),), when="floating_ip"),
     ),
@@ -290,5 +303,38 @@ UPDATE_SECURITY_GROUPS = Operation(
              only_if="the port has other groups"),)),),
 )  # fmt: skip
 
+
+
+def _finish_assign_floating_ip(instance, params):
+    """The row of the IP the port got, and external_ips with its address."""
+    record(instance.cloud_project_membership, params["floating_ip"], instance)
+    instance.external_ips = external_ips_of(instance)
+
+
+def _finish_unassign_floating_ip(instance, params):
+    """The freed IPs stay the tenant's, on no instance; external_ips without them."""
+    for data in params["released"]:
+        record(instance.cloud_project_membership, data)
+    instance.external_ips = external_ips_of(instance)
+
+
+# A floating IP change keeps the VM Online or Offline; a refusal leaves it as it was, the cloud's message in the
+# failed event.
+_FIP_STATES = (S.ONLINE, S.OFFLINE)
+ASSIGN_FLOATING_IP = Operation(
+    "assign_floating_ip", S.ONLINE, S.ONLINE, Instance.begin_floating_ip_change, Actions.assign_floating_ip_step,
+    Instance.floating_ip_changed, _finish_assign_floating_ip, fail=Instance.floating_ip_change_failed,
+    label="floating IP assignment", runs_in=_FIP_STATES,
+    phases=(Phase("", "give the instance's port a floating IP", _GIVE_FLOATING_IP),),
+)  # fmt: skip
+UNASSIGN_FLOATING_IP = Operation(
+    "unassign_floating_ip", S.ONLINE, S.ONLINE, Instance.begin_floating_ip_change, Actions.unassign_floating_ip_step,
+    Instance.floating_ip_changed, _finish_unassign_floating_ip, fail=Instance.floating_ip_change_failed,
+    label="floating IP removal", runs_in=_FIP_STATES,
+    phases=(Phase("", "take the floating IP off the instance's port; it stays the tenant's", (
+        Call("neutron update_floatingip", "{floating_ip_choice} port_id=None", only_if="the IP is on the port"),)),),
+)  # fmt: skip
+
 OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE, IMPORT,
-                                     RECOVER, UPDATE_SECURITY_GROUPS)}  # fmt: skip
+                                     RECOVER, UPDATE_SECURITY_GROUPS, ASSIGN_FLOATING_IP,
+                                     UNASSIGN_FLOATING_IP)}  # fmt: skip

@@ -26,6 +26,7 @@ from .build_slots import build_cap, queue_poll  # noqa: F401 - callers and tests
 from .leases import dead_and_settled, holder_id, next_poll, step_lease, wait_timeout
 from .models import Instance, InstanceState
 from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
+    ASSIGN_FLOATING_IP,
     DELETE,
     OPERATIONS,
     PROVISION,
@@ -35,6 +36,7 @@ from .operation_table import (  # noqa: F401 - the engine's callers name the ope
     RESTART,
     START,
     STOP,
+    UNASSIGN_FLOATING_IP,
     UPDATE_SECURITY_GROUPS,
     Operation,
     run_context,
@@ -178,14 +180,15 @@ def _end(op, instance, params, error=None):
         instance.save()
         events.instance_event(instance, op.name, "failed", user=user, error=error)
         return
-    events.instance_event(instance, op.name, "succeeded", user=user)
     if op.finish is not None:
         op.finish(instance, params)
     if op.deletes:
         instance.delete()
-        return
-    op.succeed(instance, *(params[name] for name in op.succeed_args))
-    instance.save()
+    else:
+        op.succeed(instance, *(params[name] for name in op.succeed_args))
+        instance.save()
+    # Logged once the outcome is stored: a finish or save that fails ends the operation failed, not both.
+    events.instance_event(instance, op.name, "succeeded", user=user)
 
 
 def _failed(op, instance, params, message):
@@ -218,13 +221,14 @@ def run_step(instance_uuid, token, seq, backend=None, seen=None, instance=None):
     else:
         for field, value in lease.items():  # the row as it is now, so a save keeps our lease
             setattr(instance, field, value)
+    name = instance.operation_name  # the object's fields are cleared as the operation ends
     try:
         return _run_claimed(instance, token, seq, backend, seen)
     except Exception as exc:
         if not failures.unexpected(exc):
             raise  # the database went away: the step is run again once its lease passes
         # Ended as a refusal of the cloud is; left claimed, the sweeper would rerun it after every lease.
-        failures.log(exc, f"Step {seq} of {instance.operation_name} of instance {instance_uuid}")
+        failures.log(exc, f"Step {seq} of {name} of instance {instance_uuid}")
         return _fail_claimed(instance_uuid, token, seq, failures.reason(exc))
 
 
@@ -262,7 +266,7 @@ def _run_claimed(instance, token, seq, backend, seen):
             op.begin(instance)
             instance.operation_started = timezone.now()
             instance.save()
-    elif instance.state != op.working_state:
+    elif instance.state not in op.working_states:
         logger.info("Dropping %s of %s: it is %s now", op.name, instance, instance.get_state_display())
         Instance.objects.filter(pk=instance.pk, operation_token=token).update(**CLEARED)
         _build_ended(op, instance)  # it left Provisioning some other way: its slot may be free

@@ -10,6 +10,7 @@ from .backend.instances import keypair_name, networks_setting, uses_port
 from .backend.openstack import mib_to_gib
 from .models import Instance, InstanceState
 from .operation_table import (
+    ASSIGN_FLOATING_IP,
     DELETE,
     PROVISION,
     RECOVER,
@@ -18,6 +19,7 @@ from .operation_table import (
     RESTART,
     START,
     STOP,
+    UNASSIGN_FLOATING_IP,
     UPDATE_SECURITY_GROUPS,
     Call,
     Operation,
@@ -28,7 +30,8 @@ from .services.instances import QUOTA_LABELS
 
 ACTION_OPERATIONS = {"start": START, "stop": STOP, "restart": RESTART, "resize_flavor": RESIZE_FLAVOR,
                      "resize_disk": RESIZE_DISK, "delete": DELETE, "recover": RECOVER,
-                     "update_security_groups": UPDATE_SECURITY_GROUPS}  # fmt: skip
+                     "update_security_groups": UPDATE_SECURITY_GROUPS, "assign_floating_ip": ASSIGN_FLOATING_IP,
+                     "unassign_floating_ip": UNASSIGN_FLOATING_IP}  # fmt: skip
 ERRED = InstanceState.ERRED.label
 
 
@@ -42,10 +45,23 @@ def _target(transition):
     return InstanceState(target).label
 
 
-def state_path(op: Operation):
-    """The states the instance goes through on success, from the request on; "(deleted)" when the row goes."""
+def state_path(op: Operation, current=None):
+    """The states the instance goes through on success, from the request on; "(deleted)" when the row goes.
+
+    An operation that runs in one of several states (a floating IP change) keeps the one it was asked in.
+    """
+    if op.runs_in and current is not None:
+        return [InstanceState(current).label] * 3
     end = "(deleted)" if op.deletes else _target(op.succeed)
     return [InstanceState(op.scheduled_state).label, InstanceState(op.working_state).label, end]
+
+
+def failure_path(op: Operation, current=None):
+    """The states of a failed run: Erred, or the state an operation with its own failure keeps."""
+    working = InstanceState(current if op.runs_in and current is not None else op.working_state).label
+    if op.fail is None:
+        return [working, ERRED]
+    return [working, working if op.keeps_state else _target(op.fail)]
 
 
 def _steps(phases, context):
@@ -74,17 +90,17 @@ def _quota(membership, change):
     return rows
 
 
-def _plan(op, context, membership, change):
-    """The plan body of an operation for a request whose checks passed."""
+def _plan(op, context, membership, change, current=None):
+    """The plan body of an operation for a request whose checks passed (`current`: the instance's state)."""
     return {
         "operation": op.name,
         "dry_run": True,
-        "state_path": state_path(op),
+        "state_path": state_path(op, current),
         "steps": _steps(op.phases_for(context), context),
         "quota": _quota(membership, change),
         # An operation without compensation has no compensation phases: it goes Erred at once.
         "on_failure": {
-            "state_path": [InstanceState(op.working_state).label, ERRED],
+            "state_path": failure_path(op, current),
             "steps": _steps(op.phases_for(context, compensating=True), context),
         },
     }
@@ -132,18 +148,34 @@ def plan_create(user, data):
         "data_volume_id": "(new data volume)",
         "port_id": "(the new port)",
         "floating_ip": bool(data.get("assign_floating_ip")),
+        "any_floating_ip": bool(data.get("assign_floating_ip")),
+        "floating_ip_choice": "(a free IP of ours)",
         "floating_ips": bool(data.get("assign_floating_ip")),
         "external_network_id": membership.external_network_id or "(the external network)",
     }
     return _plan(PROVISION, context, membership, change)
 
 
-def plan_action(user, instance, action, flavor=None, disk_size=None, groups=None):
+def _floating_ip_context(instance, action, floating_ip):
+    """What the calls of a floating IP change name: the IP asked for, or which one the worker picks."""
+    if floating_ip is not None:
+        choice = f"{floating_ip.backend_id} ({floating_ip.address})"
+    else:
+        choice = "(a free IP of ours)" if action == "assign_floating_ip" else "(each IP on the port)"
+    return {"floating_ip": True, "any_floating_ip": floating_ip is None, "floating_ip_choice": choice,
+            "external_network_id": instance.cloud_project_membership.external_network_id}  # fmt: skip
+
+
+def plan_action(user, instance, action, flavor=None, disk_size=None, groups=None, floating_ip=None):
     """The plan of an action on an instance, after the same 403/409/400 checks as the real request."""
     instance_policy.require(user, instance, action)
     op = ACTION_OPERATIONS[action]
     context = _instance_context(instance)
     change = {}
+    if action in ("assign_floating_ip", "unassign_floating_ip"):
+        context.update(_floating_ip_context(instance, action, floating_ip))
+    if action == "assign_floating_ip" and floating_ip is None:
+        floating_ip_services.check_quota(instance.cloud_project_membership)
     if groups is not None:
         context["security_groups"] = instance_services.security_groups_params(groups)["security_group_ids"]
     if action == "resize_flavor":
@@ -156,4 +188,4 @@ def plan_action(user, instance, action, flavor=None, disk_size=None, groups=None
         held = Instance.objects.filter(pk=instance.pk).quota_usage()
         change = {key: -amount for key, amount in held.items()}
     instance_services.check_quota(instance.cloud_project_membership, change)
-    return _plan(op, context, instance.cloud_project_membership, change)
+    return _plan(op, context, instance.cloud_project_membership, change, instance.state)

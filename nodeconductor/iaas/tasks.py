@@ -239,8 +239,7 @@ def resume_stalled_work():
 
     Instance operations whose message was lost or whose worker died are sent again (see sweeper.sweep).
     Clouds and memberships in Sync Scheduled with no task coming, such as those the seed guide creates in the
-    shell, are taken up; syncs whose worker died are failed and retried; floating IP jobs with no message
-    coming or no live worker are sent again.
+    shell, are taken up; syncs whose worker died are failed and retried.
     """
     resumed = sweeper.sweep(send_operation_step)
     before = _picked_up_before()
@@ -259,7 +258,6 @@ def resume_stalled_work():
             task.delay(str(uuid))
             resumed += 1
     resumed += security_group_sync.sweep(before, lease_start, push_security_group, delete_security_group)
-    resumed += floating_ip_sync.sweep(before, lease_start, send_floating_ip_job)
     return resumed
 
 
@@ -273,14 +271,3 @@ def push_security_group(group_uuid):
 def delete_security_group(group_uuid):
     """Delete a security group in Neutron, then its row; Erred with the cloud's message when refused."""
     security_group_sync.delete(group_uuid)
-
-
-def send_floating_ip_job(instance_uuid, token):
-    """Enqueue an instance's floating IP job; raises when the broker refuses the message."""
-    change_floating_ip.delay(instance_uuid, token)
-
-
-@shared_task(name="nodeconductor.iaas.change_floating_ip")
-def change_floating_ip(instance_uuid, token):
-    """Assign or unassign an instance's floating IP as its recorded job says, with an event of the outcome."""
-    floating_ip_sync.run_job(instance_uuid, token)

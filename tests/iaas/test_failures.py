@@ -14,7 +14,7 @@ from unittest import mock
 
 import pytest
 
-from nodeconductor.iaas import floating_ip_sync, security_group_sync, tasks
+from nodeconductor.iaas import operation_table, security_group_sync, tasks
 from nodeconductor.iaas.backend.instance_actions import InstanceActionsMixin
 from nodeconductor.iaas.models import (
     Cloud,
@@ -134,23 +134,23 @@ def test_a_security_group_deletion_that_fails_unexpectedly_ends_erred(iaas, capl
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_floating_ip_job_that_fails_unexpectedly_is_closed_with_a_failed_event(net_iaas, roles, caplog):  # noqa: F811
+def test_a_floating_ip_change_that_fails_unexpectedly_ends_with_a_failed_event(net_iaas, roles, caplog):  # noqa: F811
     instance = provision(net_iaas, roles)
-    with mock.patch.object(floating_ip_sync, "external_ips_of", side_effect=BUG):
+    with mock.patch.object(operation_table, "external_ips_of", side_effect=BUG):
         response = act(roles, instance, "assign_floating_ip")
     assert response.status_code == 202, response.json()
     instance.refresh_from_db()
-    assert instance.floating_ip_job == {}, "the job is closed, so the sweeper does not run it again and again"
+    assert instance.operation_token == "", "the operation ended, so the sweeper does not run it again and again"
     assert instance.state == S.ONLINE
-    assert events_of(instance, "instance_assign_floating_ip") == [
-        "instance_assign_floating_ip_scheduled", "instance_assign_floating_ip_failed"]
-    assert logged_with_traceback(caplog, f"Floating IP job of instance {instance.uuid}")
+    assert events_of(instance, "instance_assign_floating_ip") == ["instance_assign_floating_ip_scheduled",
+        "instance_assign_floating_ip_step_done", "instance_assign_floating_ip_failed"]  # fmt: skip
+    assert logged_with_traceback(caplog, f"Step 0 of assign_floating_ip of instance {instance.uuid}")
     assert tasks.resume_stalled_work() == 0
     # The IP the cloud gave before the failure is found, not allocated twice, by the next assign.
     assert act(roles, instance, "assign_floating_ip").status_code == 202
     instance.refresh_from_db()
     (fip,) = tenant_fips(net_iaas.env.sim, net_iaas.membership)
-    assert instance.external_ips == fip["floating_ip_address"] and instance.floating_ip_job == {}
+    assert instance.external_ips == fip["floating_ip_address"] and instance.operation_token == ""
 
 
 def test_an_instance_operation_that_fails_unexpectedly_ends_erred(iaas, roles, caplog):

@@ -57,7 +57,7 @@ def test_assign_with_the_pool_exhausted_fails_and_the_instance_stays(net_iaas, r
     response = act(roles, instance, "assign_floating_ip")
     assert response.status_code == 202, response.json()
     instance.refresh_from_db()
-    assert instance.state == S.ONLINE and instance.external_ips == "" and instance.floating_ip_job == {}
+    assert instance.state == S.ONLINE and instance.external_ips == "" and instance.operation_token == ""
     assert tenant_fips(sim, membership) == [] and FloatingIP.objects.count() == 0
     assert events_of(instance, "instance_assign_floating_ip") == [
         "instance_assign_floating_ip_scheduled", "instance_assign_floating_ip_failed"]

@@ -147,8 +147,8 @@ def test_action_matrix(routed, roles, action):
     assert responses["stranger"].json() == NOT_FOUND
     scheduled = Event.objects.filter(event_type=f"instance_{action}_scheduled")
     assert sorted(scheduled.values_list("context__instance_hostname", flat=True)) == ["admin", "staff"]
-    jobs = {i.hostname: i.floating_ip_job.get("action") for i in Instance.objects.all()}
-    assert jobs == {"admin": action.split("_")[0], "staff": action.split("_")[0], "manager": None}
+    operations = {i.hostname: i.operation_name for i in Instance.objects.all()}
+    assert operations == {"admin": action, "staff": action, "manager": ""}
     assert {i.state for i in Instance.objects.all()} == {S.ONLINE}, "the instance stays in its state"
 
 
@@ -179,10 +179,8 @@ def test_why_an_assign_is_409(routed, roles, iaas):
     has_one = vm(routed, hostname="has-one", external_ips="203.0.113.7")
     cases.append((has_one, "The instance has a floating IP already (203.0.113.7); unassign it first."))
     busy = vm(routed, hostname="busy")
-    import time
-
-    Instance.objects.filter(pk=busy.pk).update(floating_ip_job={"token": "t", "action": "assign", "since": time.time()})
-    cases.append((busy, "A floating IP change of the instance is under way; retry once it is done."))
+    Instance.objects.filter(pk=busy.pk).update(operation_name="assign_floating_ip", operation_token="t")
+    cases.append((busy, "A floating IP assignment of the instance is under way; retry once it is done."))
     for instance, reason in cases:
         response = client.post(url(instance, "assign_floating_ip"), {}, format="json")
         assert (response.status_code, response.json()) == (409, {"detail": reason, "code": "invalid_state"})
@@ -243,10 +241,10 @@ def test_the_chosen_ip_must_be_a_free_one_of_the_same_membership(routed, roles, 
                                "code": "invalid"}  # fmt: skip
     response = post("not-an-ip")
     assert response.json() == {"floating_ip": ["No floating IP 'not-an-ip' is visible to you."], "code": "invalid"}
-    assert Instance.objects.get(pk=instance.pk).floating_ip_job == {}
+    assert Instance.objects.get(pk=instance.pk).operation_token == ""
     response = post("http://testserver" + fip_url(free))
     assert response.status_code == 202, response.json()
-    assert Instance.objects.get(pk=instance.pk).floating_ip_job["floating_ip"] == "fip-203.0.113.21"
+    assert Instance.objects.get(pk=instance.pk).operation_params["floating_ip_id"] == "fip-203.0.113.21"
 
 
 @pytest.mark.django_db
@@ -258,7 +256,7 @@ def test_assign_over_the_quota_is_400(routed, roles):
     assert (response.status_code, response.json()) == (400, {"non_field_errors": [
         "Quota exceeded in the project's tenant: floating IPs: 1 in use + 1 requested > limit 1"],
         "code": "quota_exceeded"})  # fmt: skip
-    assert Instance.objects.get(pk=instance.pk).floating_ip_job == {}
+    assert Instance.objects.get(pk=instance.pk).operation_token == ""
     # A free IP of ours is reused, so it needs no quota.
     fip(routed.membership, "203.0.113.11", allocated_for="ab" * 16)
     CloudProjectMembership.objects.filter(pk=routed.membership.pk).update(quota_floating_ip_count=2)
@@ -267,16 +265,16 @@ def test_assign_over_the_quota_is_400(routed, roles):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_refusing_broker_is_503_and_undoes_the_job(routed, roles):
+def test_a_refusing_broker_is_503_and_undoes_the_operation(routed, roles):
     instance = vm(routed)
-    with mock.patch.object(tasks.change_floating_ip, "delay", side_effect=ConnectionRefusedError()):
+    with mock.patch.object(tasks, "send_operation_step", side_effect=ConnectionRefusedError()):
         with run_tasks():
             response = roles.client_as("admin").post(url(instance, "assign_floating_ip"), {}, format="json")
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
-    assert "assign floating ip was not scheduled and nothing was changed" in response.json()["detail"]
+    assert "floating IP assignment was not scheduled and nothing was changed" in response.json()["detail"]
     instance.refresh_from_db()
-    assert instance.floating_ip_job == {} and instance.state == S.ONLINE
+    assert (instance.operation_token, instance.operation_name, instance.state) == ("", "", S.ONLINE)
     assert list(Event.objects.filter(event_type__startswith="instance_assign_floating_ip").order_by("created")
                 .values_list("event_type", flat=True)) == ["instance_assign_floating_ip_scheduled",
                                                            "instance_assign_floating_ip_failed"]  # fmt: skip
@@ -354,43 +352,23 @@ def test_every_floating_ip_flag_is_the_real_answer(routed, roles, state):
 
 
 @pytest.mark.django_db
-def test_an_abandoned_job_blocks_nothing_after_the_lease(routed, roles, settings):
-    """A job whose worker died no longer blocks the instance nor counts against the quota once it is stale."""
-    import time
-
-    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPERATION_STEP_LEASE": 60}
-    CloudProjectMembership.objects.filter(pk=routed.membership.pk).update(quota_floating_ip_count=1)
-    stuck, other = vm(routed, hostname="stuck"), vm(routed, hostname="other")
-    Instance.objects.filter(pk=stuck.pk).update(floating_ip_job={"token": "t", "action": "assign",
-                                                                 "since": time.time() - 61})  # fmt: skip
-    client = roles.client_as("admin")
-    assert client.get(url(stuck)).json()["actions"]["assign_floating_ip"] == {"enabled": True, "reason": ""}
-    response = client.post(url(other, "assign_floating_ip"), {}, format="json")
-    assert response.status_code == 202, response.json()
-    response = client.post(url(stuck, "assign_floating_ip"), {}, format="json")
-    assert (response.status_code, response.json()["code"]) == (400, "quota_exceeded"), "other's job counts"
-
-
-@pytest.mark.django_db
-def test_the_quota_counts_pending_assigns_in_two_queries_whatever_the_tenant_holds(routed, settings):
-    """Only live assigns that may allocate count: not stale ones, not those naming an IP, not unassigns."""
-    import time
-
+def test_the_quota_counts_pending_assigns_in_two_queries_whatever_the_tenant_holds(routed):
+    """Only assigns that may allocate count: not those naming an IP, not unassigns, not other operations."""
     from nodeconductor.iaas.services.floating_ips import _pending_new
 
-    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPERATION_STEP_LEASE": 60}
-    now = time.time()
-    jobs = [
-        {"token": "a", "action": "assign", "floating_ip": "", "since": now},  # counts
-        {"token": "b", "action": "assign", "since": now},  # counts: no IP named
-        {"token": "c", "action": "assign", "floating_ip": "fip-1", "since": now},  # reuses a named IP
-        {"token": "d", "action": "assign", "floating_ip": "", "since": now - 61},  # abandoned
-        {"token": "e", "action": "unassign", "floating_ip": "", "since": now},  # frees one
-        {},
+    recorded = [
+        ("assign_floating_ip", {}),  # counts
+        ("assign_floating_ip", {"user_uuid": None}),  # counts: no IP named
+        ("assign_floating_ip", {"floating_ip_id": "fip-1"}),  # reuses a named IP
+        ("unassign_floating_ip", {}),  # frees one
+        ("stop", {}),
+        ("", {}),
     ]
     for n in range(30):
         instance = vm(routed, hostname=f"h{n}")
-        Instance.objects.filter(pk=instance.pk).update(floating_ip_job=jobs[n % len(jobs)])
+        name, params = recorded[n % len(recorded)]
+        Instance.objects.filter(pk=instance.pk).update(operation_name=name, operation_token="t" if name else "",
+                                                       operation_params=params)  # fmt: skip
     with CaptureQueriesContext(connection) as ctx:
         pending = _pending_new(routed.membership)
     assert (pending, len(ctx)) == (10, 2)

@@ -1,6 +1,9 @@
 """Floating IPs on the simulator: the create flag's phase, the assign/unassign jobs, the pull, the delete."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from nodeconductor.iaas import floating_ip_sync, leases, operations
 from nodeconductor.iaas.backend.floating_ips import instance_tag
@@ -31,6 +34,10 @@ def act(roles, instance, action, body=None, role="admin"):
     """POST an instance action and run what it enqueued; returns the response."""
     with run_tasks():
         return roles.client_as(role).post(url(instance, action), body or {}, format="json")
+
+
+ASSIGNED = ["instance_assign_floating_ip_scheduled", "instance_assign_floating_ip_step_done",
+            "instance_assign_floating_ip_succeeded"]  # fmt: skip
 
 
 def test_create_with_the_flag_gets_an_ip_tagged_for_it_and_shows_it(net_iaas, roles):  # noqa: F811
@@ -64,11 +71,10 @@ def test_unassign_keeps_the_ip_for_the_tenant_and_assign_reuses_it(net_iaas, rol
     (fip,) = tenant_fips(sim, membership)
     assert fip["id"] == before["id"] and fip["port_id"] == instance.port_id, "the free IP of ours is reused"
     assert instance.external_ips == fip["floating_ip_address"] and FloatingIP.objects.get().instance == instance
-    assert events_of(instance, "instance_unassign_floating_ip") == [
-        "instance_unassign_floating_ip_scheduled", "instance_unassign_floating_ip_succeeded"]
-    assert events_of(instance, "instance_assign_floating_ip") == [
-        "instance_assign_floating_ip_scheduled", "instance_assign_floating_ip_succeeded"]
-    assert instance.floating_ip_job == {}
+    assert events_of(instance, "instance_unassign_floating_ip") == ["instance_unassign_floating_ip_scheduled",
+        "instance_unassign_floating_ip_step_done", "instance_unassign_floating_ip_succeeded"]  # fmt: skip
+    assert events_of(instance, "instance_assign_floating_ip") == ASSIGNED
+    assert (instance.operation_token, instance.operation_name) == ("", "")
 
 
 def test_assign_on_an_offline_instance_allocates_one(net_iaas, roles):  # noqa: F811
@@ -133,24 +139,13 @@ def test_the_pull_follows_the_cloud(net_iaas, roles):  # noqa: F811
 
 
 def test_a_redelivered_assign_message_gives_one_ip(net_iaas, roles):  # noqa: F811
-    from nodeconductor.iaas import tasks
-
     sim, membership = net_iaas.env.sim, net_iaas.membership
     instance = provision(net_iaas, roles)
-    sent = []
-    import unittest.mock as mock
-
-    with mock.patch.object(tasks.change_floating_ip, "delay", side_effect=lambda *a: sent.append(a)):
-        with run_tasks():
-            response = roles.client_as("admin").post(url(instance, "assign_floating_ip"), {}, format="json")
-    assert response.status_code == 202, response.json()
-    (args,) = sent
-    tasks.change_floating_ip(*args)
-    tasks.change_floating_ip(*args)  # the broker delivers it again
+    step = _assign_with_the_message_lost(roles, instance)
+    assert operations.run_step(*step).finished
+    assert operations.run_step(*step).finished  # the broker delivers it again: not claimed, nothing done
     assert len(tenant_fips(sim, membership)) == 1
-    instance.refresh_from_db()
-    assert events_of(instance, "instance_assign_floating_ip") == [
-        "instance_assign_floating_ip_scheduled", "instance_assign_floating_ip_succeeded"]
+    assert events_of(instance, "instance_assign_floating_ip") == ASSIGNED
 
 
 def test_provision_phase_run_twice_makes_no_second_ip(net_iaas):  # noqa: F811
@@ -173,10 +168,11 @@ def test_the_plans_with_a_floating_ip_are_what_the_worker_does(net_iaas, roles):
     calls = [a for a in plan["steps"][2]["actions"] if "call" in a]
     assert calls == [
         {"call": "neutron update_floatingip (a free IP of ours) port_id=(the new port)",
-         "if": "the tenant has a free floating IP tagged nodeconductor"},
+         "if": "the tenant has a free floating IP of ours (or the one asked for)"},
         {"call": f"neutron create_floatingip floating_network_id={membership.external_network_id} "
                  "port_id=(the new port)", "if": "the tenant has no free floating IP of ours"},
-        {"call": "neutron replace_tag floatingips (the IP) [nodeconductor, nc-instance-<new instance uuid>]"},
+        {"call": "neutron replace_tag floatingips (the IP) [nodeconductor, nc-instance-<new instance uuid>]",
+         "if": "the IP is ours (tagged nodeconductor)"},
     ]  # fmt: skip
     assert plan["steps"][3]["actions"] == [{"wait": "server's addresses → the floating IP"}]
     without = dry(client, "/api/instances/", create_body(net_iaas)).json()
@@ -246,23 +242,24 @@ def test_the_cloud_pull_reconciles_the_floating_ips(net_iaas, roles):  # noqa: F
 
 
 def _assign_with_the_message_lost(roles, instance, action="assign_floating_ip"):
-    """Ask for an IP (or to give it up) while the broker takes the message and loses it; the message's args."""
+    """Ask for an IP (or to give it up) while the broker takes the message and loses it; the step it carried."""
     import unittest.mock as mock
 
     from nodeconductor.iaas import tasks
 
     lost = []
-    with mock.patch.object(tasks.change_floating_ip, "delay", side_effect=lambda *a: lost.append(a)):
+    with mock.patch.object(tasks, "send_operation_step", side_effect=lambda *a, **kw: lost.append(a)):
         with run_tasks():
             response = roles.client_as("admin").post(url(instance, action), {}, format="json")
     assert response.status_code == 202, response.json()
-    return lost[0]
+    (step,) = lost
+    return str(step[0]), step[1], step[2]
 
 
 def _age(instance, seconds):
-    """Make the instance's job look `seconds` old, as if its message or worker went quiet that long ago."""
-    job = Instance.objects.get(pk=instance.pk).floating_ip_job
-    Instance.objects.filter(pk=instance.pk).update(floating_ip_job={**job, "since": job["since"] - seconds})
+    """Make the instance's operation look `seconds` overdue, as if its message went missing that long ago."""
+    due = Instance.objects.get(pk=instance.pk).operation_due
+    Instance.objects.filter(pk=instance.pk).update(operation_due=due - timedelta(seconds=seconds))
 
 
 def test_a_lost_assign_message_is_sent_again_by_the_sweeper(net_iaas, roles, settings):  # noqa: F811
@@ -270,53 +267,52 @@ def test_a_lost_assign_message_is_sent_again_by_the_sweeper(net_iaas, roles, set
 
     sim, membership = net_iaas.env.sim, net_iaas.membership
     instance = provision(net_iaas, roles)
-    old_token = _assign_with_the_message_lost(roles, instance)[1]
-    assert tasks.resume_stalled_work() == 0, "a fresh job may still have its message on the way"
+    lost = _assign_with_the_message_lost(roles, instance)
+    assert tasks.resume_stalled_work() == 0, "a fresh operation may still have its message on the way"
     _age(instance, 60)
     with run_tasks():
         assert tasks.resume_stalled_work() == 1
     instance.refresh_from_db()
     (fip,) = tenant_fips(sim, membership)
     assert fip["port_id"] == instance.port_id and instance.external_ips == fip["floating_ip_address"]
-    assert instance.floating_ip_job == {}
-    tasks.change_floating_ip(str(instance.uuid), old_token)  # the lost message shows up after all
+    assert instance.operation_token == ""
+    assert operations.run_step(*lost).finished  # the lost message shows up after all: fenced off
     assert len(tenant_fips(sim, membership)) == 1
-    assert events_of(instance, "instance_assign_floating_ip") == [
-        "instance_assign_floating_ip_scheduled", "instance_assign_floating_ip_succeeded"]
+    assert events_of(instance, "instance_assign_floating_ip") == ASSIGNED
 
 
 def test_an_assign_whose_worker_died_is_run_again_without_a_second_ip(net_iaas, roles, settings):  # noqa: F811
-    from nodeconductor.iaas import tasks
+    from nodeconductor.iaas import sweeper, tasks
 
     sim, membership = net_iaas.env.sim, net_iaas.membership
     instance = provision(net_iaas, roles)
-    uuid, token = _assign_with_the_message_lost(roles, instance)
-    # A worker claimed it and allocated the IP in the cloud, then died before it wrote anything.
-    job = floating_ip_sync._claim(uuid, token)
+    _assign_with_the_message_lost(roles, instance)
+    # A worker on another host claimed the step and allocated the IP in the cloud, then died before it wrote
+    # anything: its lease is held until it runs out.
     net_iaas.cloud.get_backend().assign_floating_ip(membership.tenant_id, instance.port_id,
                                                     membership.external_network_id, instance.uuid.hex, "")  # fmt: skip
-    assert job is not None and len(tenant_fips(sim, membership)) == 1 and FloatingIP.objects.count() == 0
+    lease_until = timezone.now() + timedelta(seconds=leases.step_lease())
+    Instance.objects.filter(pk=instance.pk).update(operation_holder="elsewhere:1", operation_lease_until=lease_until)
+    assert len(tenant_fips(sim, membership)) == 1 and FloatingIP.objects.count() == 0
     _age(instance, 60)
-    assert tasks.resume_stalled_work() == 0, "a claimed job is its worker's until its lease runs out"
-    _age(instance, leases.step_lease())
+    assert sweeper.stalled() == [], "a claimed step is its worker's until its lease runs out"
+    Instance.objects.filter(pk=instance.pk).update(operation_lease_until=timezone.now() - timedelta(seconds=1))
     with run_tasks():
         assert tasks.resume_stalled_work() == 1
     instance.refresh_from_db()
     (fip,) = tenant_fips(sim, membership)
     assert fip["port_id"] == instance.port_id and instance.external_ips == fip["floating_ip_address"]
-    assert FloatingIP.objects.get().instance == instance and instance.floating_ip_job == {}
+    assert FloatingIP.objects.get().instance == instance and instance.operation_token == ""
 
 
-def test_a_pending_floating_ip_job_makes_the_instance_busy_for_every_action(net_iaas, roles):  # noqa: F811
+def test_a_pending_floating_ip_change_makes_the_instance_busy_for_every_action(net_iaas, roles):  # noqa: F811
     # Issue 22's defect: "busy" lived outside the state machine, so a stop or delete went ahead of an assign.
-    from nodeconductor.iaas import tasks
-
     sim, membership = net_iaas.env.sim, net_iaas.membership
     instance = provision(net_iaas, roles)
-    uuid, token = _assign_with_the_message_lost(roles, instance)  # scheduled, its message not yet run
-    busy = {"detail": "A floating IP change of the instance is under way; retry once it is done.",
+    step = _assign_with_the_message_lost(roles, instance)  # scheduled, its message not yet run
+    busy = {"detail": "A floating IP assignment of the instance is under way; retry once it is done.",
             "code": "invalid_state"}  # fmt: skip
-    for action in ("stop", "restart", "update_security_groups"):
+    for action in ("stop", "restart", "update_security_groups", "assign_floating_ip"):
         response = act(roles, instance, action, {"security_groups": []})
         assert (response.status_code, response.json()) == (409, busy), action
     shown = roles.client_as("admin").get(url(instance)).json()["actions"]
@@ -324,22 +320,23 @@ def test_a_pending_floating_ip_job_makes_the_instance_busy_for_every_action(net_
     assert shown["restart"] == {"enabled": False, "reason": busy["detail"]}
     instance.refresh_from_db()
     assert instance.state == S.ONLINE
-    # The job's message arrives: the IP is assigned, and the instance is free again.
-    tasks.change_floating_ip(uuid, token)
+    # The message arrives: the IP is assigned, and the instance is free again.
+    assert operations.run_step(*step).finished
     response = act(roles, instance, "stop")
     assert (response.status_code, response.json()) == (202, {"status": "stop was scheduled"})
     instance.refresh_from_db()
     assert instance.state == S.OFFLINE and len(tenant_fips(sim, membership)) == 1
     # Offline, a pending unassign blocks the delete and the start in the same way.
-    uuid, token = _assign_with_the_message_lost(roles, instance, "unassign_floating_ip")
-    for action in ("start",):
-        response = act(roles, instance, action)
-        assert (response.status_code, response.json()) == (409, busy), action
+    step = _assign_with_the_message_lost(roles, instance, "unassign_floating_ip")
+    busy["detail"] = "A floating IP removal of the instance is under way; retry once it is done."
+    response = act(roles, instance, "start")
+    assert (response.status_code, response.json()) == (409, busy)
     with run_tasks():
         response = roles.client_as("admin").delete(url(instance))
     assert (response.status_code, response.json()) == (409, busy)
-    tasks.change_floating_ip(uuid, token)
+    assert operations.run_step(*step).finished
+    instance.refresh_from_db()
+    assert (instance.state, instance.external_ips) == (S.OFFLINE, "")
     with run_tasks():
         response = roles.client_as("admin").delete(url(instance))
     assert response.status_code == 202, response.json()
-

@@ -263,3 +263,15 @@ class InstanceActionsMixin:
             raise CloudBackendError("The instance has no server in the cloud.")
         self.set_server_security_groups(instance.tenant_id, instance.backend_id, security_group_ids)
         return Step(done=True)
+
+    def assign_floating_ip_step(self, instance, phase="", floating_ip_id=""):
+        """Give the instance's port a floating IP (the provision's own step), carrying its fip_data."""
+        if not instance.port_id:
+            raise CloudBackendError("The instance has no port on its tenant network, so it cannot have a floating IP.")
+        return Step(done=True, carry={"floating_ip": self.give_floating_ip(instance, instance.port_id, floating_ip_id)})
+
+    def unassign_floating_ip_step(self, instance, phase="", floating_ip_id=""):
+        """Take the port's floating IPs (or only `floating_ip_id`) off it, carrying the fip_data of each freed."""
+        released = self.unassign_floating_ips(instance.tenant_id, instance.port_id, floating_ip_id) \
+            if instance.port_id else []  # fmt: skip
+        return Step(done=True, carry={"released": released})

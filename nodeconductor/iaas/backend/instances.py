@@ -263,8 +263,7 @@ class InstanceOperationsMixin:
             return Step(phase="server", changes=changes, waiting_for=f"server {server.status}")
         internal, external = _ips(server)
         if assign_floating_ip and phase != "floating_ip":
-            fip = self.assign_floating_ip(self._tenant(instance), changes.get("port_id", instance.port_id),
-                                          instance.external_network_id, instance.uuid.hex)  # fmt: skip
+            fip = self.give_floating_ip(instance, changes.get("port_id", instance.port_id))
             return Step(phase="floating_ip", changes={**changes, "internal_ips": internal}, carry={"floating_ip": fip},
                         waiting_for=f"floating IP {fip['address']} on the server")  # fmt: skip
         if assign_floating_ip and not external:
@@ -272,6 +271,12 @@ class InstanceOperationsMixin:
             return Step(phase="floating_ip", changes=changes, waiting_for="the floating IP on the server")
         changes.update(internal_ips=internal, external_ips=external, start_time=timezone.now())
         return Step(done=True, changes=changes)
+
+    def give_floating_ip(self, instance, port_id, floating_ip_id=""):
+        """The floating IP step that a provision asked for and the assign action share: the port's IP, else
+        `floating_ip_id`, else a free one of ours, else a new one; returns its fip_data."""
+        return self.assign_floating_ip(instance.tenant_id, port_id, instance.external_network_id, instance.uuid.hex,
+                                       floating_ip_id)  # fmt: skip
 
     def _boot(self, instance, backend_flavor_id, root_id, data_id, key_name, port_id=""):
         """Boot the server from the root volume with the data volume attached (both go with the server), on

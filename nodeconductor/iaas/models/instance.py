@@ -173,9 +173,6 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     # When a queued provision was handed a freed build slot: its step is on the way and holds that slot, so no
     # other hand-off sends it again. The next step to run clears it (it began its build or queued anew).
     operation_slot_handed = models.DateTimeField(null=True, blank=True, editable=False)
-    # The floating IP change asked and not yet done ({"token", "action", "floating_ip", "since"}; {} when none):
-    # one at a time per instance, and exactly one message claims it, so a redelivered one changes nothing.
-    floating_ip_job = models.JSONField(default=dict, blank=True, editable=False)
 
     objects = InstanceQuerySet.as_manager()
 
@@ -292,6 +289,21 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
     def schedule_floating_ip_change(self):
         """Queue assigning or unassigning a floating IP; the VM stays Online or Offline while a worker does it."""
+        return self.state
+
+    @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
+    def begin_floating_ip_change(self):
+        """A worker changes the port's floating IP; the VM stays as it was, running or stopped."""
+        return self.state
+
+    @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
+    def floating_ip_changed(self):
+        """The cloud made the change; the VM's floating IP rows and external_ips say which it has now."""
+        return self.state
+
+    @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
+    def floating_ip_change_failed(self, message):
+        """The cloud refused the change (pool exhausted, no router): the VM keeps its IPs; the event says why."""
         return self.state
 
     # Failure and recovery

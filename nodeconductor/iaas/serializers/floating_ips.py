@@ -50,7 +50,7 @@ class FloatingIPChoiceSerializer(serializers.Serializer):
         if fip is None:
             raise serializers.ValidationError(f"No floating IP {value!r} is visible to you.")
         problem = usable_floating_ip_error(instance, fip)
-        if not problem and self.context["action"] == "unassign" and fip.instance_id != instance.pk:
+        if not problem and self.context["action"] == "unassign_floating_ip" and fip.instance_id != instance.pk:
             problem = f"The floating IP {fip.address} is not on this instance."
         if problem:
             raise serializers.ValidationError(problem)

@@ -1,26 +1,14 @@
-"""Cross-model rules of floating IPs: quota, which IP an instance may take, scheduling the actions, the rows.
+"""Cross-model rules of floating IPs: quota, which IP an instance may take, and the rows.
 
-An assign or unassign is a job recorded on the instance (`floating_ip_job`), answered 202 and sent on commit;
-the instance stays in its state. A refusing task queue undoes the job and answers 503. The worker side is
-floating_ip_sync.py; the rows follow Neutron (the pull), and our workers record what they changed at once.
+An assign or unassign is an operation of the engine (operation_table.py), scheduled by services/instances.py;
+the instance stays in its state. The rows follow Neutron (the pull), and the operation records what it changed.
 """
 
-import logging
-import time
-import uuid as uuidlib
+from nodeconductor.core.exceptions import QuotaExceeded
 
-from django.db import transaction
-from django.db.models import Q
+from ..models import FloatingIP, Instance, InstanceState
 
-from nodeconductor.core.exceptions import QuotaExceeded, ServiceUnavailable
-
-from .. import events, instance_policy
-from ..instance_policy import job_stale_after
-from ..models import CloudProjectMembership, FloatingIP, Instance, InstanceState
-
-logger = logging.getLogger(__name__)
 S = InstanceState
-QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
 
 
 # ---------------------------------------------------------------------------------------------- quota
@@ -30,12 +18,11 @@ def _pending_new(membership):
         cloud_project_membership=membership, state__in=[S.PROVISIONING_SCHEDULED, S.PROVISIONING],
         operation_params__assign_floating_ip=True,
     ).count()  # fmt: skip
-    # Counted in the database: a tenant may hold thousands of instances, and only a few have a job.
+    # Counted in the database: a tenant may hold thousands of instances, and only a few assign. One that names
+    # its IP allocates nothing.
     assigning = Instance.objects.filter(
-        Q(floating_ip_job__floating_ip="") | Q(floating_ip_job__floating_ip__isnull=True),
-        cloud_project_membership=membership, floating_ip_job__action="assign",
-        floating_ip_job__since__gt=time.time() - job_stale_after(),
-    ).count()  # fmt: skip
+        cloud_project_membership=membership, operation_name="assign_floating_ip",
+    ).exclude(operation_params__has_key="floating_ip_id").count()  # fmt: skip
     return creating + assigning
 
 
@@ -80,50 +67,6 @@ def usable_floating_ip_error(instance, fip):
     if fip.instance_id is not None and fip.instance_id != instance.pk:
         return f"The floating IP {fip.address} is in use by instance {fip.instance.hostname}."
     return ""
-
-
-# ---------------------------------------------------------------------------------------------- scheduling
-def _schedule(instance, action, user, floating_ip=None):
-    """Record the job under a lock (403/409 by the policy, 400 quota), log, and send it on commit."""
-    from .. import tasks
-
-    name = f"{action}_floating_ip"
-    with transaction.atomic():
-        membership = CloudProjectMembership.objects.select_for_update(of=("self",)).get(
-            pk=instance.cloud_project_membership_id)  # fmt: skip
-        locked = Instance.objects.select_for_update().select_related("cloud_project_membership").get(pk=instance.pk)
-        instance_policy.require(user, locked, name)
-        if action == "assign" and floating_ip is None:
-            check_quota(membership)
-        locked.schedule_floating_ip_change()
-        token = uuidlib.uuid4().hex
-        locked.floating_ip_job = {"token": token, "action": action, "since": time.time(),
-                                  "floating_ip": floating_ip.backend_id if floating_ip else "",
-                                  "user_uuid": str(user.uuid) if user is not None and user.is_authenticated else None}
-        locked.save(update_fields=["floating_ip_job", "modified"])
-        events.instance_event(locked, name, "scheduled", user=user)
-
-        def send():
-            try:
-                tasks.change_floating_ip.delay(str(locked.uuid), token)
-            except Exception as exc:  # noqa: BLE001 - any refusal by the broker
-                logger.warning("The task queue refused the %s of %s: %s", name, locked.uuid, type(exc).__name__)
-                Instance.objects.filter(pk=locked.pk, floating_ip_job__token=token).update(floating_ip_job={})
-                events.instance_event(locked, name, "failed", user=user, error="the task queue is unavailable")
-                raise ServiceUnavailable(QUEUE_DOWN.format(what=name.replace("_", " "))) from None
-
-        transaction.on_commit(send)
-    return locked
-
-
-def instance_assign_floating_ip(instance, user=None, floating_ip=None):
-    """Schedule giving the instance a floating IP: `floating_ip` (a free one of its membership) or any."""
-    return _schedule(instance, "assign", user, floating_ip)
-
-
-def instance_unassign_floating_ip(instance, user=None, floating_ip=None):
-    """Schedule taking the instance's floating IP (or only `floating_ip`) off it; the IP stays the tenant's."""
-    return _schedule(instance, "unassign", user, floating_ip)
 
 
 # ---------------------------------------------------------------------------------------------- rows

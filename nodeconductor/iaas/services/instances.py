@@ -263,6 +263,29 @@ def instance_reapply_security_groups(instance):
     return locked
 
 
+def instance_assign_floating_ip(instance, user=None, floating_ip=None):
+    """Schedule giving the instance a floating IP: `floating_ip` (a free one of its membership) or any (the
+    tenant's floating IP quota checked under the membership's lock)."""
+    with transaction.atomic():
+        membership = _locked_membership(instance.cloud_project_membership)
+        if floating_ip is None:
+            instance_policy.require(user, instance, "assign_floating_ip")
+            floating_ip_services.check_quota(membership)
+        return _schedule(instance, user, "assign_floating_ip", operations.ASSIGN_FLOATING_IP,
+                         _floating_ip_params(floating_ip))  # fmt: skip
+
+
+def instance_unassign_floating_ip(instance, user=None, floating_ip=None):
+    """Schedule taking the instance's floating IPs (or only `floating_ip`) off it; they stay the tenant's."""
+    return _schedule(instance, user, "unassign_floating_ip", operations.UNASSIGN_FLOATING_IP,
+                     _floating_ip_params(floating_ip))  # fmt: skip
+
+
+def _floating_ip_params(floating_ip):
+    """The recorded params of a floating IP change: the Neutron id of the IP asked for, absent for any."""
+    return {"floating_ip_id": floating_ip.backend_id} if floating_ip is not None else {}
+
+
 def instance_delete(instance, user=None):
     """Schedule deletion of a stopped or erred instance with both its volumes."""
     return _schedule(instance, user, "delete", operations.DELETE)  # fmt: skip

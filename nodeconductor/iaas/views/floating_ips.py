@@ -8,9 +8,11 @@ from nodeconductor.core.filters import UUIDFilter
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidReadOnlyViewSet, scheduled
 
+from .. import plans
 from ..models import FloatingIP, FloatingIPStatus
 from ..serializers.floating_ips import FloatingIPChoiceSerializer, FloatingIPSerializer
-from ..services import floating_ips as services
+from ..services import instances as services
+from .dry_runs import DRY_RUN, PLAN, dry_run, plan_answer
 
 
 class FloatingIPFilter(django_filters.FilterSet):
@@ -57,15 +59,16 @@ CHANGE = "The instance stays in its state while a worker does it, with an instan
 class FloatingIPActionsMixin:
     """The instance actions `assign_floating_ip` and `unassign_floating_ip` (mixed into InstanceViewSet)."""
 
-    def _change(self, request, action):
+    def _change(self, request, action, schedule):
         instance = self.get_object()
         serializer = FloatingIPChoiceSerializer(
             data=request.data, context={"request": request, "instance": instance, "action": action})
         serializer.is_valid(raise_exception=True)
-        schedule = services.instance_assign_floating_ip if action == "assign" else \
-            services.instance_unassign_floating_ip  # fmt: skip
-        schedule(instance, request.user, serializer.validated_data.get("floating_ip"))
-        return scheduled(f"{action}_floating_ip")
+        floating_ip = serializer.validated_data.get("floating_ip")
+        if dry_run(request):
+            return plan_answer(plans.plan_action(request.user, instance, action, floating_ip=floating_ip))
+        schedule(instance, request.user, floating_ip)
+        return scheduled(action)
 
     @extend_schema(
         summary="Give an instance a floating IP",
@@ -73,13 +76,14 @@ class FloatingIPActionsMixin:
         "uuid} (a free IP of the same membership). Online or Offline, with a port and a router to an external "
         "network. " + CHANGE.format("assign"),
         request=FloatingIPChoiceSerializer,
-        responses={202: accepted("assign_floating_ip was scheduled"),
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("assign_floating_ip was scheduled"),
                    409: conflict("Wrong state, no port or router, or an IP already on it.")},
     )  # fmt: skip
     @decorators.action(detail=True, methods=["post"])
     def assign_floating_ip(self, request, uuid=None):
         """Schedule giving the instance a floating IP."""
-        return self._change(request, "assign")
+        return self._change(request, "assign_floating_ip", services.instance_assign_floating_ip)
 
     @extend_schema(
         summary="Take an instance's floating IP off it",
@@ -87,13 +91,14 @@ class FloatingIPActionsMixin:
         "next assign; deleting the instance that it was allocated for releases it while it is free or still on "
         "that instance. " + CHANGE.format("unassign"),
         request=FloatingIPChoiceSerializer,
-        responses={202: accepted("unassign_floating_ip was scheduled"),
+        parameters=[DRY_RUN],
+        responses={200: PLAN, 202: accepted("unassign_floating_ip was scheduled"),
                    409: conflict("Wrong state, or the instance has no floating IP.")},
     )  # fmt: skip
     @decorators.action(detail=True, methods=["post"])
     def unassign_floating_ip(self, request, uuid=None):
         """Schedule taking the instance's floating IP off it."""
-        return self._change(request, "unassign")
+        return self._change(request, "unassign_floating_ip", services.instance_unassign_floating_ip)
 
 
 def register_in(router):

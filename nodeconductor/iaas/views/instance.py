@@ -2,7 +2,7 @@
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import decorators, exceptions, filters, generics, mixins, response, status, viewsets
 
 from nodeconductor.core.filters import UUIDFilter
@@ -20,8 +20,8 @@ from ..serializers.instance import (
     InstanceSecurityGroupsSerializer,
     InstanceSerializer,
 )
-from ..serializers.plans import PlanSerializer
 from ..services import instances as services
+from .dry_runs import DRY_RUN, PLAN, dry_run, plan_answer
 from .floating_ips import FloatingIPActionsMixin
 
 
@@ -49,30 +49,6 @@ class InstanceFilter(django_filters.FilterSet):
     class Meta:
         model = Instance
         fields = ("hostname", "description", "project", "customer", "cloud", "template", "state")
-
-
-DRY_RUN = OpenApiParameter(
-    "dry_run", bool, description="true: check the request as usual, then answer 200 with its plan (the cloud "
-    "calls in order, the waits, the quota change and the state path) instead of doing it. Nothing is written."
-)  # fmt: skip
-PLAN = OpenApiResponse(PlanSerializer, description="With ?dry_run=true: the plan; nothing was done.")
-
-
-def dry_run(request):
-    """Whether the request asks for a plan only (?dry_run=true); a value that is not a boolean is a 400."""
-    value = request.query_params.get("dry_run")
-    if value is None:
-        return False
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no", ""):
-        return False
-    raise exceptions.ValidationError({"dry_run": [f"Must be true or false, not {value[:20]!r}."]})
-
-
-def _plan(body):
-    """The 200 answer of a dry run."""
-    return response.Response(body, status=status.HTTP_200_OK)
 
 
 def _scheduled(action):
@@ -156,7 +132,7 @@ class InstanceViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if dry_run(request):
-            return _plan(plans.plan_create(request.user, data))
+            return plan_answer(plans.plan_create(request.user, data))
         instance = services.instance_create(
             user=request.user,
             membership=data["membership"],
@@ -178,7 +154,7 @@ class InstanceViewSet(
     def destroy(self, request, *args, **kwargs):
         """Schedule deletion (202) instead of deleting the row: the worker removes it when the cloud is clean."""
         if dry_run(request):
-            return _plan(plans.plan_action(request.user, self.get_object(), "delete"))
+            return plan_answer(plans.plan_action(request.user, self.get_object(), "delete"))
         services.instance_delete(self.get_object(), request.user)
         return _scheduled("deletion")
 
@@ -192,7 +168,7 @@ class InstanceViewSet(
     def start(self, request, uuid=None):
         """Schedule a start."""
         if dry_run(request):
-            return _plan(plans.plan_action(request.user, self.get_object(), "start"))
+            return plan_answer(plans.plan_action(request.user, self.get_object(), "start"))
         services.instance_start(self.get_object(), request.user)
         return _scheduled("start")
 
@@ -206,7 +182,7 @@ class InstanceViewSet(
     def stop(self, request, uuid=None):
         """Schedule a stop."""
         if dry_run(request):
-            return _plan(plans.plan_action(request.user, self.get_object(), "stop"))
+            return plan_answer(plans.plan_action(request.user, self.get_object(), "stop"))
         services.instance_stop(self.get_object(), request.user)
         return _scheduled("stop")
 
@@ -220,7 +196,7 @@ class InstanceViewSet(
     def restart(self, request, uuid=None):
         """Schedule a reboot."""
         if dry_run(request):
-            return _plan(plans.plan_action(request.user, self.get_object(), "restart"))
+            return plan_answer(plans.plan_action(request.user, self.get_object(), "restart"))
         services.instance_restart(self.get_object(), request.user)
         return _scheduled("restart")
 
@@ -244,7 +220,8 @@ class InstanceViewSet(
         if dry_run(request):
             data = serializer.validated_data
             action = "resize_flavor" if "flavor" in data else "resize_disk"
-            return _plan(plans.plan_action(request.user, instance, action, data.get("flavor"), data.get("disk_size")))
+            plan = plans.plan_action(request.user, instance, action, data.get("flavor"), data.get("disk_size"))
+            return plan_answer(plan)
         if "flavor" in serializer.validated_data:
             services.instance_resize_flavor(instance, serializer.validated_data["flavor"], request.user)
         else:
@@ -271,7 +248,7 @@ class InstanceViewSet(
         serializer.is_valid(raise_exception=True)
         groups = serializer.validated_data["security_groups"]
         if dry_run(request):
-            return _plan(plans.plan_action(request.user, instance, "update_security_groups", groups=groups))
+            return plan_answer(plans.plan_action(request.user, instance, "update_security_groups", groups=groups))
         services.instance_update_security_groups(instance, groups, request.user)
         return _scheduled("update_security_groups")
 
@@ -287,7 +264,7 @@ class InstanceViewSet(
     def recover(self, request, uuid=None):
         """Schedule a recovery."""
         if dry_run(request):
-            return _plan(plans.plan_action(request.user, self.get_object(), "recover"))
+            return plan_answer(plans.plan_action(request.user, self.get_object(), "recover"))
         services.instance_recover(self.get_object(), request.user)
         return _scheduled("recover")
 
@@ -335,7 +312,7 @@ class InstanceViewSet(
 
 
 # What a listed row needs: the serializer's fields, the policy's inputs for `actions` (state, project, port,
-# external network, floating IP job) and the progress of `operation`; the rest stays in the database. The
+# external network, operation) and the progress of `operation`; the rest stays in the database. The
 # membership's and cloud's states too: django-fsm reads every state field when it builds a row.
 # A column missing here costs a query per row, which the list's pinned query counts catch.
 _MEMBERSHIP = "cloud_project_membership"
@@ -343,7 +320,7 @@ LIST_COLUMNS = (
     "uuid", "hostname", "description", "state", "error_message", "cores", "ram", "system_volume_size",
     "data_volume_size", "agreed_sla", "key_name", "key_fingerprint", "backend_id", "system_volume_id",
     "data_volume_id", "port_id", "internal_ips", "external_ips", "start_time", "created", "modified",
-    "floating_ip_job", "operation_name", "operation_token", "operation_phase", "operation_params", "operation_started",
+    "operation_name", "operation_token", "operation_phase", "operation_params", "operation_started",
     "template__uuid", "template__name", "flavor__uuid", "flavor__name", "ssh_public_key__uuid",
     f"{_MEMBERSHIP}__uuid", f"{_MEMBERSHIP}__state", f"{_MEMBERSHIP}__external_network_id",
     f"{_MEMBERSHIP}__project__uuid", f"{_MEMBERSHIP}__project__name",
