@@ -42,6 +42,8 @@ fi
 
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== import-linter: the layers of pyproject.toml, imports inside functions included"
+PYTHONPATH=. .venv/bin/lint-imports --no-cache
 echo "== migrations are up to date"
 env -u DATABASE_URL DJANGO_SETTINGS_MODULE=settings.test .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Model changes without a migration: run manage.py makemigrations" >&2; exit 1; }

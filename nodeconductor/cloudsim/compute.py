@@ -10,6 +10,7 @@ from .core import ApiError, isotime, new_id
 from .http import Response, Service
 from .server_actions import ServerActionsMixin
 from .servers import ServersMixin
+from .state import NOVA_DEFAULT_QUOTAS
 
 MIN_VERSION, MAX_VERSION = "2.1", "2.93"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
@@ -282,8 +283,6 @@ class Compute(ServersMixin, ServerActionsMixin, Service):
 
     def quota_defaults(self, req):
         """GET /os-quota-sets/{project}/defaults."""
-        from .state import NOVA_DEFAULT_QUOTAS
-
         return Response(200, {"quota_set": self._quota_view(req, NOVA_DEFAULT_QUOTAS, req.match["p"])})
 
     def quota_update(self, req):

@@ -4,6 +4,7 @@ import heapq
 import itertools
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -120,8 +121,6 @@ class Scheduler:
                 try:
                     fn(*args)
                 except Exception:  # a broken transition must not kill the scheduler thread
-                    import traceback
-
                     traceback.print_exc()
 
 

@@ -2,7 +2,9 @@
 
 import json
 import re
+import sys
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -175,8 +177,6 @@ class Dispatcher:
                 resp.body = {"error": {"code": 401, "title": "Unauthorized", "message": e.message}}
                 resp.headers["WWW-Authenticate"] = f'Keystone uri="{self.state.base_url}/v3"'
         except Exception as e:  # a simulator bug must answer 500, like a real service, not drop the socket
-            import traceback
-
             traceback.print_exc()
             resp = Response(500, service.error(500, f"Unexpected API Error: {e!r}"))
         if req.version is not None or isinstance(resp.body, dict):
@@ -259,8 +259,6 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         """Stay quiet when a client gave up on a request (an injected hang outlived its timeout)."""
-        import sys
-
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
         super().handle_error(request, client_address)

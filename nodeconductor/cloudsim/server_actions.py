@@ -21,6 +21,10 @@ ACTIONS = {"os-stop": "server_stop", "os-start": "server_start", "reboot": "serv
 class ServerActionsMixin:
     """Timed server state changes; each action is its own operation name for faults and call counts."""
 
+    def server_action_routes(self, v):
+        """Register POST /servers/{id}/action under the version prefix pattern `v`."""
+        self.route("POST", v + "/servers/(?P<id>[^/]+)/action", action_operation, self.server_action)
+
     def server_action(self, req):
         """POST /servers/{id}/action: dispatch on the single key of the body."""
         body = req.body if isinstance(req.body, dict) else {}

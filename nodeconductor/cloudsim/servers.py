@@ -1,6 +1,9 @@
 """Nova servers: boot (incl. BDM v2 boot-from-volume), power and resize actions, delete, volume attachments."""
 
+import re
+
 from .core import ApiError, isotime, new_id
+from .http import Response
 from .server_networks import ALLOCATION_FAILED, addresses, allocate, plan_nics, security_group_names
 from .volumes_model import attach, new_volume
 
@@ -38,9 +41,7 @@ class ServersMixin:
         r("POST", v + "/servers", "compute.server_create", self.server_create)
         r("GET", v + "/servers/(?P<id>[^/]+)", "compute.server_get", self.server_get)
         r("DELETE", v + "/servers/(?P<id>[^/]+)", "compute.server_delete", self.server_delete)
-        from .server_actions import action_operation
-
-        r("POST", v + "/servers/(?P<id>[^/]+)/action", action_operation, self.server_action)
+        self.server_action_routes(v)  # ServerActionsMixin's, beside this one in the Compute service
         att = v + "/servers/(?P<id>[^/]+)/os-volume_attachments"
         r("GET", att, "compute.volume_attachment_list", self.attachment_list)
         r("POST", att, "compute.volume_attach", self.volume_attach)
@@ -112,8 +113,6 @@ class ServersMixin:
         servers = [s for s in self.state.servers.values()
                    if s["project_id"] == req.project_id or (req.is_admin and req.arg("all_tenants"))]
         if req.arg("name"):
-            import re
-
             servers = [s for s in servers if re.search(req.arg("name"), s["name"])]
         if req.arg("status"):
             servers = [s for s in servers if server_status(s) == req.arg("status").upper()]
@@ -128,8 +127,6 @@ class ServersMixin:
     @staticmethod
     def ok(body, status=200):
         """Build a Response (local import keeps the mixin free of the http module)."""
-        from .http import Response
-
         return Response(status, body)
 
     # -- create --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from .http import Dispatcher, SimHTTPServer
 from .identity import Identity
 from .image import Image
 from .network import Network
+from .servers import server_status
 from .state import State
 from .volume import Volume
 
@@ -139,8 +140,6 @@ class CloudSim:
 
     def servers(self, project_id=None):
         """Plain-dict copies of the servers (with their status), for orphan checks."""
-        from .servers import server_status
-
         out = self._snapshot(self.state.servers, project_id)
         for s in out:
             s["status"] = server_status(s)

@@ -5,6 +5,7 @@ import functools
 import hashlib
 import uuid
 
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
@@ -122,8 +123,6 @@ SSH_KEY_TYPES = (
 
 def parse_ssh_public_key(text):
     """Return (key_type, blob) of an OpenSSH public key line, or raise ValidationError saying what is wrong."""
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
-
     parts = (text or "").strip().split()
     if len(parts) < 2:
         raise ValidationError("Paste an OpenSSH public key: '<type> <base64 key> [comment]'.")

@@ -17,3 +17,18 @@ class IaasConfig(AppConfig):
         from nodeconductor.iaas.checks import check_openstack_credentials
 
         checks.register(check_openstack_credentials, "nodeconductor")
+
+    def backend_for(self, cloud):
+        """The façade of one cloud, for `Cloud.get_backend()`: the app registry is how the models reach the layer
+        above them without importing it."""
+        from nodeconductor.iaas.cloud_facade import CloudFacade
+
+        return CloudFacade(cloud)
+
+    @property
+    def tasks(self):
+        """The Celery entry points (tasks.py), for messages.py: nothing imports them, so no layer below them can
+        close an import cycle through them."""
+        from nodeconductor.iaas import tasks
+
+        return tasks

@@ -21,7 +21,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import messages
 from .models import Cloud, Instance, InstanceState
+from .operation_table import OPERATIONS
 
 logger = logging.getLogger(__name__)
 S = InstanceState
@@ -86,8 +88,6 @@ def hand_on(cloud_id):
 
 def next_queued(cloud_id):
     """The steps (uuid, token, seq) of the queued provisions that fit in the cloud's free slots, oldest first."""
-    from .operation_table import OPERATIONS
-
     with transaction.atomic():
         # The lock waits for a queued provision's look for a slot to commit, so its step number read below is
         # the one it waits at, not the one it is leaving: no hand-off is sent to a step already gone.
@@ -122,8 +122,7 @@ def send_next(cloud_id, send=None):
 
     A queue that refuses the message leaves the provision to the sweeper (see queue_recheck).
     """
-    if send is None:
-        from .tasks import send_operation_step as send
+    send = send or messages.send_operation_step
     count = 0
     for uuid, token, seq in next_queued(cloud_id):
         try:

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core import checks
 
+from nodeconductor.iaas.models.cloud import _credentials_for
+
 # What the backend reads without a default (session.py); tenant_name scopes the admin's own token.
 REQUIRED_KEYS = ("auth_url", "username", "password", "tenant_name")
 HINT = 'Fix NODECONDUCTOR["OPENSTACK_CREDENTIALS"] (or the JSON of NODECONDUCTOR_OPENSTACK_CREDENTIALS[_FILE]).'
@@ -65,8 +67,6 @@ def _malformed(entries):
 def _ambiguous(entries):
     """Errors for entries that the lookup by auth_url never returns because an earlier one matches first."""
     # The lookup clouds use, so the check cannot disagree with it about which auth_urls are the same.
-    from nodeconductor.iaas.models.cloud import _credentials_for
-
     errors = []
     for index, entry in enumerate(entries):
         if not entry.get("auth_url"):

@@ -14,6 +14,8 @@ from .backend import OpenStackBackend
 from .backend.instances import InstanceOperationsMixin
 from .backend.specs import InstanceSpec
 from .backend_specs import cloud_access, instance_spec, seen_spec, tenant_ids
+from .operations import PROVISION, run_blocking
+from .pull.catalogue import apply_cloud_account
 
 _BACKEND_PACKAGE = OpenStackBackend.__module__.rpartition(".")[0]
 # The adapter's methods whose first argument is an instance (its spec); the shell and tests call them with a row.
@@ -68,15 +70,11 @@ class CloudFacade:
 
     def pull_cloud_account(self, cloud=None, dry_run=False):
         """Pull flavors, images and quotas and apply them as a minimal diff; returns what changed."""
-        from .pull.catalogue import apply_cloud_account
-
         cloud = cloud or self.cloud
         return apply_cloud_account(cloud, self.adapter.fetch_cloud_account(tenant_ids(cloud)), dry_run=dry_run)
 
     def provision_instance(self, instance, backend_flavor_id):
         """Provision synchronously, as the seed's shell example does: the worker's steps, waiting in place."""
-        from .operations import PROVISION, run_blocking
-
         run_blocking(PROVISION, instance.uuid, {"backend_flavor_id": backend_flavor_id})
         instance.refresh_from_db()
         return instance

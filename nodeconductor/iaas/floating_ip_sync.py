@@ -9,8 +9,8 @@ from django.db import transaction
 
 from .backend import CloudBackendError
 from .models import FloatingIP, Instance, SyncState
+from .models.floating_ips import external_ips_of, record
 from .models.instance import STABLE_STATES
-from .services.floating_ips import external_ips_of, record
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.structure.models import ProjectPermission, ProjectRole
 
+from . import operation_table as ops
 from .events import VERBS
 from .models import Instance, InstanceState
 
@@ -60,26 +61,31 @@ class Rule:
     staff_only: bool = False
     # What else the instance needs beyond its state (a port, an IP to remove): the reason for a 409, or "".
     check: object = None
+    # The operation the action schedules (operation_table.py): its plan, its progress, its worker's steps.
+    operation: object = None
 
 
 RULES = {
     rule.name: rule
     for rule in (
-        Rule("start", Instance.schedule_starting, "Only an Offline instance can be started"),
-        Rule("stop", Instance.schedule_stopping, "Only an Online instance can be stopped"),
-        Rule("restart", Instance.schedule_restarting, "Only an Online instance can be restarted"),
-        Rule("resize_flavor", Instance.schedule_resizing, RESIZE_NEEDS),
-        Rule("resize_disk", Instance.schedule_resizing, RESIZE_NEEDS),
-        Rule("delete", Instance.schedule_deletion, "Only an Offline or Erred instance can be deleted"),
+        Rule("start", Instance.schedule_starting, "Only an Offline instance can be started", operation=ops.START),
+        Rule("stop", Instance.schedule_stopping, "Only an Online instance can be stopped", operation=ops.STOP),
+        Rule("restart", Instance.schedule_restarting, "Only an Online instance can be restarted",
+             operation=ops.RESTART),
+        Rule("resize_flavor", Instance.schedule_resizing, RESIZE_NEEDS, operation=ops.RESIZE_FLAVOR),
+        Rule("resize_disk", Instance.schedule_resizing, RESIZE_NEEDS, operation=ops.RESIZE_DISK),
+        Rule("delete", Instance.schedule_deletion, "Only an Offline or Erred instance can be deleted",
+             operation=ops.DELETE),
         Rule("update_security_groups", Instance.schedule_security_groups_update,
-             "Only an Online instance can change its security groups"),
+             "Only an Online instance can change its security groups", operation=ops.UPDATE_SECURITY_GROUPS),
         Rule("assign_floating_ip", Instance.schedule_floating_ip_change, FIP_NEEDS,
-             check=lambda instance: floating_ip_problem(instance, "assign")),
+             check=lambda instance: floating_ip_problem(instance, "assign"), operation=ops.ASSIGN_FLOATING_IP),
         Rule("unassign_floating_ip", Instance.schedule_floating_ip_change, FIP_NEEDS,
-             check=lambda instance: floating_ip_problem(instance, "unassign")),
-        Rule("recover", Instance.schedule_recovery, "Only an Erred instance can be recovered", staff_only=True),
+             check=lambda instance: floating_ip_problem(instance, "unassign"), operation=ops.UNASSIGN_FLOATING_IP),
+        Rule("recover", Instance.schedule_recovery, "Only an Erred instance can be recovered", staff_only=True,
+             operation=ops.RECOVER),
     )
-}
+}  # fmt: skip
 # Not an action on a managed instance: servers that no instance tracks are imported through their membership.
 IMPORT_REASON = "The instance is already managed by NodeConductor; servers no instance tracks are imported from " \
     "their project's cloud membership."  # fmt: skip

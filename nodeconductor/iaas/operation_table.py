@@ -9,9 +9,10 @@ import dataclasses
 
 from .backend.instance_actions import InstanceActionsMixin as Actions
 from .backend.instances import InstanceOperationsMixin as Steps
+from .events import VERBS
 from .models import Flavor, Instance, InstanceState, SecurityGroup
-from .services.floating_ips import external_ips_of, forget_released, record
-from .services.security_groups import set_instance_groups
+from .models.floating_ips import external_ips_of, forget_released, record
+from .models.security_groups import set_instance_groups
 
 S = InstanceState
 
@@ -126,16 +127,14 @@ class Operation:
     succeed_args: tuple = ()
     # The transition of a failure, with the cloud's message; None is Instance.set_erred.
     fail: object = None
-    # How messages name the operation, when its name with spaces reads badly.
-    label: str = ""
     # The states an operation that keeps the instance's state runs in, when there are several (a floating IP
     # changes on an Online or Offline VM); empty: its working state alone.
     runs_in: tuple = ()
 
     @property
     def title(self):
-        """The operation as a message names it, e.g. "resize flavor" or "security groups update"."""
-        return self.label or self.name.replace("_", " ")
+        """The operation as a message names it, e.g. "flavor resize" (events.VERBS, which the events read too)."""
+        return VERBS.get(self.name, self.name.replace("_", " "))
 
     @property
     def keeps_state(self):
@@ -297,7 +296,7 @@ def _finish_security_groups(instance, params):
 UPDATE_SECURITY_GROUPS = Operation(
     "update_security_groups", S.ONLINE, S.ONLINE, Instance.begin_security_groups_update,
     Actions.security_groups_step, Instance.security_groups_updated, _finish_security_groups,
-    fail=Instance.security_groups_update_failed, label="security groups update",
+    fail=Instance.security_groups_update_failed,
     phases=(Phase("", "give every port of the server exactly the instance's groups", (
         Call("neutron update_port", "(each port of server {server_id}) security_groups={security_groups}",
              only_if="the port has other groups"),)),),
@@ -324,13 +323,13 @@ _FIP_STATES = (S.ONLINE, S.OFFLINE)
 ASSIGN_FLOATING_IP = Operation(
     "assign_floating_ip", S.ONLINE, S.ONLINE, Instance.begin_floating_ip_change, Actions.assign_floating_ip_step,
     Instance.floating_ip_changed, _finish_assign_floating_ip, fail=Instance.floating_ip_change_failed,
-    label="floating IP assignment", runs_in=_FIP_STATES,
+    runs_in=_FIP_STATES,
     phases=(Phase("", "give the instance's port a floating IP", _GIVE_FLOATING_IP),),
 )  # fmt: skip
 UNASSIGN_FLOATING_IP = Operation(
     "unassign_floating_ip", S.ONLINE, S.ONLINE, Instance.begin_floating_ip_change, Actions.unassign_floating_ip_step,
     Instance.floating_ip_changed, _finish_unassign_floating_ip, fail=Instance.floating_ip_change_failed,
-    label="floating IP removal", runs_in=_FIP_STATES,
+    runs_in=_FIP_STATES,
     phases=(Phase("", "take the floating IP off the instance's port; it stays the tenant's", (
         Call("neutron update_floatingip", "{floating_ip_choice} port_id=None", only_if="the IP is on the port"),)),),
 )  # fmt: skip

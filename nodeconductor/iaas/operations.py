@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from nodeconductor.core.models import User
+
 from . import build_slots, events, failures
 from .backend import CloudBackendError
 from .build_slots import build_cap, queue_poll  # noqa: F401 - callers and tests name them through the engine
@@ -144,8 +146,6 @@ def _release(instance, token, seq, phase, params, changes, retry_after):
 # ---------------------------------------------------------------------------------------------- one step
 def _user(params):
     """The user who scheduled the operation, for events."""
-    from nodeconductor.core.models import User
-
     uuid = params.get("user_uuid")
     return User.objects.filter(uuid=uuid).first() if uuid else None
 

@@ -7,20 +7,10 @@ waits between them, the quota change and the state path. It reads the database o
 
 from . import instance_policy
 from .backend.instances import keypair_name, networks_setting, uses_port
-from .backend.openstack import mib_to_gib
+from .backend.units import mib_to_gib
 from .models import Instance, InstanceState
 from .operation_table import (
-    ASSIGN_FLOATING_IP,
-    DELETE,
     PROVISION,
-    RECOVER,
-    RESIZE_DISK,
-    RESIZE_FLAVOR,
-    RESTART,
-    START,
-    STOP,
-    UNASSIGN_FLOATING_IP,
-    UPDATE_SECURITY_GROUPS,
     Call,
     Operation,
 )
@@ -28,10 +18,6 @@ from .services import floating_ips as floating_ip_services
 from .services import instances as instance_services
 from .services.instances import QUOTA_LABELS
 
-ACTION_OPERATIONS = {"start": START, "stop": STOP, "restart": RESTART, "resize_flavor": RESIZE_FLAVOR,
-                     "resize_disk": RESIZE_DISK, "delete": DELETE, "recover": RECOVER,
-                     "update_security_groups": UPDATE_SECURITY_GROUPS, "assign_floating_ip": ASSIGN_FLOATING_IP,
-                     "unassign_floating_ip": UNASSIGN_FLOATING_IP}  # fmt: skip
 ERRED = InstanceState.ERRED.label
 
 
@@ -169,7 +155,7 @@ def _floating_ip_context(instance, action, floating_ip):
 def plan_action(user, instance, action, flavor=None, disk_size=None, groups=None, floating_ip=None):
     """The plan of an action on an instance, after the same 403/409/400 checks as the real request."""
     instance_policy.require(user, instance, action)
-    op = ACTION_OPERATIONS[action]
+    op = instance_policy.RULES[action].operation
     context = _instance_context(instance)
     change = {}
     if action in ("assign_floating_ip", "unassign_floating_ip"):

@@ -16,6 +16,7 @@ from . import failures
 from .backend import CloudBackendError
 from .backend.security_groups import diff_key
 from .models import Instance, InstanceState, SecurityGroup, SecurityGroupState, SyncState
+from .services.instances import instance_reapply_security_groups
 from .services.security_groups import ensure_default_groups, schedule_push  # noqa: F401 - tasks uses the first
 
 logger = logging.getLogger(__name__)
@@ -139,8 +140,6 @@ def reconcile_membership(backend, membership):
 
 def _reconcile_servers(backend, membership):
     """Put our groups back on running VMs whose ports were given other groups behind our back."""
-    from .services.instances import instance_reapply_security_groups
-
     instances = Instance.objects.filter(cloud_project_membership=membership, state=InstanceState.ONLINE,
                                         security_groups__isnull=False).exclude(backend_id="").distinct()  # fmt: skip
     wanted = {}

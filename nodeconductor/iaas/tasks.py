@@ -4,14 +4,17 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from . import failures, floating_ip_sync, leases, operations, poller, security_group_sync, sweeper
 from .backend import CloudBackendError
+from .importable import refresh_importable
 from .models import Cloud, CloudProjectMembership, SyncState
 from .models.cloud import TENANT_TAKEN
+from .pull.instances import pull_instances, sweep_untracked
 from .services.clouds import cloud_schedule_pull, membership_schedule_sync
 
 logger = logging.getLogger(__name__)
@@ -58,9 +61,6 @@ def run_cloud_pull(cloud, dry_run=False):
 
 def pull_cloud_instances(cloud, diff=None):
     """Reconcile the instances of every In Sync membership; a failing tenant is logged, the others go on."""
-    from .importable import refresh_importable
-    from .pull.instances import pull_instances, sweep_untracked
-
     backend = cloud.get_backend()
     for membership in cloud.memberships.filter(state=SyncState.IN_SYNC).exclude(tenant_id="").select_related(
             "project"):  # fmt: skip
@@ -165,8 +165,6 @@ def _sync_membership(membership, quotas):
 
 def _refresh_importable(backend, membership):
     """A synced tenant's untracked servers are listed again; failing to list them leaves the sync In Sync."""
-    from .importable import refresh_importable
-
     try:
         refresh_importable(backend, membership)
     except CloudBackendError as exc:
@@ -199,8 +197,6 @@ def run_instance_operation(self, instance_uuid, token, seq=0):
 
 def batched_polling():
     """Whether waiting operations are looked at by their tenant's poller (the default) or one message each."""
-    from django.conf import settings
-
     return bool(settings.NODECONDUCTOR.get("OPERATION_BATCHED_POLLING", True))
 
 
@@ -228,8 +224,6 @@ def send_operation_step(instance_uuid, token, seq, countdown=0):
 
 def _picked_up_before():
     """Rows in Sync Scheduled since before this moment have no task coming: made in the shell, or lost."""
-    from django.conf import settings
-
     return timezone.now() - timedelta(seconds=float(settings.NODECONDUCTOR.get("SYNC_PICKUP_DELAY", 5)))
 
 

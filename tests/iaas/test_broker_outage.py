@@ -61,7 +61,7 @@ def test_create_goes_to_the_queue_when_it_is_up(iaas, roles, fs_broker):
 def test_create_with_the_queue_folder_removed_is_503_and_leaves_nothing(iaas, roles, fs_broker):
     shutil.rmtree(fs_broker)
     response = roles.client_as("admin").post("/api/instances/", create_body(iaas), format="json")
-    assert_503(response, "provision")
+    assert_503(response, "provisioning")
     assert not Instance.objects.exists()
     failed = Event.objects.get(event_type="instance_provision_failed")
     assert failed.message == "Instance web-1: provisioning failed: the task queue is unavailable"
@@ -73,10 +73,10 @@ ACTIONS = {
     "start": (S.OFFLINE, lambda c, i, iaas: c.post(url(i, "start")), "start"),
     "restart": (S.ONLINE, lambda c, i, iaas: c.post(url(i, "restart")), "restart"),
     "resize_disk": (S.OFFLINE, lambda c, i, iaas: c.post(url(i, "resize"), {"disk_size": 4096}, format="json"),
-                    "resize disk"),
+                    "disk resize"),
     "resize_flavor": (S.OFFLINE, lambda c, i, iaas: c.post(url(i, "resize"), {"flavor": link("flavor", iaas.bigger)},
-                                                           format="json"), "resize flavor"),
-    "delete": (S.OFFLINE, lambda c, i, iaas: c.delete(url(i)), "delete"),
+                                                           format="json"), "flavor resize"),
+    "delete": (S.OFFLINE, lambda c, i, iaas: c.delete(url(i)), "deletion"),
 }  # fmt: skip
 
 
@@ -126,7 +126,7 @@ def test_redis_stopped_in_the_middle_of_a_create_is_503_and_leaves_nothing(iaas,
         finally:
             before_task_publish.disconnect(stop_redis)
     assert seen == [1]
-    assert_503(response, "provision")
+    assert_503(response, "provisioning")
     assert list(Instance.objects.values_list("hostname", flat=True)) == ["up"]
 
 

@@ -80,7 +80,7 @@ def test_one_tenant_that_fails_unexpectedly_in_a_pull_stops_no_other_tenant(iaas
             raise BUG
         return real(backend, membership, only)
 
-    with mock.patch.object(pull, "pull_instances", broken_for_one):
+    with mock.patch.object(tasks, "pull_instances", broken_for_one):
         diff = tasks.run_cloud_pull(iaas.cloud)
     instance.refresh_from_db()
     assert instance.state == S.OFFLINE

@@ -16,8 +16,8 @@ from novaclient import exceptions as nova_exc
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import security_group_sync, tasks
 from nodeconductor.iaas.models import SecurityGroup, SecurityGroupState
+from nodeconductor.iaas.models.security_groups import set_instance_groups
 from nodeconductor.iaas.services import security_groups as services
-from nodeconductor.iaas.services.security_groups import set_instance_groups
 from tests.iaas.test_instances_api import link, make_instance, run_tasks, url
 
 

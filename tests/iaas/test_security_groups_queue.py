@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from nodeconductor.iaas.models import Instance, SecurityGroup, SecurityGroupState
-from nodeconductor.iaas.services.security_groups import set_instance_groups
+from nodeconductor.iaas.models.security_groups import set_instance_groups
 from tests.iaas.brokers import celery_broker, filesystem_options
 from tests.iaas.test_instances_api import link, make_instance, url
 

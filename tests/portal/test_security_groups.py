@@ -6,7 +6,7 @@ a running VM's groups changed with its event trail, and the instance's IPs in th
 import pytest
 
 from nodeconductor.iaas.models import Instance, InstanceState, SecurityGroup, SecurityGroupState
-from nodeconductor.iaas.services.security_groups import set_instance_groups
+from nodeconductor.iaas.models.security_groups import set_instance_groups
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

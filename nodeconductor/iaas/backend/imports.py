@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 from .errors import CloudResourceNotFound
 from .instances import META_KEY, _ips, _server_fault
+from .units import gib_to_mib
 
 
 def _when(text):
@@ -24,8 +25,6 @@ def _when(text):
 
 def _volume(volume, server_id):
     """One Cinder volume as plain data, with its device on `server_id` (sizes in MiB)."""
-    from .openstack import gib_to_mib
-
     device = ""
     for attachment in getattr(volume, "attachments", None) or ():
         if attachment.get("server_id") == server_id:

@@ -6,6 +6,7 @@ from .errors import CloudBackendError, CloudResourceNotFound
 from .instances import VOLUME_ERROR_STATES, Step, _server_fault, uses_port
 from .networking import port_name
 from .snapshots import attached_ids
+from .units import mib_to_gib
 
 
 class InstanceActionsMixin:
@@ -112,8 +113,6 @@ class InstanceActionsMixin:
         Returns Step(done=True, changes={"data_volume_size": ...}) only when the extend succeeded; an extend
         failure is carried in the step's `extend_error` so that the volume is re-attached before we fail.
         """
-        from .openstack import mib_to_gib
-
         tenant = self._tenant(instance)
         volume_id = instance.data_volume_id
         if phase == "":

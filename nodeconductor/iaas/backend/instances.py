@@ -15,6 +15,7 @@ from novaclient import exceptions as nova_exceptions
 
 from .errors import CloudBackendError, CloudResourceNotFound
 from .networking import networks_mode, port_name
+from .units import mib_to_gib
 
 logger = logging.getLogger(__name__)
 
@@ -99,13 +100,11 @@ class InstanceOperationsMixin:
 
     def _nova_read(self, what, fn, *args, **kwargs):
         """A Nova read, retried while it fails with a 500 (the transient port-binding race), then translated."""
-        from novaclient import exceptions as nova_exc
-
         for attempt in range(NOVA_READ_ATTEMPTS):
             with self._call(what):
                 try:
                     return fn(*args, **kwargs)
-                except nova_exc.ClientException as exc:
+                except nova_exceptions.ClientException as exc:
                     if getattr(exc, "code", None) != 500 or attempt == NOVA_READ_ATTEMPTS - 1:
                         raise
                     logger.info("%s: transient 500 (%s), reading again", what, exc)
@@ -164,8 +163,6 @@ class InstanceOperationsMixin:
 
     def _ensure_volume(self, instance, role, size_mib, image_id=None):
         """Find or create the system (from image) or data (empty) volume."""
-        from .openstack import mib_to_gib
-
         current_id = instance.system_volume_id if role == "system" else instance.data_volume_id
         volume = self.get_volume(instance, current_id) if current_id else self._find_volume(instance, role)
         if volume is None:

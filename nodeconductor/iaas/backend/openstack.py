@@ -1,6 +1,5 @@
 """OpenStackBackend: catalogue, tenants and quotas of one cloud account; instance work comes from a mixin."""
 
-import math
 
 from cinderclient import exceptions as cinder_exc
 from glanceclient import exc as glance_exc
@@ -17,22 +16,12 @@ from .security_groups import SecurityGroupsMixin
 from .session import forget_session, get_session
 from .snapshots import SnapshotMixin
 from .specs import CloudAccess
+from .units import MIB_PER_GIB, gib_to_mib, mib_to_gib  # noqa: F401 - callers name them here
 
-MIB_PER_GIB = 1024
 NOVA_HEADERS = {
     "X-OpenStack-Nova-API-Version": clients.NOVA_MICROVERSION,
     "OpenStack-API-Version": f"compute {clients.NOVA_MICROVERSION}",
 }
-
-
-def gib_to_mib(gib):
-    """Convert the cloud's GiB to our MiB."""
-    return int(gib or 0) * MIB_PER_GIB
-
-
-def mib_to_gib(mib):
-    """Convert our MiB to the cloud's GiB, rounding up so a volume is never smaller than asked."""
-    return max(1, math.ceil(int(mib) / MIB_PER_GIB))
 
 
 def _client_error(service_type, resp, path):

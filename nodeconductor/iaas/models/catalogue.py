@@ -7,14 +7,14 @@ from django.db import models
 
 from nodeconductor.core.models import TimeStampedMixin, UuidMixin
 
+from .cloud import Cloud
+
 
 class FlavorQuerySet(models.QuerySet):
     """Flavor visibility: whoever sees the cloud sees its flavors."""
 
     def for_user(self, user):
         """Flavors of clouds the user sees."""
-        from .cloud import Cloud
-
         if user is None or not user.is_authenticated:
             return self.none()
         if user.is_staff:

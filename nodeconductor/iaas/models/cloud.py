@@ -1,5 +1,6 @@
 """Cloud accounts and the tenants that bind projects to them."""
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -132,11 +133,9 @@ class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     def get_backend(self):
         """The way into this cloud (the seed's `cloud.get_backend()`): its adapter, through the application façade.
 
-        The one import from the models to the layer above them, as the seed guide needs it.
+        Found through Django's app registry (IaasConfig.backend_for), so the models import nothing above them.
         """
-        from nodeconductor.iaas.cloud_facade import CloudFacade
-
-        return CloudFacade(self)
+        return apps.get_app_config("iaas").backend_for(self)
 
 
 TENANT_TAKEN = (

@@ -49,3 +49,25 @@ class FloatingIP(UuidMixin, TimeStampedMixin):
 
     def __str__(self):
         return self.address
+
+
+# Rows as the cloud reports them: written by the operations that change IPs and by the pull.
+def record(membership, data, instance=None):
+    """Upsert the row of one IP as the cloud answered it (fip_data), on `instance` or free."""
+    row, _ = FloatingIP.objects.update_or_create(
+        membership=membership, backend_id=data["id"],
+        defaults={"address": data["address"], "status": data["status"], "instance": instance,
+                  "allocated_for": data.get("allocated_for", "")},
+    )  # fmt: skip
+    return row
+
+
+def external_ips_of(instance):
+    """The addresses of the instance's floating IPs as `external_ips` shows them."""
+    return ",".join(FloatingIP.objects.filter(instance=instance).order_by("address").values_list("address", flat=True))
+
+
+def forget_released(instance):
+    """Drop the rows of the IPs the delete released (ours, allocated for this instance)."""
+    FloatingIP.objects.filter(membership=instance.cloud_project_membership_id,
+                              allocated_for=instance.uuid.hex).delete()  # fmt: skip

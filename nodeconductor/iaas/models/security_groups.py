@@ -183,3 +183,12 @@ class InstanceSecurityGroup(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=("instance", "group"), name="iaas_instance_secgroup_unique")]
+
+
+def set_instance_groups(instance, groups):
+    """Record which groups an instance uses (rows only; callers schedule what the cloud must do)."""
+    InstanceSecurityGroup.objects.filter(instance=instance).exclude(group__in=groups).delete()
+    have = set(InstanceSecurityGroup.objects.filter(instance=instance).values_list("group_id", flat=True))
+    InstanceSecurityGroup.objects.bulk_create(
+        [InstanceSecurityGroup(instance=instance, group=g) for g in groups if g.pk not in have]
+    )

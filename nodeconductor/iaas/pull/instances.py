@@ -3,6 +3,7 @@
 import logging
 
 from django.db import transaction
+from django_fsm import ConcurrentTransition
 
 from .. import events
 from ..models import Instance, InstanceState
@@ -15,8 +16,6 @@ NOT_FOUND = "The server was not found in the cloud."
 
 def _transition(instance, name, *args):
     """Apply one transition atomically; a concurrent change by a worker wins and we skip."""
-    from django_fsm import ConcurrentTransition
-
     try:
         with transaction.atomic():
             getattr(instance, name)(*args)

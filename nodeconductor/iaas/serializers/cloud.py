@@ -7,6 +7,7 @@ from rest_framework import serializers
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField
 from nodeconductor.iaas.limits import CINDER_GIGABYTES_MAX, NOVA_QUOTA_MAX, STORAGE_QUOTA_MAX
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance
+from nodeconductor.iaas.services import clouds as services
 from nodeconductor.structure.models import Customer, Project
 
 # API name -> model field of a membership's limits; -1 means unlimited, sizes are MiB.
@@ -102,8 +103,6 @@ class CloudSerializer(HyperlinkedModelSerializer):
 
     def create(self, validated_data):
         """Create through the service, which schedules the first pull."""
-        from nodeconductor.iaas.services import clouds as services
-
         cloud = services.cloud_create(**validated_data)
         cloud.active_flavors = []
         return cloud
@@ -251,6 +250,4 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
 
     def create(self, validated_data):
         """Create through the service, which schedules the tenant's verification or creation."""
-        from nodeconductor.iaas.services import clouds as services
-
         return services.membership_create(**validated_data)

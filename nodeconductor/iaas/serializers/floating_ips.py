@@ -1,5 +1,7 @@
 """Serializers of floating IPs: the read-only row, and the body of the assign/unassign actions."""
 
+import uuid
+
 from rest_framework import serializers
 
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
@@ -58,8 +60,6 @@ class FloatingIPChoiceSerializer(serializers.Serializer):
 
 
 def _is_uuid(text):
-    import uuid
-
     try:
         uuid.UUID(text)
     except ValueError:

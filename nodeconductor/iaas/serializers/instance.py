@@ -1,5 +1,6 @@
 """Serializers of instances: the read shape, the create request, and the resize request."""
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -276,8 +277,6 @@ class InstanceCreateSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         """The project needs an In Sync membership in the flavor's cloud, the template an image there."""
-        from django.conf import settings
-
         project, flavor, template = attrs["project"], attrs["flavor"], attrs["template"]
         membership = CloudProjectMembership.objects.filter(project=project, cloud=flavor.cloud_id).first()
         if membership is None:

@@ -7,28 +7,29 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, ServiceUnavailable
 
+from .. import messages
 from ..models import Cloud, CloudProjectMembership, SyncState
 
 logger = logging.getLogger(__name__)
 QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
 
 
-def _enqueue(obj, previous_state, what, task, *args, **kwargs):
+def _enqueue(obj, previous_state, what, send, *args, **kwargs):
     """Send a task once the transaction commits; if the queue refuses it, undo the request and answer 503.
 
     `previous_state` None means the row is new and is removed; otherwise it goes back to that state. A row made
     outside a request (the shell) has no task at all: the periodic sweep takes those up instead.
     """
 
-    def send():
+    def deliver():
         try:
-            task.delay(*args, **kwargs)
+            send(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
             logger.warning("The task queue refused the %s of %s: %s", what, obj, type(exc).__name__)
             if _undo(obj, previous_state):
                 raise ServiceUnavailable(QUEUE_DOWN.format(what=what)) from None
 
-    transaction.on_commit(send)
+    transaction.on_commit(deliver)
 
 
 def _undo(obj, previous_state):
@@ -55,20 +56,16 @@ def cloud_create(customer, name, auth_url):
 
 def cloud_save_new(cloud):
     """Validate and save a new cloud built elsewhere (e.g. by the admin form) and schedule its first pull."""
-    from .. import tasks
-
     # The protected FSM field refuses the re-assignment clean_fields() makes; states are not input anyway.
     cloud.full_clean(exclude=("state",))
     with transaction.atomic():
         cloud.save()
-        _enqueue(cloud, None, "first pull of the cloud", tasks.pull_cloud_account, str(cloud.uuid))
+        _enqueue(cloud, None, "first pull of the cloud", messages.send_cloud_pull, str(cloud.uuid))
     return cloud
 
 
 def cloud_schedule_pull(cloud):
     """Schedule a pull of the cloud's catalogue; 409 while one is queued or running."""
-    from .. import tasks
-
     with transaction.atomic():
         cloud = Cloud.objects.select_for_update().get(pk=cloud.pk)
         if cloud.state in (SyncState.SYNC_SCHEDULED, SyncState.SYNCING):
@@ -76,7 +73,7 @@ def cloud_schedule_pull(cloud):
         previous = cloud.state
         cloud.schedule_syncing()
         cloud.save()
-        _enqueue(cloud, previous, "pull of the cloud", tasks.pull_cloud_account, str(cloud.uuid))
+        _enqueue(cloud, previous, "pull of the cloud", messages.send_cloud_pull, str(cloud.uuid))
     return cloud
 
 
@@ -94,19 +91,15 @@ def membership_create(project, cloud, tenant_id=""):
 
 def membership_save_new(membership):
     """Validate and save a new membership built elsewhere (e.g. by the admin form) and schedule its sync."""
-    from .. import tasks
-
     membership.full_clean(exclude=("state",))
     with transaction.atomic():
         membership.save()
-        _enqueue(membership, None, "sync of the new membership", tasks.sync_cloud_membership, str(membership.uuid))
+        _enqueue(membership, None, "sync of the new membership", messages.send_membership_sync, str(membership.uuid))
     return membership
 
 
 def membership_schedule_sync(membership, quotas=None):
     """Schedule a re-sync of a membership, optionally pushing new quotas first; 409 while one runs."""
-    from .. import tasks
-
     with transaction.atomic():
         membership = CloudProjectMembership.objects.select_for_update().get(pk=membership.pk)
         if membership.state in (SyncState.SYNC_SCHEDULED, SyncState.SYNCING):
@@ -114,7 +107,7 @@ def membership_schedule_sync(membership, quotas=None):
         previous = membership.state
         membership.schedule_syncing()
         membership.save()
-        _enqueue(membership, previous, "sync of the membership", tasks.sync_cloud_membership, str(membership.uuid),
+        _enqueue(membership, previous, "sync of the membership", messages.send_membership_sync, str(membership.uuid),
                  quotas=quotas)  # fmt: skip
     return membership
 

@@ -6,6 +6,7 @@ the instance stays in its state. The rows follow Neutron (the pull), and the ope
 
 from nodeconductor.core.exceptions import QuotaExceeded
 
+from ..backend.instances import uses_port
 from ..models import FloatingIP, Instance, InstanceState
 
 S = InstanceState
@@ -49,8 +50,6 @@ def check_quota(membership, extra=1):
 
 def floating_ip_create_error(membership):
     """Why an instance of the membership cannot be created with a floating IP (a 400 message), or ""."""
-    from ..backend.instances import uses_port
-
     if not uses_port(membership):
         return "The instance would boot without Neutron networking (the cloud has none, or OPENSTACK_NETWORKS " \
             "is not \"tenant\"), so it cannot have a floating IP."  # fmt: skip
@@ -67,25 +66,3 @@ def usable_floating_ip_error(instance, fip):
     if fip.instance_id is not None and fip.instance_id != instance.pk:
         return f"The floating IP {fip.address} is in use by instance {fip.instance.hostname}."
     return ""
-
-
-# ---------------------------------------------------------------------------------------------- rows
-def record(membership, data, instance=None):
-    """Upsert the row of one IP as the cloud answered it (fip_data), on `instance` or free."""
-    row, _ = FloatingIP.objects.update_or_create(
-        membership=membership, backend_id=data["id"],
-        defaults={"address": data["address"], "status": data["status"], "instance": instance,
-                  "allocated_for": data.get("allocated_for", "")},
-    )  # fmt: skip
-    return row
-
-
-def external_ips_of(instance):
-    """The addresses of the instance's floating IPs as `external_ips` shows them."""
-    return ",".join(FloatingIP.objects.filter(instance=instance).order_by("address").values_list("address", flat=True))
-
-
-def forget_released(instance):
-    """Drop the rows of the IPs the delete released (ours, allocated for this instance)."""
-    FloatingIP.objects.filter(membership=instance.cloud_project_membership_id,
-                              allocated_for=instance.uuid.hex).delete()  # fmt: skip

@@ -5,6 +5,7 @@ that no instance tracks the server yet, creates the instance in Provisioning Sch
 saw, and enqueues the IMPORT operation, whose worker verifies the server in the cloud.
 """
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
@@ -60,8 +61,6 @@ def importable_servers(membership):
 
 def instance_import(*, user, membership, server_id):
     """Check the pulled server, the quota and that nobody tracks it; create the instance and schedule IMPORT."""
-    from django.db import transaction
-
     with transaction.atomic():
         membership = _locked_membership(membership)
         if membership.state != SyncState.IN_SYNC:

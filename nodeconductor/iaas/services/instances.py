@@ -13,10 +13,10 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavailable
 
-from .. import events, instance_policy, operations, tasks
+from .. import events, instance_policy, messages, operations
 from ..models import CloudProjectMembership, Instance, InstanceState, SecurityGroup
+from ..models.security_groups import set_instance_groups
 from . import floating_ips as floating_ip_services
-from .security_groups import set_instance_groups
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _enqueue(instance, op, previous_state, user):
 
     def send():
         try:
-            tasks.send_operation_step(instance.uuid, token, 0)
+            messages.send_operation_step(instance.uuid, token, 0)
         except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
             logger.warning("The task queue refused the %s of instance %s: %s", op.name, instance.uuid,
                            type(exc).__name__)  # fmt: skip
@@ -255,7 +255,7 @@ def instance_reapply_security_groups(instance):
 
     def send():
         try:
-            tasks.send_operation_step(locked.uuid, token, 0)
+            messages.send_operation_step(locked.uuid, token, 0)
         except Exception as exc:  # noqa: BLE001 - any refusal by the broker: the row is recorded, the sweeper sends it
             logger.warning("The task queue refused the groups update of %s: %s", locked.uuid, type(exc).__name__)
 

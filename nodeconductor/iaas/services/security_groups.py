@@ -14,9 +14,10 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, ServiceUnavailable
 
+from .. import messages
 from ..models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..models.cloud import Networking
-from ..models.security_groups import BUSY_STATES, InstanceSecurityGroup
+from ..models.security_groups import BUSY_STATES
 
 logger = logging.getLogger(__name__)
 G = SecurityGroupState
@@ -70,23 +71,23 @@ def _locked_membership(membership):
 
 
 # ---------------------------------------------------------------------------------------------- enqueueing
-def _enqueue(group, what, undo, task, *, in_request=True):
+def _enqueue(group, what, undo, send, *, in_request=True):
     """Send the task once the transaction commits; if the queue refuses it, `undo` and answer 503.
 
     Outside a request (a worker, the shell) nothing is undone: the row stays scheduled and the sweeper
     (tasks.resume_stalled_work) sends its task once the queue is back.
     """
 
-    def send():
+    def deliver():
         try:
-            task.delay(str(group.uuid))
+            send(str(group.uuid))
         except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
             logger.warning("The task queue refused the %s of security group %s: %s", what, group.uuid,
                            type(exc).__name__)  # fmt: skip
             if in_request and undo():
                 raise ServiceUnavailable(QUEUE_DOWN.format(what=what)) from None
 
-    transaction.on_commit(send)
+    transaction.on_commit(deliver)
 
 
 def _locked_if(group, states):
@@ -135,8 +136,6 @@ def _replace_rules(group, rules):
 
 def group_create(membership, name, rules, description="", *, in_request=True):
     """Create a group with its rules in Sync Scheduled (quota checked under a lock); the worker pushes it."""
-    from .. import tasks
-
     with transaction.atomic():
         membership = _locked_membership(membership)
         check_quota(membership, 1, len(rules))
@@ -146,7 +145,7 @@ def group_create(membership, name, rules, description="", *, in_request=True):
         def undo():
             return bool(SecurityGroup.objects.filter(pk=group.pk, state=G.SYNC_SCHEDULED).delete()[0])
 
-        _enqueue(group, "push of the security group", undo, tasks.push_security_group, in_request=in_request)
+        _enqueue(group, "push of the security group", undo, messages.send_group_push, in_request=in_request)
     return group
 
 
@@ -158,8 +157,6 @@ def _require_idle(group, doing):
 
 def group_update(group, *, name=None, description=None, rules=None):
     """Change the name, description or rules (the full list) and schedule the push of the difference."""
-    from .. import tasks
-
     with transaction.atomic():
         membership = _locked_membership(group.membership)
         group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
@@ -174,7 +171,7 @@ def group_update(group, *, name=None, description=None, rules=None):
             group.schedule_syncing()
         group.save()
         _enqueue(group, "push of the security group", lambda: _restore(group, previous, snapshot),
-                 tasks.push_security_group)  # fmt: skip
+                 messages.send_group_push)  # fmt: skip
     return group
 
 
@@ -185,8 +182,6 @@ def _users(group):
 
 def group_delete(group):
     """Schedule the group's removal from Neutron (the worker deletes the row after); 409 while instances use it."""
-    from .. import tasks
-
     with transaction.atomic():
         group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
         users = _users(group)
@@ -206,21 +201,19 @@ def group_delete(group):
                 locked.save()
             return True
 
-        _enqueue(group, "deletion of the security group", undo, tasks.delete_security_group)
+        _enqueue(group, "deletion of the security group", undo, messages.send_group_delete)
     return group
 
 
 def schedule_push(group):
     """Schedule a push of an idle group from a worker (the pull found drift); no 503, the sweeper covers it."""
-    from .. import tasks
-
     with transaction.atomic():
         group = _locked_if(group, [G.IN_SYNC, G.ERRED])
         if group is None:
             return False
         group.schedule_syncing()
         group.save()
-        _enqueue(group, "push of the security group", None, tasks.push_security_group, in_request=False)
+        _enqueue(group, "push of the security group", None, messages.send_group_push, in_request=False)
     return True
 
 
@@ -253,12 +246,3 @@ def usable_groups_error(membership, groups):
             return f"The security group {group.name} is not in the cloud yet ({group.get_state_display()}); " \
                 "retry once it is In Sync."  # fmt: skip
     return ""
-
-
-def set_instance_groups(instance, groups):
-    """Record which groups an instance uses (rows only; callers schedule what the cloud must do)."""
-    InstanceSecurityGroup.objects.filter(instance=instance).exclude(group__in=groups).delete()
-    have = set(InstanceSecurityGroup.objects.filter(instance=instance).values_list("group_id", flat=True))
-    InstanceSecurityGroup.objects.bulk_create(
-        [InstanceSecurityGroup(instance=instance, group=g) for g in groups if g.pk not in have]
-    )

@@ -7,6 +7,7 @@ from django_fsm import TransitionNotAllowed
 
 from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.models import Cloud
+from nodeconductor.iaas.tasks import run_cloud_pull
 
 
 def _parse_uuid(value):
@@ -46,8 +47,6 @@ class Command(BaseCommand):
 
     def _pull(self, cloud, dry_run):
         """Pull one cloud and return its diff; raises CloudBackendError or TransitionNotAllowed."""
-        from nodeconductor.iaas.tasks import run_cloud_pull
-
         if dry_run:
             return cloud.get_backend().pull_cloud_account(cloud, dry_run=True)
         return run_cloud_pull(cloud)

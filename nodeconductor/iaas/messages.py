@@ -1,0 +1,40 @@
+"""The messages that start work on a worker: the one way the request side and the engine reach the Celery entry
+points (tasks.py).
+
+Nothing imports tasks.py: the app registry hands it over (IaasConfig.tasks), as it hands the models their cloud
+(Cloud.get_backend), so the layers below the workers' entry points have no import cycle. Each send is looked up
+on tasks.py when it is made, so a test that replaces a send there replaces it everywhere. Each raises what the
+broker raised when it refuses the message; the callers undo or leave the row to the sweeper.
+"""
+
+from django.apps import apps
+
+
+def _tasks():
+    return apps.get_app_config("iaas").tasks
+
+
+def send_operation_step(instance_uuid, token, seq, countdown=0):
+    """Send step `seq` of an instance's recorded operation, after `countdown` seconds."""
+    extra = {"countdown": countdown} if countdown else {}
+    _tasks().send_operation_step(instance_uuid, token, seq, **extra)
+
+
+def send_cloud_pull(cloud_uuid):
+    """Send the pull of a cloud in Sync Scheduled."""
+    _tasks().pull_cloud_account.delay(cloud_uuid)
+
+
+def send_membership_sync(membership_uuid, quotas=None):
+    """Send the sync of a membership in Sync Scheduled, with the quotas to push first (or None)."""
+    _tasks().sync_cloud_membership.delay(membership_uuid, quotas=quotas)
+
+
+def send_group_push(group_uuid):
+    """Send the push of a security group's rules."""
+    _tasks().push_security_group.delay(group_uuid)
+
+
+def send_group_delete(group_uuid):
+    """Send the deletion of a security group."""
+    _tasks().delete_security_group.delay(group_uuid)
