@@ -470,3 +470,28 @@ def test_dev_stack_stops_everything_it_started_even_a_stubborn_one(tmp_path):
     while any(map(running, (script_pid, service_pid))) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(script_pid) and not running(service_pid)
+
+
+def test_the_engine_page_names_real_places():
+    """docs/guide/engine.rst: every file it names exists, it names every layer of the iaas contract in
+    pyproject.toml, and each operation an action schedules is found where its recipe says: a rule of
+    instance_policy.RULES holds it, and events.VERBS words it."""
+    import re
+    import tomllib
+
+    from nodeconductor.iaas.events import VERBS
+    from nodeconductor.iaas.instance_policy import RULES
+    from nodeconductor.iaas.operation_table import IMPORT, OPERATIONS, PROVISION
+
+    root = DOCS.parent
+    page = (DOCS / "guide" / "engine.rst").read_text()
+    paths = set(re.findall(r"``((?:nodeconductor|tests)/[\w/.]+)``", page))
+    assert len(paths) >= 8 and [p for p in paths if not (root / p).exists()] == []
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (iaas,) = [c for c in config if c.get("containers") == ["nodeconductor.iaas"]]
+    layers = {name.strip() for layer in iaas["layers"] for name in layer.split("|")}
+    assert {name for name in layers if f"``{name}``" not in page} == set()
+    scheduled_by = {rule.operation.name: name for name, rule in RULES.items() if rule.operation is not None}
+    by_request = set(OPERATIONS) - {PROVISION.name, IMPORT.name}  # a create and an import schedule these
+    assert set(scheduled_by) == by_request
+    assert {name for name in OPERATIONS if name not in VERBS and name != IMPORT.name} == set()
