@@ -3,6 +3,7 @@
 import pathlib
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -52,3 +53,36 @@ def test_a_failure_in_either_half_fails_the_test_command(tmp_path):
         run = subprocess.run(["bash", "-c", f"workers=1\nOS_AUTH_URL=x\n{tail}"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=30)  # fmt: skip
         assert run.returncode == expected, (first, second, run.stdout, run.stderr)
+
+
+def test_the_real_clouds_half_waits_for_ci_to_bring_the_cloud_up(tmp_path):
+    """CI brings the cloud up beside the first half: the second half runs once the file says "up", and is
+    skipped with a warning when it says "down" or stays empty past the wait (the first half's code stands)."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    tail = script[script.index("rc=0\n"):]
+    fake = tmp_path / ".venv" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "pytest").write_text('#!/bin/bash\necho "ran: $*"\ncase "$*" in *"not realcloud"*) exit 0;; esac\nexit 1\n')
+    (fake / "pytest").chmod(0o755)
+    ready = tmp_path / "ready"
+
+    def run(content, wait=2, later=None):
+        if content is None:
+            ready.unlink(missing_ok=True)
+        else:
+            ready.write_text(content)
+        env = {"PATH": "/usr/bin:/bin", "NODECONDUCTOR_REALCLOUD_READY": str(ready),
+               "NODECONDUCTOR_REALCLOUD_WAIT": str(wait)}  # fmt: skip
+        shell = subprocess.Popen(["bash", "-c", f"workers=1\nOS_AUTH_URL=x\n{tail}"], cwd=tmp_path, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        if later is not None:
+            time.sleep(1)
+            ready.write_text(later)
+        out, err = shell.communicate(timeout=30)
+        return shell.returncode, out.count("ran:"), err
+
+    assert run("up\n")[:2] == (1, 2), "up: the second half ran (and its failure fails the command)"
+    code, runs, err = run("down\n")
+    assert (code, runs) == (0, 1) and "the real cloud did not come up" in err
+    assert run(None, wait=1)[:2] == (0, 1), "nothing said within the wait: skipped"
+    assert run(None, wait=10, later="up\n")[:2] == (1, 2), "it waits for the file"
