@@ -117,3 +117,18 @@ def test_the_backend_reads_no_database():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []  # fmt: skip
             found += [f"{path.name}: {n}" for n in names if n.startswith(DATABASE)]
     assert found == []
+
+
+def test_nothing_is_called_by_a_name_held_in_a_string():
+    # A transition, a backend method or an action is called through a reference, never getattr(obj, name)(...):
+    # a reader (and grep) finds every caller of a method, and a renamed one fails at import, not at run time.
+    found = []
+    for path in sorted((PACKAGE / "iaas").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Call)):
+                continue
+            inner = node.func
+            if isinstance(inner.func, ast.Name) and inner.func.id == "getattr" and len(inner.args) >= 2 \
+                    and not isinstance(inner.args[1], ast.Constant):  # fmt: skip
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

@@ -23,11 +23,12 @@ logger = logging.getLogger(__name__)
 G = SecurityGroupState
 
 
-def _save_transition(group, transition, *args):
-    """Run a transition and save it atomically (ConcurrentTransitionMixin refuses a stale state)."""
+def _save_transition(transition, *args):
+    """Run a transition (a bound method of the row) and save the row atomically (ConcurrentTransitionMixin
+    refuses a stale state)."""
     with transaction.atomic():
-        getattr(group, transition)(*args)
-        group.save()
+        transition(*args)
+        transition.__self__.save()
 
 
 def _group(uuid, state):
@@ -48,7 +49,7 @@ def push(group_uuid):
     if group is None:
         return
     try:
-        _save_transition(group, "begin_syncing")
+        _save_transition(group.begin_syncing)
     except ConcurrentTransition:
         return  # a duplicate message: another worker took this push up
     try:
@@ -66,7 +67,7 @@ def _push(group):
             membership.tenant_id, group.backend_id, group.name, group.description, [r.neutron_rule() for r in rules]
         )
     except CloudBackendError as exc:
-        _save_transition(group, "set_erred", str(exc))
+        _save_transition(group.set_erred, str(exc))
         return
     with transaction.atomic():
         for rule in rules:
@@ -88,7 +89,7 @@ def delete(group_uuid):
     if group is None:
         return
     try:
-        _save_transition(group, "begin_deleting")
+        _save_transition(group.begin_deleting)
     except ConcurrentTransition:
         return
     try:
@@ -104,7 +105,7 @@ def _delete(group):
         if membership.tenant_id:
             membership.cloud.get_backend().delete_security_group(membership.tenant_id, group.backend_id, group.name)
     except CloudBackendError as exc:
-        _save_transition(group, "set_erred", str(exc))
+        _save_transition(group.set_erred, str(exc))
         return
     group.delete()
 
@@ -183,8 +184,8 @@ def sweep(picked_up_before, lease_start, push_task, delete_task):
             task.delay(str(uuid))
             resumed += 1
     for group in SecurityGroup.objects.filter(state=G.SYNCING, modified__lt=lease_start):
-        _save_transition(group, "set_erred", "The push was interrupted (its worker was lost); it is retried.")
-        _save_transition(group, "schedule_syncing")
+        _save_transition(group.set_erred, "The push was interrupted (its worker was lost); it is retried.")
+        _save_transition(group.schedule_syncing)
         push_task.delay(str(group.uuid))
         resumed += 1
     # A lost deletion is simply run again: deleting a group that is gone already is fine.

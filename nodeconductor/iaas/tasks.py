@@ -20,11 +20,12 @@ from .services.clouds import cloud_schedule_pull, membership_schedule_sync
 logger = logging.getLogger(__name__)
 
 
-def _save_transition(obj, transition, *args):
-    """Run a transition and save it atomically (ConcurrentTransitionMixin refuses a stale state)."""
+def _save_transition(transition, *args):
+    """Run a transition (a bound method of the row) and save the row atomically (ConcurrentTransitionMixin
+    refuses a stale state)."""
     with transaction.atomic():
-        getattr(obj, transition)(*args)
-        obj.save()
+        transition(*args)
+        transition.__self__.save()
 
 
 def run_cloud_pull(cloud, dry_run=False):
@@ -35,19 +36,19 @@ def run_cloud_pull(cloud, dry_run=False):
     if dry_run:
         return cloud.get_backend().pull_cloud_account(cloud, dry_run=True)
     if cloud.state != SyncState.SYNC_SCHEDULED:
-        _save_transition(cloud, "schedule_syncing")
-    _save_transition(cloud, "begin_syncing")
+        _save_transition(cloud.schedule_syncing)
+    _save_transition(cloud.begin_syncing)
     try:
         diff = cloud.get_backend().pull_cloud_account(cloud)
     except CloudBackendError as exc:
-        _save_transition(cloud, "set_erred", str(exc))
+        _save_transition(cloud.set_erred, str(exc))
         raise
     except Exception as exc:
         if failures.unexpected(exc):
             failures.set_erred(cloud, exc, f"Pull of cloud {cloud.name}")
         raise
     cloud.last_pulled = timezone.now()
-    _save_transition(cloud, "set_in_sync")
+    _save_transition(cloud.set_in_sync)
     try:
         pull_cloud_instances(cloud, diff)
         diff.updated.extend(security_group_sync.reconcile_cloud(cloud))
@@ -124,13 +125,13 @@ def sync_cloud_membership(membership_uuid, quotas=None):
     if membership is None or membership.state != SyncState.SYNC_SCHEDULED:
         return
     try:
-        _save_transition(membership, "begin_syncing")
+        _save_transition(membership.begin_syncing)
     except ConcurrentTransition:
         return  # a duplicate message: another worker took this sync up
     try:
         backend = _sync_membership(membership, quotas)
     except CloudBackendError as exc:
-        _save_transition(membership, "set_erred", str(exc))
+        _save_transition(membership.set_erred, str(exc))
         return
     except Exception as exc:
         if not failures.unexpected(exc):
@@ -158,7 +159,7 @@ def _sync_membership(membership, quotas):
     for field, value in backend.ensure_membership_network(membership.tenant_id).items():
         setattr(membership, field, value)
     with transaction.atomic():
-        _save_transition(membership, "set_in_sync")
+        _save_transition(membership.set_in_sync)
         security_group_sync.ensure_default_groups(membership)  # the settings' defaults, pushed on commit
     return backend
 
@@ -240,8 +241,8 @@ def resume_stalled_work():
     lease_start = timezone.now() - timedelta(seconds=leases.step_lease())
     for model, task in ((Cloud, pull_cloud_account), (CloudProjectMembership, sync_cloud_membership)):
         for obj in model.objects.filter(state=SyncState.SYNCING, modified__lt=lease_start):
-            _save_transition(obj, "set_erred", "The sync was interrupted (its worker was lost); it is retried.")
-            _save_transition(obj, "schedule_syncing")
+            _save_transition(obj.set_erred, "The sync was interrupted (its worker was lost); it is retried.")
+            _save_transition(obj.schedule_syncing)
             task.delay(str(obj.uuid))
             resumed += 1
         for uuid in model.objects.filter(state=SyncState.SYNC_SCHEDULED, modified__lt=before).values_list(

@@ -1,6 +1,7 @@
 """Power, resize and delete of an existing instance, as non-blocking phased steps (see instances.py)."""
 
 from django.utils import timezone
+from novaclient.v2.servers import Server
 
 from .errors import CloudBackendError, CloudResourceNotFound
 from .instances import VOLUME_ERROR_STATES, Step, _server_fault, uses_port
@@ -27,7 +28,8 @@ class InstanceActionsMixin:
         return getattr(server, "OS-EXT-STS:task_state", None)
 
     def _power_step(self, instance, phase, action, target):
-        """Issue a power action once, then wait until the server is idle in the target status."""
+        """Issue a power action (a novaclient Server method) once, then wait until the server is idle in the
+        target status."""
         server = self._server_or_fail(instance)
         if phase == "":
             if server.status == target and self._task_state(server) is None:
@@ -35,8 +37,8 @@ class InstanceActionsMixin:
             if self._task_state(server) is not None:
                 # A redelivered task finds the action under way: wait instead of issuing it twice.
                 return Step(phase="wait", waiting_for=f"server {target}")
-            with self._call(f"{action} server {server.id}"):
-                getattr(server, action)()
+            with self._call(f"{action.__name__} server {server.id}"):
+                action(server)
             return Step(phase="wait", waiting_for=f"server {target}")
         if server.status == target and self._task_state(server) is None:
             return Step(done=True, changes=self._power_changes(server, target))
@@ -49,11 +51,11 @@ class InstanceActionsMixin:
 
     def stop_step(self, instance, phase=""):
         """Stop the server and wait for SHUTOFF."""
-        return self._power_step(instance, phase, "stop", "SHUTOFF")
+        return self._power_step(instance, phase, Server.stop, "SHUTOFF")
 
     def start_step(self, instance, phase=""):
         """Start the server and wait for ACTIVE."""
-        return self._power_step(instance, phase, "start", "ACTIVE")
+        return self._power_step(instance, phase, Server.start, "ACTIVE")
 
     def restart_step(self, instance, phase=""):
         """Reboot the server and wait until it is ACTIVE again."""

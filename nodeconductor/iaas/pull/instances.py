@@ -14,11 +14,13 @@ S = InstanceState
 NOT_FOUND = "The server was not found in the cloud."
 
 
-def _transition(instance, name, *args):
-    """Apply one transition atomically; a concurrent change by a worker wins and we skip."""
+def _transition(transition, *args):
+    """Apply one transition (a bound method of the instance) atomically and log it; a concurrent change by a
+    worker wins and we skip. Returns the transition's name, or None when skipped."""
+    instance, name = transition.__self__, transition.__name__
     try:
         with transaction.atomic():
-            getattr(instance, name)(*args)
+            transition(*args)
             instance.save()
     except ConcurrentTransition:
         logger.info("Instance %s changed while being pulled; left to its worker", instance)
@@ -31,17 +33,17 @@ def reconcile_instance(instance, server):
     """Move one stable instance to what its server (a dict from backend.list_servers, or None) says."""
     if server is None:
         if instance.state != S.ERRED:
-            return _transition(instance, "set_erred", NOT_FOUND)
+            return _transition(instance.set_erred, NOT_FOUND)
         return None
     if server["task_state"] is not None:
         return None  # the cloud is mid-action; look again next pull
     status = server["status"]
     if status == "ERROR" and instance.state != S.ERRED:
-        return _transition(instance, "set_erred", f"The server is in ERROR in the cloud: {server['fault']}")
+        return _transition(instance.set_erred, f"The server is in ERROR in the cloud: {server['fault']}")
     if status == "ACTIVE" and instance.state in (S.OFFLINE, S.ERRED):
-        return _transition(instance, "recover_online")
+        return _transition(instance.recover_online)
     if status == "SHUTOFF" and instance.state in (S.ONLINE, S.ERRED):
-        return _transition(instance, "recover_offline")
+        return _transition(instance.recover_offline)
     return None
 
 

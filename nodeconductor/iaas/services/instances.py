@@ -61,12 +61,13 @@ def _locked_membership(membership):
 QUEUE_DOWN = "The task queue is unavailable, so the {action} was not scheduled and nothing was changed; retry shortly."
 
 
-def _enqueue(instance, op, previous_state, user):
+def _enqueue(instance, op, previous_state, user, undo=True):
     """Send the operation's first step once the transaction commits; if the queue refuses it, undo and 503.
 
     The row is the record of the operation; a message that never left would leave it scheduled with no task,
     and a 503 that still acted would make a client's retry schedule it twice. So the request is undone: a
-    new instance is removed, an action goes back to the state it was asked in.
+    new instance is removed, an action goes back to the state it was asked in. The system's own request
+    (`undo` False) has no client to answer: its row stays recorded, and the sweeper sends the step.
     """
     token = instance.operation_token
 
@@ -76,7 +77,7 @@ def _enqueue(instance, op, previous_state, user):
         except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
             logger.warning("The task queue refused the %s of instance %s: %s", op.name, instance.uuid,
                            type(exc).__name__)  # fmt: skip
-            if _undo(instance, op, previous_state, token, user):
+            if undo and _undo(instance, op, previous_state, token, user):
                 raise ServiceUnavailable(QUEUE_DOWN.format(action=op.title)) from None
 
     transaction.on_commit(send)
@@ -167,11 +168,20 @@ def _uuid(user):
     return str(user.uuid) if user is not None and user.is_authenticated else None
 
 
-def _schedule(instance, user, action, op, params=None):
-    """Lock, check the action (403, or 409 saying which state is needed), record the operation, log, enqueue."""
+def _schedule(instance, user, action, op, params=None, system=False):
+    """Lock, check the action (403, or 409 saying which state is needed), record the operation, log, enqueue.
+
+    `system`: the system's own request (a pull's repair), with no user and no client: an instance gone, busy
+    or in another state is skipped (None), and a message the queue refused is left to the sweeper.
+    """
     rule = instance_policy.RULES[action]
     with transaction.atomic():
-        locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        locked = Instance.objects.select_for_update().filter(pk=instance.pk).first()
+        if system and (locked is None or instance_policy.decide(
+                instance_policy.Operators(None), locked, action) != instance_policy.ALLOWED):  # fmt: skip
+            return None
+        if locked is None:
+            raise Instance.DoesNotExist(f"Instance {instance.pk} is gone.")
         previous = locked.state
         instance_policy.require(user, locked, action)
         try:
@@ -181,7 +191,7 @@ def _schedule(instance, user, action, op, params=None):
         operations.start(locked, op, {**(params or {}), "user_uuid": _uuid(user)})
         locked.save()
         events.instance_event(locked, op.name, "scheduled", user=user)
-        _enqueue(locked, op, previous, user)
+        _enqueue(locked, op, previous, user, undo=not system)
     return locked
 
 
@@ -240,27 +250,11 @@ def security_groups_params(groups):
 
 
 def instance_reapply_security_groups(instance):
-    """Schedule putting the instance's groups back on its ports (a pull found others there); the system's own
-    request, skipped when the instance is busy or no longer Online. The sweeper sends a message that got lost."""
-    locked = Instance.objects.select_for_update().filter(pk=instance.pk).first()
-    if locked is None or instance_policy.decide(instance_policy.Operators(None), locked,
-                                                "update_security_groups") != instance_policy.ALLOWED:
-        return None
-    locked.schedule_security_groups_update()
-    operations.start(locked, operations.UPDATE_SECURITY_GROUPS,
-                     security_groups_params(list(SecurityGroup.objects.filter(instances=locked))))
-    locked.save()
-    events.instance_event(locked, "update_security_groups", "scheduled")
-    token = locked.operation_token
-
-    def send():
-        try:
-            messages.send_operation_step(locked.uuid, token, 0)
-        except Exception as exc:  # noqa: BLE001 - any refusal by the broker: the row is recorded, the sweeper sends it
-            logger.warning("The task queue refused the groups update of %s: %s", locked.uuid, type(exc).__name__)
-
-    transaction.on_commit(send)
-    return locked
+    """Schedule putting the instance's groups back on its ports (a pull found others there): the system's own
+    request, skipped when the instance is busy or no longer Online."""
+    groups = list(SecurityGroup.objects.filter(instances=instance))
+    return _schedule(instance, None, "update_security_groups", operations.UPDATE_SECURITY_GROUPS,
+                     security_groups_params(groups), system=True)  # fmt: skip
 
 
 def instance_assign_floating_ip(instance, user=None, floating_ip=None):
