@@ -36,7 +36,7 @@ def main(argv=None):
     from django.test.utils import CaptureQueriesContext
     from pyinstrument import Profiler
 
-    from nodeconductor.iaas import operations
+    from nodeconductor.iaas.engine import operations
     from tests.iaas.steps import advance
 
     # POST /api/instances/ (the task is only sent to Redis; no worker runs here).

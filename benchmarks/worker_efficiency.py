@@ -166,7 +166,7 @@ def run_batches(report, api, seed, sim, workers, n, runs, label):
 
 def capped_line(report, api, seed, sim, env, workers, extra, args, one, by_n):
     """Informational: --capped-n provisions at the default build cap; returns its figures and uncapped workers."""
-    from nodeconductor.iaas.build_slots import build_cap
+    from nodeconductor.iaas.engine.build_slots import build_cap
 
     cap = args.cap
     default_env = {**env, "NODECONDUCTOR_OPENSTACK_MAX_CONCURRENT_BUILDS": str(cap)}

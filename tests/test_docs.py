@@ -479,9 +479,9 @@ def test_the_engine_page_names_real_places():
     import re
     import tomllib
 
+    from nodeconductor.iaas.engine.operation_table import IMPORT, OPERATIONS, PROVISION
     from nodeconductor.iaas.events import VERBS
     from nodeconductor.iaas.instance_policy import RULES
-    from nodeconductor.iaas.operation_table import IMPORT, OPERATIONS, PROVISION
 
     root = DOCS.parent
     page = (DOCS / "guide" / "engine.rst").read_text()

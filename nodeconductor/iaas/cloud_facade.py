@@ -14,7 +14,7 @@ from .backend import OpenStackBackend
 from .backend.instances import InstanceOperationsMixin
 from .backend.specs import InstanceSpec
 from .backend_specs import cloud_access, instance_spec, seen_spec, tenant_ids
-from .operations import PROVISION, run_blocking
+from .engine.operations import PROVISION, run_blocking
 from .pull.catalogue import apply_cloud_account
 
 _BACKEND_PACKAGE = OpenStackBackend.__module__.rpartition(".")[0]

@@ -14,7 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.structure.models import ProjectPermission, ProjectRole
 
-from . import operation_table as ops
+from .engine import operation_table as ops
 from .events import VERBS
 from .models import Instance, InstanceState
 

@@ -8,12 +8,8 @@ waits between them, the quota change and the state path. It reads the database o
 from . import instance_policy
 from .backend.instances import keypair_name, networks_setting, uses_port
 from .backend.units import mib_to_gib
+from .engine.operation_table import PROVISION, Call, Operation
 from .models import Instance, InstanceState
-from .operation_table import (
-    PROVISION,
-    Call,
-    Operation,
-)
 from .services import floating_ips as floating_ip_services
 from .services import instances as instance_services
 from .services.instances import QUOTA_LABELS

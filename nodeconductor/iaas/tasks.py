@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from . import failures, floating_ip_sync, leases, operations, poller, security_group_sync, sweeper
+from . import failures, floating_ip_sync, security_group_sync
 from .backend import CloudBackendError
+from .engine import leases, operations, poller, sweeper
 from .importable import refresh_importable
 from .models import Cloud, CloudProjectMembership, SyncState
 from .models.cloud import TENANT_TAKEN

@@ -1,6 +1,6 @@
 """Run an instance operation's steps one at a time in the test's process, as one worker message each would."""
 
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance
 
 

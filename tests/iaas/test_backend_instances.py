@@ -2,7 +2,7 @@
 
 import pytest
 
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 
 pytestmark = pytest.mark.django_db(transaction=True)

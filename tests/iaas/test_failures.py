@@ -14,8 +14,9 @@ from unittest import mock
 
 import pytest
 
-from nodeconductor.iaas import operation_table, security_group_sync, tasks
+from nodeconductor.iaas import security_group_sync, tasks
 from nodeconductor.iaas.backend.instance_actions import InstanceActionsMixin
+from nodeconductor.iaas.engine import operation_table
 from nodeconductor.iaas.models import (
     Cloud,
     CloudProjectMembership,

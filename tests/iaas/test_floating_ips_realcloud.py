@@ -154,7 +154,7 @@ def test_done_when_scenario_on_each_cloud(roles, cloud_env, own_tenant):
 
 def test_figures_calls_per_provision_with_networking_and_a_floating_ip(roles, sim_env, settings):
     """Steps and cloud calls (by kind) of one provision on the tenant network with a floating IP (print with -s)."""
-    from nodeconductor.iaas import operations
+    from nodeconductor.iaas.engine import operations
     from tests.iaas.test_backend_instances import make_instance
 
     tenant_mode(settings)

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from nodeconductor.iaas import floating_ip_sync, leases, operations
+from nodeconductor.iaas import floating_ip_sync
 from nodeconductor.iaas.backend.floating_ips import instance_tag
+from nodeconductor.iaas.engine import leases, operations
 from nodeconductor.iaas.models import FloatingIP, Instance, InstanceState
 from tests.iaas.steps import advance
 from tests.iaas.test_backend_instances import make_instance, run
@@ -199,7 +200,7 @@ def test_the_plans_with_a_floating_ip_are_what_the_worker_does(net_iaas, roles):
 @pytest.mark.django_db(transaction=False)  # the test is the worker and the poller
 def test_the_tenant_poller_sees_the_address_show_while_the_server_stays_active(roles, sim_env, settings):
     """The poller skips a look while what it sees is unchanged: the floating address must count as a change."""
-    from nodeconductor.iaas import poller
+    from nodeconductor.iaas.engine import poller
     from tests.fixtures.iaas import build_iaas
     from tests.iaas.test_instance_network import tenant_mode
     from tests.iaas.test_instances_api import create_body
@@ -282,7 +283,8 @@ def test_a_lost_assign_message_is_sent_again_by_the_sweeper(net_iaas, roles, set
 
 
 def test_an_assign_whose_worker_died_is_run_again_without_a_second_ip(net_iaas, roles, settings):  # noqa: F811
-    from nodeconductor.iaas import sweeper, tasks
+    from nodeconductor.iaas import tasks
+    from nodeconductor.iaas.engine import sweeper
 
     sim, membership = net_iaas.env.sim, net_iaas.membership
     instance = provision(net_iaas, roles)

@@ -333,7 +333,7 @@ def test_a_resize_reservation_is_released_when_the_resize_ends(iaas, roles, djan
     assert client.post(url(first, "resize"), {"disk_size": 3072}).status_code == 202
     assert instance_services.membership_usage(iaas.membership)["storage"] == 4096 + 2048
     # The first resize fails in the worker (its instance is a bare row here): the reservation goes with it.
-    from nodeconductor.iaas import operations
+    from nodeconductor.iaas.engine import operations
 
     operations.run_blocking(operations.RESIZE_DISK, first.uuid, {"new_size_mib": 3072})
     first.refresh_from_db()

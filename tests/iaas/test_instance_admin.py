@@ -5,7 +5,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from nodeconductor.core.models import User
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 
 from .test_backend_instances import force_state, make_instance, run

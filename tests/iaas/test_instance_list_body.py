@@ -6,7 +6,7 @@ from django.test import RequestFactory
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from nodeconductor.iaas.serializers.instance import InstanceSerializer
 

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from nodeconductor.iaas import operations
 from nodeconductor.iaas.backend import OpenStackBackend, instances
 from nodeconductor.iaas.backend.networking import TENANT_NETWORK, TENANT_TAG, port_name
 from nodeconductor.iaas.backend.session import get_session
 from nodeconductor.iaas.backend_specs import cloud_access
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import CloudProjectMembership, Instance, InstanceState, SyncState
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from tests.fixtures.iaas import build_iaas

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import InstanceState
 from nodeconductor.iaas.pull.instances import NOT_FOUND
 from nodeconductor.iaas.tasks import pull_cloud_account, run_cloud_pull

@@ -4,7 +4,7 @@ import pytest
 from rest_framework import serializers
 from rest_framework.test import APIRequestFactory
 
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance
 from nodeconductor.iaas.serializers.instance import InstanceSerializer
 

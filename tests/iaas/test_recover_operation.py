@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas import leases, operations, sweeper
+from nodeconductor.iaas.engine import leases, operations, sweeper
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.test_instance_plans import NoWrites, assert_plan_matches, cloud_writes, dry
 from tests.iaas.test_instances_api import provision, run_tasks, url
@@ -175,7 +175,7 @@ def test_the_groups_update_plan_names_the_groups_and_writes_nothing(iaas, roles,
 
 def test_every_operation_name_fits_the_column_that_records_it():
     # PostgreSQL refuses a longer value (SQLite does not): update_security_groups is 22 characters.
-    from nodeconductor.iaas.operation_table import OPERATIONS
+    from nodeconductor.iaas.engine.operation_table import OPERATIONS
 
     longest = max(OPERATIONS, key=len)
     assert len(longest) <= Instance._meta.get_field("operation_name").max_length, longest

@@ -5,9 +5,9 @@ import logging
 import pytest
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas import operations
 from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.backend.session import clear_sessions
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Image, Instance, SyncState, Template
 from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
 

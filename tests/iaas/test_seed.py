@@ -104,7 +104,7 @@ def test_seed_example_ends_with_an_online_instance_with_two_volumes(cloud_env):
     root = backend.get_volume(instance, instance.system_volume_id)
     assert root.bootable == "true" and root.size == 1
     # Leave the real cloud as we found it.
-    from nodeconductor.iaas import operations
+    from nodeconductor.iaas.engine import operations
     from nodeconductor.iaas.models import Instance
 
     Instance.objects.filter(pk=instance.pk).update(state=InstanceState.DELETION_SCHEDULED)

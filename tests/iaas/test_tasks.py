@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from nodeconductor.iaas import poller, tasks
+from nodeconductor.iaas import tasks
+from nodeconductor.iaas.engine import poller
 from nodeconductor.iaas.models import Instance
 from tests.iaas.test_instances_api import create_many
 

@@ -61,7 +61,7 @@ def test_a_scheduled_provision_shows_its_progress_and_why_actions_wait(iaas, rol
 
 def test_a_running_provision_shows_the_api_step_and_what_it_waits_for(iaas, roles, login, browser):
     """A provision a worker has taken one step of: the page shows the API's own step, count and wait."""
-    from nodeconductor.iaas import operations
+    from nodeconductor.iaas.engine import operations
 
     instance = Instance.objects.create(
         hostname="building-vm", template=iaas.template, cloud_project_membership=iaas.membership,

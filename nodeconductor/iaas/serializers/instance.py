@@ -12,7 +12,8 @@ from nodeconductor.core.permissions import deny_unless
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 from nodeconductor.structure.models import Project
 
-from .. import instance_policy, operations, progress
+from .. import instance_policy
+from ..engine import operations, progress
 from ..instance_policy import NOT_ADMIN, can_operate
 from ..models import CloudProjectMembership, Flavor, Instance, InstanceState, SecurityGroup, SyncState, Template
 from ..services.floating_ips import floating_ip_create_error

@@ -7,7 +7,7 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, ServiceUnavailable
 
-from .. import messages
+from ..engine import messages
 from ..models import Cloud, CloudProjectMembership, SyncState
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,10 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.core.permissions import is_staff
 
-from .. import events, instance_policy, operations
+from .. import events, instance_policy
+from ..engine import operations
+from ..engine.operation_table import IMPORT
 from ..models import ImportableServer, Instance, SyncState
-from ..operation_table import IMPORT
 from .instances import _enqueue, _locked_membership, _uuid, check_quota
 
 NOT_LISTER = "Only owners of the customer, administrators of the project and staff list importable servers."

@@ -13,7 +13,8 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavailable
 
-from .. import events, instance_policy, messages, operations
+from .. import events, instance_policy
+from ..engine import messages, operations
 from ..models import CloudProjectMembership, Instance, InstanceState, SecurityGroup
 from ..models.security_groups import set_instance_groups
 from . import floating_ips as floating_ip_services

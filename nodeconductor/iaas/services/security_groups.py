@@ -14,7 +14,7 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, ServiceUnavailable
 
-from .. import messages
+from ..engine import messages
 from ..models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..models.cloud import Networking
 from ..models.security_groups import BUSY_STATES

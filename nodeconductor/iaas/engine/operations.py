@@ -22,11 +22,12 @@ from django.utils import timezone
 
 from nodeconductor.core.models import User
 
-from . import build_slots, events, failures
-from .backend import CloudBackendError
+from .. import events, failures
+from ..backend import CloudBackendError
+from ..models import Instance, InstanceState
+from . import build_slots
 from .build_slots import build_cap, queue_poll  # noqa: F401 - callers and tests name them through the engine
 from .leases import dead_and_settled, holder_id, next_poll, step_lease, wait_timeout
-from .models import Instance, InstanceState
 from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
     ASSIGN_FLOATING_IP,
     DELETE,

@@ -20,10 +20,10 @@ from datetime import timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ..backend import CloudBackendError
+from ..models import CloudProjectMembership, Instance, TenantPoller
+from ..models.instance import WORKING_STATES
 from . import leases, operations
-from .backend import CloudBackendError
-from .models import CloudProjectMembership, Instance, TenantPoller
-from .models.instance import WORKING_STATES
 
 logger = logging.getLogger(__name__)
 # Scheduled states wait for a worker or a build slot, not for the cloud: not the poller's.

@@ -9,8 +9,8 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from ..models import Instance
 from .leases import dead_and_settled, sweep_grace
-from .models import Instance
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,11 @@ from django.db import close_old_connections, connection
 from django.test import TestCase
 from django.utils import timezone
 
-from nodeconductor.iaas import operations, poller, sweeper, tasks
+from nodeconductor.iaas import tasks
+from nodeconductor.iaas.engine import operations, poller, sweeper
 from nodeconductor.iaas.models import Instance, InstanceState
+from tests.iaas.engine.test_build_cap import cap
 from tests.iaas.steps import advance
-from tests.iaas.test_build_cap import cap
 from tests.iaas.test_instances_api import create_many, make_instance
 
 S = InstanceState

@@ -7,12 +7,12 @@ The same definition is what the worker runs (operations.run_step), what the prog
 
 import dataclasses
 
-from .backend.instance_actions import InstanceActionsMixin as Actions
-from .backend.instances import InstanceOperationsMixin as Steps
-from .events import VERBS
-from .models import Flavor, Instance, InstanceState, SecurityGroup
-from .models.floating_ips import external_ips_of, forget_released, record
-from .models.security_groups import set_instance_groups
+from ..backend.instance_actions import InstanceActionsMixin as Actions
+from ..backend.instances import InstanceOperationsMixin as Steps
+from ..events import VERBS
+from ..models import Flavor, Instance, InstanceState, SecurityGroup
+from ..models.floating_ips import external_ips_of, forget_released, record
+from ..models.security_groups import set_instance_groups
 
 S = InstanceState
 
@@ -262,7 +262,7 @@ DELETE = Operation("delete", S.DELETION_SCHEDULED, S.DELETING, Instance.begin_de
 # Importing a server no instance tracks (see importable.py): Provisioning Scheduled -> Provisioning -> Online or
 # Offline as the server is. It only reads the cloud; a failure leaves the server alone and the instance Erred
 # holding nothing.
-from . import importable  # noqa: E402 - kept beside its one use, so this table's edit stays local
+from .. import importable  # noqa: E402 - kept beside its one use, so this table's edit stays local
 
 IMPORT = Operation(
     "import", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, importable.import_step,

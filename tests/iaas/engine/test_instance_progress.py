@@ -5,7 +5,7 @@ import time
 import pytest
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.steps import advance
 from tests.iaas.test_instances_api import create_body, provision, run_tasks, stop, url

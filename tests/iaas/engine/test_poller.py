@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from nodeconductor.iaas import leases, operations, poller
 from nodeconductor.iaas.backend import OpenStackBackend
 from nodeconductor.iaas.backend.session import get_session
 from nodeconductor.iaas.backend_specs import cloud_access
+from nodeconductor.iaas.engine import leases, operations, poller
 from nodeconductor.iaas.models import Cloud, Instance, InstanceState, TenantPoller
 from tests.fixtures.iaas import build_iaas
 from tests.iaas.steps import advance

@@ -6,7 +6,7 @@ import time
 import pytest
 from django.db import close_old_connections, connection
 
-from nodeconductor.iaas import operations
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.steps import advance
 from tests.iaas.test_instances_api import create_many, make_instance

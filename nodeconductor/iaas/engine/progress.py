@@ -1,6 +1,6 @@
 """An instance's operation as the API shows it: its step, how far it got, what it waits for, why it failed."""
 
-from .models import InstanceState
+from ..models import InstanceState
 from .operation_table import OPERATIONS, run_context
 from .operations import iso_utc
 

@@ -21,8 +21,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..models import Cloud, Instance, InstanceState
 from . import messages
-from .models import Cloud, Instance, InstanceState
 from .operation_table import OPERATIONS
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nodeconductor.iaas.operations import next_poll
+from nodeconductor.iaas.engine.operations import next_poll
 
 
 def test_next_poll_is_a_tenth_of_the_wait_within_bounds(settings):

@@ -4,14 +4,13 @@ import time
 
 import pytest
 
-from nodeconductor.iaas import operations
 from nodeconductor.iaas.backend.instances import InstanceOperationsMixin
+from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from nodeconductor.iaas.services.instances import membership_usage
 from nodeconductor.iaas.tasks import run_cloud_pull
 from tests.iaas.steps import advance
-
-from .test_backend_instances import force_state, make_instance, run
+from tests.iaas.test_backend_instances import force_state, make_instance, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState
