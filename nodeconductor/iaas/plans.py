@@ -33,14 +33,19 @@ def state_path(op: Operation, current=None):
     An operation that runs in one of several states (a floating IP change) keeps the one it was asked in.
     """
     if op.runs_in and current is not None:
-        return [InstanceState(current).label] * 3
+        return [_working(op, current)] * 3
     end = "(deleted)" if op.deletes else _target(op.succeed)
     return [InstanceState(op.scheduled_state).label, InstanceState(op.working_state).label, end]
 
 
+def _working(op, current):
+    """The state the instance is in while the operation runs: the one asked in, when it may run in several."""
+    return InstanceState(current if op.runs_in and current is not None else op.working_state).label
+
+
 def failure_path(op: Operation, current=None):
     """The states of a failed run: Erred, or the state an operation with its own failure keeps."""
-    working = InstanceState(current if op.runs_in and current is not None else op.working_state).label
+    working = _working(op, current)
     if op.fail is None:
         return [working, ERRED]
     return [working, working if op.keeps_state else _target(op.fail)]

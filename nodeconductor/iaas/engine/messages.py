@@ -16,8 +16,7 @@ def _tasks():
 
 def send_operation_step(instance_uuid, token, seq, countdown=0):
     """Send step `seq` of an instance's recorded operation, after `countdown` seconds."""
-    extra = {"countdown": countdown} if countdown else {}
-    _tasks().send_operation_step(instance_uuid, token, seq, **extra)
+    _tasks().send_operation_step(instance_uuid, token, seq, countdown=countdown)
 
 
 def send_cloud_pull(cloud_uuid):

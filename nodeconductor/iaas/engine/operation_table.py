@@ -284,7 +284,6 @@ RECOVER = Operation(
 )  # fmt: skip
 
 
-
 def _finish_security_groups(instance, params):
     """The instance's groups are written once the cloud's ports have them (a refusal leaves the old ones)."""
     groups = SecurityGroup.objects.filter(uuid__in=params["security_group_uuids"])
@@ -301,7 +300,6 @@ UPDATE_SECURITY_GROUPS = Operation(
         Call("neutron update_port", "(each port of server {server_id}) security_groups={security_groups}",
              only_if="the port has other groups"),)),),
 )  # fmt: skip
-
 
 
 def _finish_assign_floating_ip(instance, params):
