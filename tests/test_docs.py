@@ -482,6 +482,7 @@ def test_the_engine_page_names_real_places():
     from nodeconductor.iaas.engine.operation_table import IMPORT, OPERATIONS, PROVISION
     from nodeconductor.iaas.events import VERBS
     from nodeconductor.iaas.instance_policy import RULES
+    from nodeconductor.iaas.resource_operations import TABLE
 
     root = DOCS.parent
     page = (DOCS / "guide" / "engine.rst").read_text()
@@ -495,3 +496,5 @@ def test_the_engine_page_names_real_places():
     by_request = set(OPERATIONS) - {PROVISION.name, IMPORT.name}  # a create and an import schedule these
     assert set(scheduled_by) == by_request
     assert {name for name in OPERATIONS if name not in VERBS and name != IMPORT.name} == set()
+    # The operations on clouds, memberships and groups: each named on the page, each with its words.
+    assert {name for name in TABLE if f"``{name}``" not in page or name not in VERBS} == set()

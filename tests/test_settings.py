@@ -1,5 +1,6 @@
 """The settings modules, each imported in a fresh interpreter with exactly the environment a test gives it."""
 
+import base64
 import json
 import subprocess
 import sys
@@ -358,4 +359,7 @@ def test_development_migrates_and_enqueues_in_a_fresh_var_dir_without_run_dev(tm
     assert answer["status"] == 201, answer["body"]
     assert json.loads(answer["body"])["state"] == "Sync Scheduled"
     (message,) = (var / "celery-queue").iterdir()
-    assert "nodeconductor.iaas.pull_cloud_account" in message.read_text()
+    envelope = json.loads(message.read_text())
+    assert envelope["headers"]["task"] == "nodeconductor.iaas.run_operation"  # the first step of the cloud's pull
+    kind, uuid, token, seq = json.loads(base64.b64decode(envelope["body"]))[0]
+    assert (kind, uuid, len(token), seq) == ("cloud", json.loads(answer["body"])["uuid"], 32, 0)

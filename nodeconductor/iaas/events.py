@@ -14,6 +14,11 @@ VERBS = {
     "update_security_groups": "security groups update",
     "assign_floating_ip": "floating IP assignment",
     "unassign_floating_ip": "floating IP removal",
+    # Operations on other resources (resource_operations.py), as the messages about them name them.
+    "pull_cloud": "pull of the cloud",
+    "sync_membership": "sync of the membership",
+    "push_security_group": "push of the security group",
+    "delete_security_group": "deletion of the security group",
 }
 
 

@@ -176,3 +176,32 @@ def plan_action(user, instance, action, flavor=None, disk_size=None, groups=None
         change = {key: -amount for key, amount in held.items()}
     instance_services.check_quota(instance.cloud_project_membership, change)
     return _plan(op, context, instance.cloud_project_membership, change, instance.state)
+
+
+def _state_label(model, state):
+    """The display name of one of a row's states."""
+    return dict(model._meta.get_field("state").choices)[state]
+
+
+def plan_resource(op, row, context=None):
+    """The plan of an operation on a cloud, a membership or a security group (resource_operations.py).
+
+    The caller made the real request's checks first (the 403s and 409s); a plan reads the database only.
+    """
+    context = {"name": getattr(row, "name", ""), "backend_id": getattr(row, "backend_id", "") or "(none yet)",
+               **(context or {})}  # fmt: skip
+    end = "(deleted)" if op.deletes else _state_label(op.model, _target_state(op.succeed))
+    working = _state_label(op.model, op.working_state)
+    return {
+        "operation": op.name,
+        "dry_run": True,
+        "state_path": [_state_label(op.model, op.scheduled_state), working, end],
+        "steps": _steps(op.phases, context),
+        "on_failure": {"state_path": [working, "Erred"], "steps": []},
+    }
+
+
+def _target_state(transition):
+    """The state a django-fsm transition with one target leads to."""
+    (target,) = {t.target for t in transition._django_fsm.transitions.values()}
+    return target

@@ -1,4 +1,4 @@
-"""Worker side of security groups: push the diff, delete, set a VM's groups, reconcile at the pull, sweep.
+"""The pull's part for security groups: find the groups and the VMs' ports that drifted, and schedule their fix.
 
 Who wins when the cloud and we disagree: the database. The pull reads the tenant's groups and, for each of our
 idle groups whose rules in Neutron differ from ours (a rule removed or added behind our back, the group gone),
@@ -9,105 +9,15 @@ of the tenant that we do not manage (its "default", its own) are left alone.
 import logging
 
 from django.db import transaction
-from django.utils import timezone
-from django_fsm import ConcurrentTransition
 
-from . import failures
 from .backend import CloudBackendError
 from .backend.security_groups import diff_key
 from .models import Instance, InstanceState, SecurityGroup, SecurityGroupState, SyncState
 from .services.instances import instance_reapply_security_groups
-from .services.security_groups import ensure_default_groups, schedule_push  # noqa: F401 - tasks uses the first
+from .services.security_groups import schedule_push
 
 logger = logging.getLogger(__name__)
 G = SecurityGroupState
-
-
-def _save_transition(transition, *args):
-    """Run a transition (a bound method of the row) and save the row atomically (ConcurrentTransitionMixin
-    refuses a stale state)."""
-    with transaction.atomic():
-        transition(*args)
-        transition.__self__.save()
-
-
-def _group(uuid, state):
-    """The group with its membership and cloud, when it is in `state` (else None: nothing to do)."""
-    return SecurityGroup.objects.select_related("membership__cloud").filter(uuid=uuid, state=state).first()
-
-
-def _erred_unless_ours(group, exc, what):
-    """An unexpected failure puts the group in Erred with the reason; a lost database or owner is raised on."""
-    if not failures.unexpected(exc):
-        raise exc
-    failures.set_erred(group, exc, f"{what} of security group {group.uuid}")
-
-
-def push(group_uuid):
-    """Make Neutron match the group (rules read now, so edits queued meanwhile go too); In Sync or Erred."""
-    group = _group(group_uuid, G.SYNC_SCHEDULED)
-    if group is None:
-        return
-    try:
-        _save_transition(group.begin_syncing)
-    except ConcurrentTransition:
-        return  # a duplicate message: another worker took this push up
-    try:
-        _push(group)
-    except Exception as exc:
-        _erred_unless_ours(group, exc, "Push")
-
-
-def _push(group):
-    """The push of a group in Syncing: the diff in Neutron, then the ids on our rows; In Sync or Erred."""
-    rules = list(group.rules.all())
-    membership = group.membership
-    try:
-        result = membership.cloud.get_backend().push_security_group(
-            membership.tenant_id, group.backend_id, group.name, group.description, [r.neutron_rule() for r in rules]
-        )
-    except CloudBackendError as exc:
-        _save_transition(group.set_erred, str(exc))
-        return
-    with transaction.atomic():
-        for rule in rules:
-            rule_id = result["rule_ids"].get(diff_key(rule.neutron_rule()), "")
-            if rule.backend_id != rule_id:
-                type(rule).objects.filter(pk=rule.pk).update(backend_id=rule_id)
-        group.backend_id = result["id"]
-        group.set_in_sync()
-        group.save()
-
-
-def delete(group_uuid):
-    """Delete the group in Neutron, then its row; Erred with the cloud's message when Neutron refuses."""
-    group = (
-        SecurityGroup.objects.select_related("membership__cloud")
-        .filter(uuid=group_uuid, state__in=[G.DELETION_SCHEDULED, G.DELETING])
-        .first()
-    )
-    if group is None:
-        return
-    try:
-        _save_transition(group.begin_deleting)
-    except ConcurrentTransition:
-        return
-    try:
-        _delete(group)
-    except Exception as exc:
-        _erred_unless_ours(group, exc, "Deletion")
-
-
-def _delete(group):
-    """The deletion of a group in Deleting: in Neutron, then the row; Erred with the cloud's message if refused."""
-    membership = group.membership
-    try:
-        if membership.tenant_id:
-            membership.cloud.get_backend().delete_security_group(membership.tenant_id, group.backend_id, group.name)
-    except CloudBackendError as exc:
-        _save_transition(group.set_erred, str(exc))
-        return
-    group.delete()
 
 
 def _drifted(group, cloud_groups):
@@ -170,28 +80,3 @@ def reconcile_cloud(cloud):
         except CloudBackendError as exc:
             logger.warning("Pull of security groups in %s failed: %s", membership, exc)
     return lines
-
-
-def sweep(picked_up_before, lease_start, push_task, delete_task):
-    """The sweeper's part: groups scheduled with no task coming are sent again; a dead worker's are retried."""
-    resumed = 0
-    for state, task in ((G.SYNC_SCHEDULED, push_task), (G.DELETION_SCHEDULED, delete_task)):
-        for uuid in SecurityGroup.objects.filter(state=state, modified__lt=picked_up_before).values_list(
-            "uuid", flat=True
-        ):
-            # Touch the row first, so a queue that is slow to deliver gets one extra message, not one a sweep.
-            SecurityGroup.objects.filter(uuid=uuid, state=state).update(modified=timezone.now())
-            task.delay(str(uuid))
-            resumed += 1
-    for group in SecurityGroup.objects.filter(state=G.SYNCING, modified__lt=lease_start):
-        _save_transition(group.set_erred, "The push was interrupted (its worker was lost); it is retried.")
-        _save_transition(group.schedule_syncing)
-        push_task.delay(str(group.uuid))
-        resumed += 1
-    # A lost deletion is simply run again: deleting a group that is gone already is fine.
-    stale = SecurityGroup.objects.filter(state=G.DELETING, modified__lt=lease_start)
-    for uuid in stale.values_list("uuid", flat=True):
-        SecurityGroup.objects.filter(uuid=uuid, state=G.DELETING).update(modified=timezone.now())
-        delete_task.delay(str(uuid))
-        resumed += 1
-    return resumed

@@ -23,7 +23,8 @@ SETUP = """
 from django.conf import settings
 from nodeconductor.core.models import User
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Template
-from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
+from nodeconductor.iaas.resource_operations import run_cloud_pull
+from nodeconductor.iaas.tasks import sync_cloud_membership
 from nodeconductor.structure.models import Customer, Project
 
 customer = Customer.objects.create(name="C")

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from nodeconductor.iaas.backend import CloudBackendError, CloudResourceNotFound, OpenStackBackend
 from nodeconductor.iaas.backend_specs import cloud_access
 from nodeconductor.iaas.models import Cloud, SyncState
-from nodeconductor.iaas.tasks import run_cloud_pull
+from nodeconductor.iaas.resource_operations import run_cloud_pull
 from tests.iaas import factories
 
 QUOTA_KEYS = {"quota_vcpu", "quota_ram", "quota_storage", "quota_max_instances"}

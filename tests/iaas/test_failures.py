@@ -14,7 +14,7 @@ from unittest import mock
 
 import pytest
 
-from nodeconductor.iaas import security_group_sync, tasks
+from nodeconductor.iaas import resource_operations, security_group_sync, tasks
 from nodeconductor.iaas.backend.instance_actions import InstanceActionsMixin
 from nodeconductor.iaas.engine import operation_table
 from nodeconductor.iaas.models import (
@@ -53,7 +53,7 @@ def test_a_cloud_pull_that_fails_unexpectedly_ends_erred_and_is_pulled_again(iaa
         cloud_services.cloud_schedule_pull(iaas.cloud)
     cloud = Cloud.objects.get(pk=iaas.cloud.pk)
     assert (cloud.state, cloud.error_message) == (SyncState.ERRED, REASON)
-    assert logged_with_traceback(caplog, f"Pull of cloud {cloud.name}")
+    assert logged_with_traceback(caplog, f"Pull of the cloud {cloud.name}")
     with run_tasks():
         cloud_services.cloud_schedule_pull(cloud)
     cloud.refresh_from_db()
@@ -81,8 +81,8 @@ def test_one_tenant_that_fails_unexpectedly_in_a_pull_stops_no_other_tenant(iaas
             raise BUG
         return real(backend, membership, only)
 
-    with mock.patch.object(tasks, "pull_instances", broken_for_one):
-        diff = tasks.run_cloud_pull(iaas.cloud)
+    with mock.patch.object(resource_operations, "pull_instances", broken_for_one):
+        diff = resource_operations.run_cloud_pull(iaas.cloud)
     instance.refresh_from_db()
     assert instance.state == S.OFFLINE
     assert f"instance {instance.hostname}: recover_offline" in diff.updated
@@ -95,7 +95,7 @@ def test_a_membership_sync_that_fails_unexpectedly_ends_erred_and_syncs_again(ia
         cloud_services.membership_schedule_sync(membership)
     membership.refresh_from_db()
     assert (membership.state, membership.error_message) == (SyncState.ERRED, REASON)
-    assert logged_with_traceback(caplog, f"Sync of membership {membership}")
+    assert logged_with_traceback(caplog, f"Sync of the membership {membership}")
     with run_tasks():
         response = roles.client_as("owner").post(roles.url("cloudprojectmembership", membership) + "sync/")
     assert response.status_code == 202 and response.json() == {"status": "sync was scheduled"}
@@ -105,11 +105,11 @@ def test_a_membership_sync_that_fails_unexpectedly_ends_erred_and_syncs_again(ia
 
 def test_a_security_group_push_that_fails_unexpectedly_ends_erred_and_is_pushed_again(iaas, caplog):
     # diff_key matches the rules Neutron answered with ours, after the push
-    with mock.patch.object(security_group_sync, "diff_key", side_effect=BUG), run_tasks():
+    with mock.patch.object(resource_operations, "diff_key", side_effect=BUG), run_tasks():
         group = group_services.group_create(iaas.membership, "web", [SSH], in_request=False)
     group.refresh_from_db()
     assert (group.state, group.error_message) == (G.ERRED, REASON)
-    assert logged_with_traceback(caplog, f"Push of security group {group.uuid}")
+    assert logged_with_traceback(caplog, f"Push of the security group {group.name}")
     with run_tasks():  # the next pull pushes an Erred group again
         security_group_sync.reconcile_cloud(iaas.cloud)
     group.refresh_from_db()
@@ -130,7 +130,7 @@ def test_a_security_group_deletion_that_fails_unexpectedly_ends_erred(iaas, capl
     assert group.state == G.ERRED
     assert group.error_message.startswith("Unexpected error: ProtectedError: Cannot delete some instances of model")
     assert "Traceback" not in group.error_message and "{" not in group.error_message
-    assert logged_with_traceback(caplog, f"Deletion of security group {group.uuid}")
+    assert logged_with_traceback(caplog, f"Deletion of the security group {group.name}")
     assert SecurityGroup.objects.filter(pk=group.pk).exists()
 
 

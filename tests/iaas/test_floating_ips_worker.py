@@ -231,7 +231,7 @@ def test_the_tenant_poller_sees_the_address_show_while_the_server_stays_active(r
 
 
 def test_the_cloud_pull_reconciles_the_floating_ips(net_iaas, roles):  # noqa: F811
-    from nodeconductor.iaas.tasks import run_cloud_pull
+    from nodeconductor.iaas.resource_operations import run_cloud_pull
 
     membership = net_iaas.membership
     made = admin_neutron(net_iaas.env).create_floatingip({"floatingip": {

@@ -20,7 +20,7 @@ from nodeconductor.iaas.models import (
     InstanceState,
     SyncState,
 )
-from nodeconductor.iaas.tasks import run_cloud_pull
+from nodeconductor.iaas.resource_operations import run_cloud_pull
 from tests.fixtures.roles import check_matrix
 from tests.iaas import factories
 from tests.iaas.test_instances_api import link, make_instance, run_tasks, url

@@ -8,7 +8,8 @@ from nodeconductor.events.models import Event
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import InstanceState
 from nodeconductor.iaas.pull.instances import NOT_FOUND
-from nodeconductor.iaas.tasks import pull_cloud_account, run_cloud_pull
+from nodeconductor.iaas.resource_operations import run_cloud_pull
+from nodeconductor.iaas.tasks import pull_cloud_account
 
 from .test_backend_instances import force_state, make_instance, run
 

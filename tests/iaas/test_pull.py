@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.backend.session import clear_sessions
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Image, SyncState
-from nodeconductor.iaas.tasks import pull_cloud_accounts, run_cloud_pull
+from nodeconductor.iaas.resource_operations import run_cloud_pull
+from nodeconductor.iaas.tasks import pull_cloud_accounts
 from tests import factories as base_factories
 from tests.iaas import factories
 

@@ -1,11 +1,13 @@
 """`manage.py pull_cloud_accounts [uuid ...] [--dry-run]` against the simulator."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from nodeconductor.iaas.models import Cloud, Flavor, SyncState
 from tests.iaas import factories
@@ -69,7 +71,11 @@ def test_failed_pull_exits_non_zero_saying_why(clouds, cloudsim):
 
 
 def test_cloud_being_pulled_by_a_worker_is_reported(clouds):
-    Cloud.objects.filter(pk=clouds[0].pk).update(state=SyncState.SYNCING)
+    # A worker on another host claimed the pull a moment ago: its lease runs for another minute.
+    Cloud.objects.filter(pk=clouds[0].pk).update(
+        state=SyncState.SYNCING, operation_name="pull_cloud", operation_token="t" * 32,
+        operation_started=timezone.now(),
+        operation_lease_until=timezone.now() + timedelta(minutes=1), operation_holder="another-host:1")
     with pytest.raises(CommandError, match="Alpha: a worker is pulling it right now"):
         run()
     assert Cloud.objects.get(pk=clouds[1].pk).state == SyncState.IN_SYNC

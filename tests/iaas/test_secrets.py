@@ -9,7 +9,8 @@ from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.backend.session import clear_sessions
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Image, Instance, SyncState, Template
-from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
+from nodeconductor.iaas.resource_operations import run_cloud_pull
+from nodeconductor.iaas.tasks import sync_cloud_membership
 
 from .test_backend_instances import run
 

@@ -14,7 +14,7 @@ from neutronclient.common import exceptions as neutron_exc
 from novaclient import exceptions as nova_exc
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas import security_group_sync, tasks
+from nodeconductor.iaas import resource_operations, security_group_sync, tasks
 from nodeconductor.iaas.models import SecurityGroup, SecurityGroupState
 from nodeconductor.iaas.models.security_groups import set_instance_groups
 from nodeconductor.iaas.services import security_groups as services
@@ -125,7 +125,7 @@ def test_the_pull_puts_back_what_was_changed_behind_our_back(iaas_any, neutron):
              "port_range_min": 8080, "port_range_max": 8080, "remote_ip_prefix": "0.0.0.0/0"}  # fmt: skip
     neutron.create_security_group_rule({"security_group_rule": extra})
     with run_tasks():
-        diff = tasks.run_cloud_pull(iaas_any.cloud)
+        diff = resource_operations.run_cloud_pull(iaas_any.cloud)
     assert f"security group {group.name} of {iaas_any.membership.project.name} differs in the cloud: push " \
         "scheduled" in diff.updated  # fmt: skip
     group.refresh_from_db()
@@ -136,7 +136,8 @@ def test_the_pull_puts_back_what_was_changed_behind_our_back(iaas_any, neutron):
     assert ours(group) == {("tcp", 22, 22, "0.0.0.0/0"): after[("tcp", 22, 22, "0.0.0.0/0")],
                            ("tcp", 80, 80, "10.0.0.0/8"): after[("tcp", 80, 80, "10.0.0.0/8")]}  # fmt: skip
     with run_tasks():  # in step again: the next pull changes nothing
-        assert not [line for line in tasks.run_cloud_pull(iaas_any.cloud).updated if "security group" in line]
+        lines = resource_operations.run_cloud_pull(iaas_any.cloud).updated
+        assert not [line for line in lines if "security group" in line]
 
 
 def test_deletion_removes_the_group_in_neutron_then_the_row(iaas_any, roles, neutron):
@@ -225,9 +226,13 @@ def test_the_sweeper_sends_lost_pushes_and_retries_those_of_dead_workers(iaas, s
     lost = SecurityGroup.objects.get(membership=iaas.membership, name="ssh")  # made at the sync, no task came
     stuck = push_new(iaas, sim_neutron, [SSH], "stuck")
     long_ago = timezone.now() - timedelta(hours=1)
-    SecurityGroup.objects.filter(pk=stuck.pk).update(state=G.SYNCING, modified=long_ago)
-    SecurityGroup.objects.filter(pk=lost.pk).update(modified=long_ago)
-    tasks.resume_stalled_work()
+    assert lost.operation_name == "push_security_group" and lost.operation_token  # recorded with the group
+    # The worker that claimed this push died: its lease ran out an hour ago with the group Syncing.
+    SecurityGroup.objects.filter(pk=stuck.pk).update(
+        state=G.SYNCING, modified=long_ago, operation_name="push_security_group", operation_token="t" * 32,
+        operation_started=long_ago, operation_lease_until=long_ago, operation_holder="gone:1")
+    SecurityGroup.objects.filter(pk=lost.pk).update(operation_due=long_ago)
+    assert tasks.resume_stalled_work() == 2
     lost.refresh_from_db(), stuck.refresh_from_db()
     assert lost.state == G.IN_SYNC and lost.backend_id, lost.error_message
     assert stuck.state == G.IN_SYNC and stuck.error_message == ""

@@ -36,7 +36,7 @@ def two_customers(iaas, roles):
     sync_cloud_membership(str(membership.uuid))
     membership.refresh_from_db()
     assert membership.state == SyncState.IN_SYNC
-    from nodeconductor.iaas.tasks import run_cloud_pull
+    from nodeconductor.iaas.resource_operations import run_cloud_pull
 
     run_cloud_pull(rival_cloud)
     flavor = rival_cloud.flavors.order_by("ram").first()

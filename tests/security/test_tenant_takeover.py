@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, InstanceState, SyncState
 from nodeconductor.iaas.models.cloud import TENANT_OF_ANOTHER_CUSTOMER, TENANT_TAKEN
-from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
+from nodeconductor.iaas.resource_operations import run_cloud_pull
+from nodeconductor.iaas.tasks import sync_cloud_membership
 from nodeconductor.iaas.views.cloud import EXISTING_TENANT_STAFF_ONLY
 from tests import factories
 from tests.iaas.test_instances_api import link, provision, run_tasks

@@ -19,21 +19,6 @@ def send_operation_step(instance_uuid, token, seq, countdown=0):
     _tasks().send_operation_step(instance_uuid, token, seq, countdown=countdown)
 
 
-def send_cloud_pull(cloud_uuid):
-    """Send the pull of a cloud in Sync Scheduled."""
-    _tasks().pull_cloud_account.delay(cloud_uuid)
-
-
-def send_membership_sync(membership_uuid, quotas=None):
-    """Send the sync of a membership in Sync Scheduled, with the quotas to push first (or None)."""
-    _tasks().sync_cloud_membership.delay(membership_uuid, quotas=quotas)
-
-
-def send_group_push(group_uuid):
-    """Send the push of a security group's rules."""
-    _tasks().push_security_group.delay(group_uuid)
-
-
-def send_group_delete(group_uuid):
-    """Send the deletion of a security group."""
-    _tasks().delete_security_group.delay(group_uuid)
+def send_resource_step(kind, uuid, token, seq, countdown=0):
+    """Send step `seq` of the operation recorded on a cloud, a membership or a security group (`kind`)."""
+    _tasks().send_resource_step(kind, uuid, token, seq, countdown=countdown)

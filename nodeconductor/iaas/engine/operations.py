@@ -13,11 +13,9 @@ which sends the step again; the steps themselves find before they create, so a s
 import dataclasses
 import logging
 import time
-import uuid as uuidlib
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from nodeconductor.core.models import User
@@ -25,9 +23,9 @@ from nodeconductor.core.models import User
 from .. import events, failures
 from ..backend import CloudBackendError
 from ..models import Instance, InstanceState
-from . import build_slots
+from . import build_slots, records
 from .build_slots import build_cap, queue_poll  # noqa: F401 - callers and tests name them through the engine
-from .leases import dead_and_settled, holder_id, next_poll, step_lease, wait_timeout
+from .leases import next_poll, wait_timeout
 from .operation_table import (  # noqa: F401 - the engine's callers name the operations through this module
     ASSIGN_FLOATING_IP,
     DELETE,
@@ -68,34 +66,13 @@ class Outcome:
 
 
 # ---------------------------------------------------------------------------------------------- the record
+# The instance's record also holds the build slot it was handed (build_slots), cleared with the rest.
+CLEARED = {**records.CLEARED, "operation_slot_handed": None}
+
+
 def record(op, params):
-    """The operation_* field values of a newly scheduled operation (a fresh token, step 0, due now)."""
-    return {
-        "operation_name": op.name,
-        "operation_token": uuidlib.uuid4().hex,
-        "operation_seq": 0,
-        "operation_phase": "",
-        "operation_params": dict(params or {}),
-        "operation_started": None,
-        "operation_due": timezone.now(),
-        "operation_lease_until": None,
-        "operation_holder": "",
-        "operation_slot_handed": None,
-    }
-
-
-CLEARED = {
-    "operation_name": "",
-    "operation_token": "",
-    "operation_seq": 0,
-    "operation_phase": "",
-    "operation_params": {},
-    "operation_started": None,
-    "operation_due": None,
-    "operation_lease_until": None,
-    "operation_holder": "",
-    "operation_slot_handed": None,
-}
+    """The operation_* field values of a newly scheduled instance operation (a fresh token, step 0, due now)."""
+    return {**records.record(op.name, params), "operation_slot_handed": None}
 
 
 def start(instance, op, params):
@@ -113,18 +90,8 @@ def start_in_place(op, instance_uuid, params):
 
 
 def _claim(instance_uuid, token, seq):
-    """Take step `seq` of operation `token`: its lease (truthy) for exactly one caller while it runs, else None."""
-    now = timezone.now()
-    lease = {"operation_lease_until": now + timedelta(seconds=step_lease()), "operation_holder": holder_id()}
-    mine = Instance.objects.filter(uuid=instance_uuid, operation_token=token, operation_seq=seq)
-    free = Q(operation_lease_until__isnull=True) | Q(operation_lease_until__lt=now)
-    if mine.filter(free).update(**lease):
-        return lease
-    row = mine.values_list("operation_holder", "operation_lease_until").first()
-    if row is None or not dead_and_settled(*row, now=now):
-        return None
-    # The holder died on this host (a killed worker restarted at once): its step is taken over now.
-    return lease if mine.filter(operation_holder=row[0], operation_lease_until=row[1]).update(**lease) else None
+    """Take step `seq` of operation `token` on an instance (records.claim)."""
+    return records.claim(Instance, instance_uuid, token, seq)
 
 
 def _release(instance, token, seq, phase, params, changes, retry_after):

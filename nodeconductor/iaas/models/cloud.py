@@ -15,6 +15,8 @@ from nodeconductor.structure.models import (
     ProjectPermission,
 )
 
+from .operation_record import OperationRecord
+
 
 class SyncState(models.TextChoices):
     """Synchronisation states of clouds and memberships, shown as the original's display strings."""
@@ -25,8 +27,8 @@ class SyncState(models.TextChoices):
     ERRED = "erred", "Erred"
 
 
-class SynchronizableMixin(StateMachineMixin, models.Model):
-    """Sync state machine shared by clouds and memberships: transitions only, no I/O."""
+class SynchronizableMixin(StateMachineMixin, OperationRecord):
+    """Sync state machine shared by clouds and memberships (transitions only, no I/O), and its operation's record."""
 
     state = FSMField(default=SyncState.SYNC_SCHEDULED, choices=SyncState.choices, protected=True, max_length=20)
     error_message = models.TextField(blank=True)

@@ -13,6 +13,7 @@ from nodeconductor.core.models import StateMachineMixin, TimeStampedMixin, UuidM
 from nodeconductor.structure.models import Project
 
 from .cloud import auth_url_spellings
+from .operation_record import OperationRecord
 
 
 def default_data_volume_size():
@@ -116,7 +117,7 @@ def quota_expressions():
     }
 
 
-class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
+class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, OperationRecord):
     """A VM booted from a root volume (the template's image) with an empty data volume attached."""
 
     hostname = models.CharField(max_length=80)
@@ -158,18 +159,6 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, models.Model):
     state = FSMField(default=S.PROVISIONING_SCHEDULED, choices=S.choices, protected=True, max_length=30)
     error_message = models.TextField(blank=True)
 
-    # The operation under way, recorded so that a lost message or a dead worker loses nothing: the token fences
-    # off messages of an older operation, the sequence number lets exactly one message claim each step, the
-    # lease and its holder tell a running step from a dead one, and `due` tells the sweeper when to look again.
-    operation_name = models.CharField(max_length=40, blank=True, editable=False)
-    operation_token = models.CharField(max_length=32, blank=True, editable=False)
-    operation_seq = models.PositiveIntegerField(default=0, editable=False)
-    operation_phase = models.CharField(max_length=40, blank=True, editable=False)
-    operation_params = models.JSONField(default=dict, blank=True, editable=False)
-    operation_started = models.DateTimeField(null=True, blank=True, editable=False)
-    operation_due = models.DateTimeField(null=True, blank=True, editable=False)
-    operation_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    operation_holder = models.CharField(max_length=120, blank=True, editable=False)
     # When a queued provision was handed a freed build slot: its step is on the way and holds that slot, so no
     # other hand-off sends it again. The next step to run clears it (it began its build or queued anew).
     operation_slot_handed = models.DateTimeField(null=True, blank=True, editable=False)

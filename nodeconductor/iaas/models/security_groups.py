@@ -13,6 +13,7 @@ from django_fsm import RETURN_VALUE, FSMField, transition
 from nodeconductor.core.models import StateMachineMixin, TimeStampedMixin, UuidMixin
 
 from .cloud import ProjectScopedQuerySet
+from .operation_record import OperationRecord
 
 
 class SecurityGroupState(models.TextChoices):
@@ -37,7 +38,7 @@ class SecurityGroupQuerySet(ProjectScopedQuerySet):
     project_path = "membership__project"
 
 
-class SecurityGroup(StateMachineMixin, UuidMixin, TimeStampedMixin):
+class SecurityGroup(StateMachineMixin, UuidMixin, TimeStampedMixin, OperationRecord):
     """A named set of ingress rules in one membership's tenant; instances of that membership use it."""
 
     # Unbinding a project forgets its groups with it; like the tenant, they stay in the cloud.

@@ -60,3 +60,16 @@ class PlanSerializer(serializers.Serializer):
     steps = PlanStepSerializer(many=True)
     quota = PlanQuotasSerializer()
     on_failure = PlanFailureSerializer()
+
+
+class ResourcePlanSerializer(serializers.Serializer):
+    """A dry run's answer for a cloud's pull, a membership's sync or a security group's push or deletion."""
+
+    operation = serializers.CharField(help_text="The operation the request would schedule, e.g. pull_cloud.")
+    dry_run = serializers.BooleanField(help_text="Always true.")
+    state_path = serializers.ListField(
+        child=serializers.CharField(), help_text='The states on success, e.g. ["Sync Scheduled", "Syncing", '
+        '"In Sync"]; "(deleted)" when the row goes.'
+    )  # fmt: skip
+    steps = PlanStepSerializer(many=True)
+    on_failure = PlanFailureSerializer()

@@ -7,23 +7,29 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, ServiceUnavailable
 
-from ..engine import messages
+from ..engine import messages, records
 from ..models import Cloud, CloudProjectMembership, SyncState
 
 logger = logging.getLogger(__name__)
+# The kind a message names each row by (engine/resources.py), and the operation a request records on it.
+_KINDS = {Cloud: "cloud", CloudProjectMembership: "membership"}
+PULL, SYNC = "pull_cloud", "sync_membership"
 QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
 
 
-def _enqueue(obj, previous_state, what, send, *args, **kwargs):
-    """Send a task once the transaction commits; if the queue refuses it, undo the request and answer 503.
+def _enqueue(obj, previous_state, what):
+    """Send the first step of the row's recorded operation once the transaction commits; if the queue refuses it,
+    undo the request and answer 503.
 
     `previous_state` None means the row is new and is removed; otherwise it goes back to that state. A row made
     outside a request (the shell) has no task at all: the periodic sweep takes those up instead.
     """
 
+    kind, uuid, token = _KINDS[type(obj)], str(obj.uuid), obj.operation_token
+
     def deliver():
         try:
-            send(*args, **kwargs)
+            messages.send_resource_step(kind, uuid, token, 0)
         except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
             logger.warning("The task queue refused the %s of %s: %s", what, obj, type(exc).__name__)
             if _undo(obj, previous_state):
@@ -35,7 +41,8 @@ def _enqueue(obj, previous_state, what, send, *args, **kwargs):
 def _undo(obj, previous_state):
     """Take back a sync that could not be queued; False when a worker already took it up."""
     with transaction.atomic():
-        locked = type(obj).objects.select_for_update().filter(pk=obj.pk, state=SyncState.SYNC_SCHEDULED).first()
+        locked = type(obj).objects.select_for_update().filter(pk=obj.pk, state=SyncState.SYNC_SCHEDULED,
+                                                              operation_token=obj.operation_token).first()  # fmt: skip
         if locked is None:
             return False
         if previous_state is None:
@@ -43,10 +50,21 @@ def _undo(obj, previous_state):
             return True
         try:
             locked.unschedule_syncing(previous_state)
+            records.clear(locked)
             locked.save()
         except ConcurrentTransition:
             return False
     return True
+
+
+def require_idle(row):
+    """409 while the cloud's pull or the membership's sync is scheduled or running: one operation at a time."""
+    if not (row.busy or row.state in (SyncState.SYNC_SCHEDULED, SyncState.SYNCING)):
+        return
+    state = row.get_state_display().lower()
+    if isinstance(row, Cloud):
+        raise Conflict(f"A pull of this cloud is already {state}; wait for it.")
+    raise Conflict(f"The membership is {state}; wait for it to finish.")
 
 
 def cloud_create(customer, name, auth_url):
@@ -59,8 +77,9 @@ def cloud_save_new(cloud):
     # The protected FSM field refuses the re-assignment clean_fields() makes; states are not input anyway.
     cloud.full_clean(exclude=("state",))
     with transaction.atomic():
+        records.start(cloud, PULL)
         cloud.save()
-        _enqueue(cloud, None, "first pull of the cloud", messages.send_cloud_pull, str(cloud.uuid))
+        _enqueue(cloud, None, "first pull of the cloud")
     return cloud
 
 
@@ -68,12 +87,12 @@ def cloud_schedule_pull(cloud):
     """Schedule a pull of the cloud's catalogue; 409 while one is queued or running."""
     with transaction.atomic():
         cloud = Cloud.objects.select_for_update().get(pk=cloud.pk)
-        if cloud.state in (SyncState.SYNC_SCHEDULED, SyncState.SYNCING):
-            raise Conflict(f"A pull of this cloud is already {cloud.get_state_display().lower()}; wait for it.")
+        require_idle(cloud)
         previous = cloud.state
         cloud.schedule_syncing()
+        records.start(cloud, PULL)
         cloud.save()
-        _enqueue(cloud, previous, "pull of the cloud", messages.send_cloud_pull, str(cloud.uuid))
+        _enqueue(cloud, previous, "pull of the cloud")
     return cloud
 
 
@@ -93,8 +112,9 @@ def membership_save_new(membership):
     """Validate and save a new membership built elsewhere (e.g. by the admin form) and schedule its sync."""
     membership.full_clean(exclude=("state",))
     with transaction.atomic():
+        records.start(membership, SYNC)
         membership.save()
-        _enqueue(membership, None, "sync of the new membership", messages.send_membership_sync, str(membership.uuid))
+        _enqueue(membership, None, "sync of the new membership")
     return membership
 
 
@@ -102,13 +122,12 @@ def membership_schedule_sync(membership, quotas=None):
     """Schedule a re-sync of a membership, optionally pushing new quotas first; 409 while one runs."""
     with transaction.atomic():
         membership = CloudProjectMembership.objects.select_for_update().get(pk=membership.pk)
-        if membership.state in (SyncState.SYNC_SCHEDULED, SyncState.SYNCING):
-            raise Conflict(f"The membership is {membership.get_state_display().lower()}; wait for it to finish.")
+        require_idle(membership)
         previous = membership.state
         membership.schedule_syncing()
+        records.start(membership, SYNC, {"quotas": quotas} if quotas else None)
         membership.save()
-        _enqueue(membership, previous, "sync of the membership", messages.send_membership_sync, str(membership.uuid),
-                 quotas=quotas)  # fmt: skip
+        _enqueue(membership, previous, "sync of the membership")
     return membership
 
 

@@ -14,13 +14,15 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, ServiceUnavailable
 
-from ..engine import messages
+from ..engine import messages, records
 from ..models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..models.cloud import Networking
 from ..models.security_groups import BUSY_STATES
 
 logger = logging.getLogger(__name__)
 G = SecurityGroupState
+# The operations a request records on a group (resource_operations.py).
+PUSH, DELETE = "push_security_group", "delete_security_group"
 QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
 RULE_FIELDS = ("protocol", "from_port", "to_port", "cidr", "direction", "backend_id")
 ANYWHERE = "0.0.0.0/0"
@@ -71,16 +73,19 @@ def _locked_membership(membership):
 
 
 # ---------------------------------------------------------------------------------------------- enqueueing
-def _enqueue(group, what, undo, send, *, in_request=True):
-    """Send the task once the transaction commits; if the queue refuses it, `undo` and answer 503.
+def _enqueue(group, what, undo, *, in_request=True):
+    """Send the first step of the group's recorded operation once the transaction commits; if the queue refuses
+    it, `undo` and answer 503.
 
     Outside a request (a worker, the shell) nothing is undone: the row stays scheduled and the sweeper
     (tasks.resume_stalled_work) sends its task once the queue is back.
     """
 
+    uuid, token = str(group.uuid), group.operation_token
+
     def deliver():
         try:
-            send(str(group.uuid))
+            messages.send_resource_step("security_group", uuid, token, 0)
         except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
             logger.warning("The task queue refused the %s of security group %s: %s", what, group.uuid,
                            type(exc).__name__)  # fmt: skip
@@ -104,14 +109,15 @@ def _restore(group, previous_state, snapshot):
     """Undo an update whose push could not be queued; False when a worker already took it up."""
     with transaction.atomic():
         locked = _locked_if(group, [G.SYNC_SCHEDULED])
-        if locked is None:
+        if locked is None or locked.operation_token != group.operation_token:
             return False
         locked.name, locked.description, rules = snapshot
         locked.rules.all().delete()
         SecurityGroupRule.objects.bulk_create([SecurityGroupRule(group=locked, **r) for r in rules])
         try:
-            if previous_state != G.SYNC_SCHEDULED:
+            if previous_state != G.SYNC_SCHEDULED:  # a row the shell made scheduled stays so, for the sweeper
                 locked.unschedule_syncing(previous_state)
+            records.clear(locked)
             locked.save()
         except ConcurrentTransition:
             return False
@@ -139,13 +145,15 @@ def group_create(membership, name, rules, description="", *, in_request=True):
     with transaction.atomic():
         membership = _locked_membership(membership)
         check_quota(membership, 1, len(rules))
-        group = SecurityGroup.objects.create(membership=membership, name=name, description=description)
+        group = SecurityGroup(membership=membership, name=name, description=description)
+        records.start(group, PUSH)
+        group.save()
         _replace_rules(group, rules)
 
         def undo():
             return bool(SecurityGroup.objects.filter(pk=group.pk, state=G.SYNC_SCHEDULED).delete()[0])
 
-        _enqueue(group, "push of the security group", undo, messages.send_group_push, in_request=in_request)
+        _enqueue(group, "push of the security group", undo, in_request=in_request)
     return group
 
 
@@ -167,11 +175,14 @@ def group_update(group, *, name=None, description=None, rules=None):
             _replace_rules(group, rules)
         group.name = group.name if name is None else name
         group.description = group.description if description is None else description
+        if group.busy:
+            group.save()  # its push is recorded and not begun: it reads the rules when it runs, these included
+            return group
         if group.state != G.SYNC_SCHEDULED:
             group.schedule_syncing()
+        records.start(group, PUSH)
         group.save()
-        _enqueue(group, "push of the security group", lambda: _restore(group, previous, snapshot),
-                 messages.send_group_push)  # fmt: skip
+        _enqueue(group, "push of the security group", lambda: _restore(group, previous, snapshot))
     return group
 
 
@@ -180,28 +191,42 @@ def _users(group):
     return sorted(Instance.objects.filter(security_groups=group).values_list("hostname", flat=True))
 
 
+def check_delete(group):
+    """409 while instances use the group, or while a worker pushes or deletes it."""
+    users = _users(group)
+    if users:
+        raise InUse(f"The security group is used by instances {', '.join(users)}; remove it from them first.")
+    _require_idle(group, "deleting it")
+
+
+def check_update(group):
+    """409 while a worker pushes or deletes the group."""
+    _require_idle(group, "changing it")
+
+
 def group_delete(group):
     """Schedule the group's removal from Neutron (the worker deletes the row after); 409 while instances use it."""
     with transaction.atomic():
         group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
-        users = _users(group)
-        if users:
-            raise InUse(f"The security group is used by instances {', '.join(users)}; remove it from them first.")
-        _require_idle(group, "deleting it")
+        check_delete(group)
         previous = group.state
+        pending = {field: getattr(group, field) for field in records.CLEARED}  # a push not begun, put back on undo
         group.schedule_deletion()
+        records.start(group, DELETE)  # its new token fences off the message of that push
         group.save()
 
         def undo():
             with transaction.atomic():
                 locked = _locked_if(group, [G.DELETION_SCHEDULED])
-                if locked is None:
+                if locked is None or locked.operation_token != group.operation_token:
                     return False
                 locked.unschedule_deletion(previous)
+                for field, value in pending.items():
+                    setattr(locked, field, value)
                 locked.save()
             return True
 
-        _enqueue(group, "deletion of the security group", undo, messages.send_group_delete)
+        _enqueue(group, "deletion of the security group", undo)
     return group
 
 
@@ -212,8 +237,9 @@ def schedule_push(group):
         if group is None:
             return False
         group.schedule_syncing()
+        records.start(group, PUSH)
         group.save()
-        _enqueue(group, "push of the security group", None, messages.send_group_push, in_request=False)
+        _enqueue(group, "push of the security group", None, in_request=False)
     return True
 
 

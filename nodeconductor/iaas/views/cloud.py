@@ -15,8 +15,10 @@ from nodeconductor.core import filters
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin, scheduled
+from nodeconductor.iaas import plans
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, SyncState
 from nodeconductor.iaas.models.instance import quota_expressions
+from nodeconductor.iaas.resource_operations import PULL_CLOUD, SYNC_MEMBERSHIP
 from nodeconductor.iaas.serializers.cloud import (
     QUOTA_FIELDS,
     CloudProjectMembershipSerializer,
@@ -28,6 +30,8 @@ from nodeconductor.iaas.serializers.instance import InstanceSerializer
 from nodeconductor.iaas.services import clouds as services
 from nodeconductor.iaas.services import imports as import_services
 from nodeconductor.structure.models import CustomerPermission, CustomerRole
+
+from .dry_runs import DRY_RUN, RESOURCE_PLAN, dry_run, plan_answer
 
 NOT_OWNER = "Only staff and owners of the customer may do this."
 EXISTING_TENANT_STAFF_ONLY = (
@@ -117,8 +121,10 @@ class CloudViewSet(_CreateListRetrieveDestroyViewSet):
     @extend_schema(
         summary="Pull the cloud's catalogue now (owners, staff)",
         request=None,
+        parameters=[DRY_RUN],
         responses={
             202: accepted('{"status": "sync was scheduled"}; the cloud is Sync Scheduled until a worker pulls it.'),
+            200: RESOURCE_PLAN,
             409: conflict("A pull is already scheduled or running."),
         },
     )
@@ -126,6 +132,9 @@ class CloudViewSet(_CreateListRetrieveDestroyViewSet):
     def sync(self, request, uuid=None):
         """Schedule a pull of flavors, images and quotas; 409 while one is queued or running."""
         cloud = self.get_object()
+        if dry_run(request):
+            services.require_idle(cloud)
+            return plan_answer(plans.plan_resource(PULL_CLOUD, cloud))
         services.cloud_schedule_pull(cloud)
         return scheduled("sync")
 
@@ -226,15 +235,22 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
     @extend_schema(
         summary="Verify the tenant and pull its quotas again (owners, staff)",
         request=None,
+        parameters=[DRY_RUN],
         responses={
             202: accepted('{"status": "sync was scheduled"}.'),
+            200: RESOURCE_PLAN,
             409: conflict("A sync of the membership is already scheduled or running."),
         },
     )
     @decorators.action(detail=True, methods=["post"])
     def sync(self, request, uuid=None):
         """Re-run the tenant's verification or creation, e.g. to recover an Erred membership."""
-        services.membership_schedule_sync(self.get_object())
+        membership = self.get_object()
+        if dry_run(request):
+            services.require_idle(membership)
+            context = {"project_uuid": membership.project.uuid.hex}
+            return plan_answer(plans.plan_resource(SYNC_MEMBERSHIP, membership, context))
+        services.membership_schedule_sync(membership)
         return scheduled("sync")
 
     @extend_schema(

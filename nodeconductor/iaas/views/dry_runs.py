@@ -1,15 +1,16 @@
-"""Dry runs of the instance endpoints: the ?dry_run=true switch, its schema, and its 200 answer."""
+"""Dry runs of the endpoints that schedule an operation: the ?dry_run=true switch, its schema, and its 200 answer."""
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, response, status
 
-from ..serializers.plans import PlanSerializer
+from ..serializers.plans import PlanSerializer, ResourcePlanSerializer
 
 DRY_RUN = OpenApiParameter(
     "dry_run", bool, description="true: check the request as usual, then answer 200 with its plan (the cloud "
     "calls in order, the waits, the quota change and the state path) instead of doing it. Nothing is written."
 )  # fmt: skip
 PLAN = OpenApiResponse(PlanSerializer, description="With ?dry_run=true: the plan; nothing was done.")
+RESOURCE_PLAN = OpenApiResponse(ResourcePlanSerializer, description="With ?dry_run=true: the plan; nothing was done.")
 
 
 def dry_run(request):

@@ -9,10 +9,13 @@ from nodeconductor.core.permissions import CanManageObject, deny_unless
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidModelViewSet
 
+from .. import plans
 from ..instance_policy import can_operate
 from ..models import SecurityGroup, SecurityGroupState
+from ..resource_operations import DELETE_SECURITY_GROUP, PUSH_SECURITY_GROUP
 from ..serializers.security_groups import SecurityGroupSerializer
 from ..services import security_groups as services
+from .dry_runs import DRY_RUN, RESOURCE_PLAN, dry_run, plan_answer
 
 NOT_ADMIN = "Only project administrators and staff manage security groups."
 
@@ -49,17 +52,23 @@ class SecurityGroupFilter(django_filters.FilterSet):
     update=extend_schema(
         summary="Replace a security group",
         description="The full rule list; the worker adds and removes only the rules that changed (202).",
-        responses={202: SecurityGroupSerializer, 409: conflict("A push or deletion of the group is under way.")},
+        parameters=[DRY_RUN],
+        responses={202: SecurityGroupSerializer, 200: RESOURCE_PLAN,
+                   409: conflict("A push or deletion of the group is under way.")},
     ),
     partial_update=extend_schema(
         summary="Change a security group",
         description="Name, description or the full rule list; pushed as a diff by a worker (202).",
-        responses={202: SecurityGroupSerializer, 409: conflict("A push or deletion of the group is under way.")},
+        parameters=[DRY_RUN],
+        responses={202: SecurityGroupSerializer, 200: RESOURCE_PLAN,
+                   409: conflict("A push or deletion of the group is under way.")},
     ),
     destroy=extend_schema(
         summary="Delete a security group",
         description="Schedules its deletion in Neutron; the group goes once it is gone there (202).",
-        responses={202: accepted("deletion was scheduled"), 409: conflict("Instances use the group (in_use).")},
+        parameters=[DRY_RUN],
+        responses={202: accepted("deletion was scheduled"), 200: RESOURCE_PLAN,
+                   409: conflict("Instances use the group (in_use).")},
     ),
 )
 class SecurityGroupViewSet(UuidModelViewSet):
@@ -105,13 +114,22 @@ class SecurityGroupViewSet(UuidModelViewSet):
         serializer = self.get_serializer(group, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if dry_run(request):
+            services.check_update(group)
+            if data.get("rules") is not None:
+                services.check_quota(group.membership, 0, len(data["rules"]) - group.rules.count())
+            return plan_answer(plans.plan_resource(PUSH_SECURITY_GROUP, group, {"name": data.get("name", group.name)}))
         group = services.group_update(group, name=data.get("name"), description=data.get("description"),
                                       rules=data.get("rules"))  # fmt: skip
         return self._answer(group, status.HTTP_202_ACCEPTED)
 
     def destroy(self, request, *args, **kwargs):
         """Schedule the deletion (202); 409 in_use naming the instances that use the group."""
-        services.group_delete(self.get_object())
+        group = self.get_object()
+        if dry_run(request):
+            services.check_delete(group)
+            return plan_answer(plans.plan_resource(DELETE_SECURITY_GROUP, group))
+        services.group_delete(group)
         return response.Response({"status": "deletion was scheduled"}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -7,8 +7,8 @@ import pytest
 from nodeconductor.iaas.backend.instances import InstanceOperationsMixin
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
+from nodeconductor.iaas.resource_operations import run_cloud_pull
 from nodeconductor.iaas.services.instances import membership_usage
-from nodeconductor.iaas.tasks import run_cloud_pull
 from tests.iaas.steps import advance
 from tests.iaas.test_backend_instances import force_state, make_instance, run
 

@@ -7,7 +7,7 @@ from django_fsm import TransitionNotAllowed
 
 from nodeconductor.iaas.backend import CloudBackendError
 from nodeconductor.iaas.models import Cloud
-from nodeconductor.iaas.tasks import run_cloud_pull
+from nodeconductor.iaas.resource_operations import run_cloud_pull
 
 
 def _parse_uuid(value):

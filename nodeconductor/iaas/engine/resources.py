@@ -1,0 +1,165 @@
+"""Run the operation recorded on a cloud, a membership or a security group: one claimed step, then its outcome.
+
+These operations (a cloud's pull, a membership's sync, a group's push and deletion) are one step each: the
+cloud work is synchronous calls that find before they create, so a step run again after a lost worker is
+harmless. They share the instance operations' record, claim, lease and sweep (records.py, sweeper.py); their
+definitions, with the steps that reach the layers above the engine, are rows of resource_operations.TABLE,
+which the caller passes in.
+"""
+
+import dataclasses
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import failures
+from ..backend import CloudBackendError
+from ..events import VERBS
+from ..models import Cloud, CloudProjectMembership, SecurityGroup
+from . import records
+
+logger = logging.getLogger(__name__)
+
+# The rows a message names by kind: "run step `seq` of operation `token` on the cloud `uuid`".
+MODELS = {"cloud": Cloud, "membership": CloudProjectMembership, "security_group": SecurityGroup}
+KINDS = {model: kind for kind, model in MODELS.items()}
+# What a step reads besides the row: loaded with it in one query.
+_RELATED = {"cloud": (), "membership": ("cloud", "project"), "security_group": ("membership__cloud",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceOperation:
+    """One kind of job on a cloud, a membership or a group: its states and transitions, its step, its phases."""
+
+    name: str
+    model: type
+    scheduled_state: str  # the state its request leaves the row in (a row found there with no record is adopted)
+    working_state: str
+    begin: object  # the transition a worker makes when it picks the job up
+    step: object  # step(row, params) -> what the cloud answered; raises CloudBackendError when it refuses
+    succeed: object = None  # the transition on success; None removes the row (a group's deletion)
+    finish: object = None  # finish(row, result): writes what the cloud applied, in the success transaction
+    then: object = None  # then(row, result): the work that follows once the outcome is stored (a pull's reconcile)
+    phases: tuple = ()  # operation_table.Phase items, for the plan
+
+    @property
+    def kind(self):
+        """The kind a message names the row by."""
+        return KINDS[self.model]
+
+    @property
+    def deletes(self):
+        """Whether success removes the row."""
+        return self.succeed is None
+
+    @property
+    def title(self):
+        """The operation as a message names it, e.g. "pull of the cloud" (events.VERBS)."""
+        return VERBS.get(self.name, self.name.replace("_", " "))
+
+
+@dataclasses.dataclass
+class Result:
+    """What one run of a step came to: whether it ran here, what the cloud answered, and the failure if any."""
+
+    ran: bool
+    value: object = None
+    error: BaseException | None = None
+
+
+def load(kind, uuid):
+    """The row a message names, with what its step reads, or None when it is gone."""
+    return MODELS[kind].objects.select_related(*_RELATED[kind]).filter(uuid=uuid).first()
+
+
+def run_step(table, kind, uuid, token, seq):
+    """Run step `seq` of the operation `token` on a row if this caller claims it; a second caller does nothing."""
+    if not records.claim(MODELS[kind], uuid, token, seq):
+        logger.info("Step %s of operation %s on %s %s is not ours to run: skipped", seq, token, kind, uuid)
+        return Result(ran=False)
+    row = load(kind, uuid)
+    op = table[row.operation_name]
+    try:
+        return _run_claimed(op, row, token)
+    except Exception as exc:
+        if not failures.unexpected(exc):
+            raise  # the database went away: the step is run again once its lease passes
+        failures.log(exc, f"{op.title.capitalize()} {row}")
+        _end_failed(op, load(kind, uuid), token, failures.reason(exc))
+        return Result(ran=True, error=exc)
+
+
+def _run_claimed(op, row, token):
+    """Begin, run the step, and store its outcome: the success transition, or Erred with the cloud's message."""
+    if row.state == op.scheduled_state:
+        with transaction.atomic():
+            op.begin(row)
+            row.operation_started = timezone.now()
+            row.save()
+    elif row.state != op.working_state:
+        logger.info("Dropping %s of %s: it is %s now", op.name, row, row.get_state_display())
+        type(row).objects.filter(pk=row.pk, operation_token=token).update(**records.CLEARED)
+        return Result(ran=False)
+    try:
+        value = op.step(row, dict(row.operation_params))
+    except CloudBackendError as exc:
+        _end_failed(op, row, token, str(exc))
+        return Result(ran=True, error=exc)
+    with transaction.atomic():
+        records.clear(row)
+        if op.finish is not None:
+            op.finish(row, value)
+        if op.deletes:
+            row.delete()
+        else:
+            op.succeed(row)
+            row.save()
+    if op.then is not None:
+        try:
+            op.then(row, value)
+        except Exception as exc:
+            if not failures.unexpected(exc) and not isinstance(exc, CloudBackendError):
+                raise
+            # The operation's own outcome is stored; what follows it is retried by the next one.
+            failures.log(exc, f"What follows the {op.title} {row}")
+            return Result(ran=True, value=value, error=exc)
+    return Result(ran=True, value=value)
+
+
+def _end_failed(op, row, token, message):
+    """End the operation Erred with the message, unless the row is gone or another operation holds it now."""
+    if row is None or row.operation_token != token:
+        return
+    with transaction.atomic():
+        records.clear(row)
+        row.set_erred(message)
+        row.save()
+    logger.warning("The %s %s failed: %s", op.title, row, message)
+
+
+def start_in_place(op, row, params=None):
+    """Record `op` on a row put in one of its states outside a request (the shell, a row from before the engine)."""
+    values = records.record(op.name, params)
+    type(row).objects.filter(pk=row.pk, operation_token="").update(**values)
+    return values["operation_token"]
+
+
+def run_blocking(table, op, row, params=None):
+    """Run `op` on a row to its end in this process (the shell's commands, tests); returns the Result.
+
+    The row's own recorded operation is run when it is `op`; otherwise `op` is recorded first.
+    """
+    kind = op.kind
+    current = type(row).objects.filter(pk=row.pk).values("operation_name", "operation_token", "operation_seq").first()
+    if current is None:
+        return Result(ran=False)
+    if current["operation_name"] == op.name and current["operation_token"]:
+        if params:
+            type(row).objects.filter(pk=row.pk, operation_token=current["operation_token"]).update(
+                operation_params=params
+            )
+        token, seq = current["operation_token"], current["operation_seq"]
+    else:
+        token, seq = start_in_place(op, row, params), 0
+    return run_step(table, kind, str(row.uuid), token, seq)
