@@ -175,7 +175,7 @@ def test_a_cloud_pull_the_queue_refuses_is_503_and_undone(iaas, roles, fs_broker
     response = roles.client_as("owner").post(f"/api/clouds/{iaas.cloud.uuid.hex}/sync/")
     assert_503(response, "pull of the cloud")
     iaas.cloud.refresh_from_db()
-    assert iaas.cloud.state == SyncState.IN_SYNC
+    assert iaas.cloud.state == SyncState.IN_SYNC and not iaas.cloud.busy  # no operation left recorded
 
 
 def test_a_membership_the_queue_refuses_is_503_and_not_created(iaas, roles, fs_broker):
@@ -194,4 +194,4 @@ def test_a_membership_sync_the_queue_refuses_is_503_and_undone(iaas, roles, fs_b
     response = roles.client_as("owner").post(f"/api/project-cloud-memberships/{iaas.membership.uuid.hex}/sync/")
     assert_503(response, "sync of the membership")
     iaas.membership.refresh_from_db()
-    assert iaas.membership.state == SyncState.IN_SYNC
+    assert iaas.membership.state == SyncState.IN_SYNC and not iaas.membership.busy

@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from nodeconductor.iaas.engine import records
 from nodeconductor.iaas.models import Instance, SecurityGroup, SecurityGroupState
 from nodeconductor.iaas.models.security_groups import set_instance_groups
 from tests.iaas.brokers import celery_broker, filesystem_options
@@ -62,13 +63,14 @@ def test_an_update_the_queue_refuses_is_undone(iaas, roles, down_broker):
     group.refresh_from_db()
     assert (group.name, group.state, [str(r) for r in group.rules.all()]) == ("g", G.IN_SYNC,
                                                                               ["tcp 22-22 from 0.0.0.0/0"])
+    assert not group.busy
 
 
 def test_a_deletion_the_queue_refuses_is_undone(iaas, roles, down_broker):
     group = make_group(iaas)
     assert_503(roles.client_as("admin").delete(f"/api/security-groups/{group.uuid}/"), "deletion of the security group")
     group.refresh_from_db()
-    assert group.state == G.IN_SYNC
+    assert group.state == G.IN_SYNC and not group.busy
 
 
 def test_an_instance_groups_update_the_queue_refuses_is_undone(iaas, roles, down_broker):
@@ -79,3 +81,13 @@ def test_an_instance_groups_update_the_queue_refuses_is_undone(iaas, roles, down
                                              {"security_groups": [link("securitygroup", other)]}, format="json")
     assert_503(response, "security groups update")
     assert [g.name for g in Instance.objects.get(pk=instance.pk).security_groups.all()] == ["kept"]
+
+
+def test_a_deletion_the_queue_refuses_gives_back_the_push_it_replaced(iaas, roles, down_broker):
+    group = make_group(iaas)
+    push = records.record("push_security_group", None)  # an edit's push, recorded and not begun
+    SecurityGroup.objects.filter(pk=group.pk).update(state=G.SYNC_SCHEDULED, **push)
+    assert_503(roles.client_as("admin").delete(f"/api/security-groups/{group.uuid}/"), "deletion of the security group")
+    group.refresh_from_db()
+    assert (group.state, group.operation_name, group.operation_token) == (G.SYNC_SCHEDULED, "push_security_group",
+                                                                          push["operation_token"])  # fmt: skip

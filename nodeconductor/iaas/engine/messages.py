@@ -7,7 +7,36 @@ on tasks.py when it is made, so a test that replaces a send there replaces it ev
 broker raised when it refuses the message; the callers undo or leave the row to the sweeper.
 """
 
+import logging
+
 from django.apps import apps
+from django.db import transaction
+
+from nodeconductor.core.exceptions import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
+
+
+def send_on_commit(send, what, of, undo=None):
+    """Call `send()` once the transaction commits; when the queue refuses it, `undo()` and answer 503.
+
+    The row is the record of the operation; a message that never left would leave it scheduled with no task,
+    and a 503 that still acted would make a client's retry schedule it twice. So a request is undone (`undo`
+    returns True once it took the request back, False when a worker took the job up already). The system's own
+    request (`undo` None) has no client to answer: its row stays recorded, and the sweeper sends the step.
+    `what` names the operation in the 503 ("pull of the cloud"), `of` the row in the log.
+    """
+
+    def deliver():
+        try:
+            send()
+        except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
+            logger.warning("The task queue refused the %s of %s: %s", what, of, type(exc).__name__)
+            if undo is not None and undo():
+                raise ServiceUnavailable(QUEUE_DOWN.format(what=what)) from None
+
+    transaction.on_commit(deliver)
 
 
 def _tasks():

@@ -1,41 +1,24 @@
 """Cross-model rules of clouds and memberships: transition, save, and enqueue the worker on commit."""
 
-import logging
-
 from django.db import transaction
 from django_fsm import ConcurrentTransition
 
-from nodeconductor.core.exceptions import Conflict, InUse, ServiceUnavailable
+from nodeconductor.core.exceptions import Conflict, InUse
 
 from ..engine import messages, records
 from ..models import Cloud, CloudProjectMembership, SyncState
 
-logger = logging.getLogger(__name__)
 # The kind a message names each row by (engine/resources.py), and the operation a request records on it.
 _KINDS = {Cloud: "cloud", CloudProjectMembership: "membership"}
 PULL, SYNC = "pull_cloud", "sync_membership"
-QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
 
 
 def _enqueue(obj, previous_state, what):
-    """Send the first step of the row's recorded operation once the transaction commits; if the queue refuses it,
-    undo the request and answer 503.
-
-    `previous_state` None means the row is new and is removed; otherwise it goes back to that state. A row made
-    outside a request (the shell) has no task at all: the periodic sweep takes those up instead.
-    """
-
+    """Send the first step of the row's recorded operation on commit (messages.send_on_commit); a refused
+    request is undone and answered 503: a new row is removed (`previous_state` None), else it goes back to it."""
     kind, uuid, token = _KINDS[type(obj)], str(obj.uuid), obj.operation_token
-
-    def deliver():
-        try:
-            messages.send_resource_step(kind, uuid, token, 0)
-        except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
-            logger.warning("The task queue refused the %s of %s: %s", what, obj, type(exc).__name__)
-            if _undo(obj, previous_state):
-                raise ServiceUnavailable(QUEUE_DOWN.format(what=what)) from None
-
-    transaction.on_commit(deliver)
+    messages.send_on_commit(lambda: messages.send_resource_step(kind, uuid, token, 0), what, f"{kind} {uuid}",
+                            lambda: _undo(obj, previous_state))  # fmt: skip
 
 
 def _undo(obj, previous_state):

@@ -5,21 +5,17 @@ Creating an instance row under a lock on its membership *is* the reservation; a 
 cleaned up after itself stops counting, and a deleted instance is gone.
 """
 
-import logging
-
 from django.conf import settings
 from django.db import transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from nodeconductor.core.exceptions import Conflict, QuotaExceeded, ServiceUnavailable
+from nodeconductor.core.exceptions import Conflict, QuotaExceeded
 
 from .. import events, instance_policy
 from ..engine import messages, operations
 from ..models import CloudProjectMembership, Instance, InstanceState, SecurityGroup
 from ..models.security_groups import set_instance_groups
 from . import floating_ips as floating_ip_services
-
-logger = logging.getLogger(__name__)
 
 S = InstanceState
 
@@ -59,29 +55,12 @@ def _locked_membership(membership):
     )
 
 
-QUEUE_DOWN = "The task queue is unavailable, so the {action} was not scheduled and nothing was changed; retry shortly."
-
-
 def _enqueue(instance, op, previous_state, user, undo=True):
-    """Send the operation's first step once the transaction commits; if the queue refuses it, undo and 503.
-
-    The row is the record of the operation; a message that never left would leave it scheduled with no task,
-    and a 503 that still acted would make a client's retry schedule it twice. So the request is undone: a
-    new instance is removed, an action goes back to the state it was asked in. The system's own request
-    (`undo` False) has no client to answer: its row stays recorded, and the sweeper sends the step.
-    """
-    token = instance.operation_token
-
-    def send():
-        try:
-            messages.send_operation_step(instance.uuid, token, 0)
-        except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
-            logger.warning("The task queue refused the %s of instance %s: %s", op.name, instance.uuid,
-                           type(exc).__name__)  # fmt: skip
-            if undo and _undo(instance, op, previous_state, token, user):
-                raise ServiceUnavailable(QUEUE_DOWN.format(action=op.title)) from None
-
-    transaction.on_commit(send)
+    """Send the operation's first step on commit (messages.send_on_commit): a refused request is undone and
+    answered 503, a new instance removed, an action back in the state it was asked in."""
+    uuid, token = instance.uuid, instance.operation_token
+    messages.send_on_commit(lambda: messages.send_operation_step(uuid, token, 0), op.title, f"instance {uuid}",
+                            (lambda: _undo(instance, op, previous_state, token, user)) if undo else None)  # fmt: skip
 
 
 def _undo(instance, op, previous_state, token, user):

@@ -6,24 +6,21 @@ queue refuses the message, the request is undone and answered 503, as every sche
 """
 
 import ipaddress
-import logging
 
 from django.conf import settings
 from django.db import transaction
 from django_fsm import ConcurrentTransition
 
-from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded, ServiceUnavailable
+from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded
 
 from ..engine import messages, records
 from ..models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..models.cloud import Networking
 from ..models.security_groups import BUSY_STATES
 
-logger = logging.getLogger(__name__)
 G = SecurityGroupState
 # The operations a request records on a group (resource_operations.py).
 PUSH, DELETE = "push_security_group", "delete_security_group"
-QUEUE_DOWN = "The task queue is unavailable, so the {what} was not scheduled and nothing was changed; retry shortly."
 RULE_FIELDS = ("protocol", "from_port", "to_port", "cidr", "direction", "backend_id")
 ANYWHERE = "0.0.0.0/0"
 # NODECONDUCTOR["DEFAULT_SECURITY_GROUPS"] replaces these; each is made on every membership at its sync.
@@ -74,25 +71,12 @@ def _locked_membership(membership):
 
 # ---------------------------------------------------------------------------------------------- enqueueing
 def _enqueue(group, what, undo, *, in_request=True):
-    """Send the first step of the group's recorded operation once the transaction commits; if the queue refuses
-    it, `undo` and answer 503.
-
-    Outside a request (a worker, the shell) nothing is undone: the row stays scheduled and the sweeper
-    (tasks.resume_stalled_work) sends its task once the queue is back.
-    """
-
+    """Send the first step of the group's recorded operation on commit (messages.send_on_commit); a refused
+    request is undone with `undo` and answered 503. Outside a request (a worker, the shell) nothing is undone:
+    the row stays recorded and the sweeper sends its step once the queue is back."""
     uuid, token = str(group.uuid), group.operation_token
-
-    def deliver():
-        try:
-            messages.send_resource_step("security_group", uuid, token, 0)
-        except Exception as exc:  # noqa: BLE001 - any refusal by the broker (connection, missing folder, ...)
-            logger.warning("The task queue refused the %s of security group %s: %s", what, group.uuid,
-                           type(exc).__name__)  # fmt: skip
-            if in_request and undo():
-                raise ServiceUnavailable(QUEUE_DOWN.format(what=what)) from None
-
-    transaction.on_commit(deliver)
+    messages.send_on_commit(lambda: messages.send_resource_step("security_group", uuid, token, 0), what,
+                            f"security group {uuid}", undo if in_request else None)  # fmt: skip
 
 
 def _locked_if(group, states):
