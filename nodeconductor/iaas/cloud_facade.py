@@ -17,13 +17,6 @@ from .backend_specs import cloud_access, instance_spec, seen_spec, tenant_ids
 from .engine.operations import PROVISION, run_blocking
 from .pull.catalogue import apply_cloud_account
 
-_BACKEND_PACKAGE = OpenStackBackend.__module__.rpartition(".")[0]
-# The adapter's methods whose first argument is an instance (its spec); the shell and tests call them with a row.
-_TAKES_INSTANCE = frozenset({
-    "get_server", "get_volume", "inspect_instance", "_attached_volume_ids", "provision_step", "stop_step",
-    "start_step", "restart_step", "resize_flavor_step", "resize_disk_step", "delete_step",
-})
-
 
 def _spec(instance, provision):
     """The spec of an instance row; a provision before the server exists also needs its SSH key and image."""
@@ -37,6 +30,26 @@ def _spec_of_seen(instance, tenant_id):
     return instance if isinstance(instance, InstanceSpec) else seen_spec(instance, tenant_id)
 
 
+class _OnSpec:
+    """An adapter method that takes an instance, on the façade: it gets the instance row's spec instead of the row.
+
+    The shell and tests call these with a row (`backend.get_server(instance)`); a spec given is passed on as it is.
+    """
+
+    def __init__(self, function):
+        self.function = function
+        self.provision = function is InstanceOperationsMixin.provision_step
+
+    def __get__(self, facade, owner=None):
+        if facade is None:
+            return self
+        return functools.partial(self.call, facade.adapter)
+
+    def call(self, adapter, instance, *args, **kwargs):
+        """Call the adapter's method on the instance's spec."""
+        return self.function(adapter, _spec(instance, self.provision), *args, **kwargs)
+
+
 class CloudFacade:
     """What `Cloud.get_backend()` returns: the OpenStack adapter of one cloud, with the seed's two flows."""
 
@@ -45,22 +58,32 @@ class CloudFacade:
         self.adapter = OpenStackBackend(cloud_access(cloud))
 
     def __getattr__(self, name):
-        # Everything but the seed's two flows is the adapter's (list_flavors, snapshot_tenant, the tenant-level
-        # calls, which take plain ids already); the calls on one instance get its spec instead of the row.
-        attr = getattr(self.adapter, name)
-        if name in _TAKES_INSTANCE:
-            return functools.partial(self._with_spec, attr, name == "provision_step")
-        return attr
+        # Everything else is the adapter's own: list_flavors, snapshot_tenant, the tenant-level calls, which take
+        # plain ids already.
+        return getattr(self.adapter, name)
 
-    @staticmethod
-    def _with_spec(method, provision, instance, *args, **kwargs):
-        """Call an adapter method on the spec of an instance row (a spec given is passed on as it is)."""
-        return method(_spec(instance, provision), *args, **kwargs)
+    # The adapter's calls on one instance, which the shell and tests make with a row.
+    get_server = _OnSpec(OpenStackBackend.get_server)
+    get_volume = _OnSpec(OpenStackBackend.get_volume)
+    inspect_instance = _OnSpec(OpenStackBackend.inspect_instance)
+    _attached_volume_ids = _OnSpec(OpenStackBackend._attached_volume_ids)
+    provision_step = _OnSpec(OpenStackBackend.provision_step)
+    stop_step = _OnSpec(OpenStackBackend.stop_step)
+    start_step = _OnSpec(OpenStackBackend.start_step)
+    restart_step = _OnSpec(OpenStackBackend.restart_step)
+    resize_flavor_step = _OnSpec(OpenStackBackend.resize_flavor_step)
+    resize_disk_step = _OnSpec(OpenStackBackend.resize_disk_step)
+    delete_step = _OnSpec(OpenStackBackend.delete_step)
+    recover_step = _OnSpec(OpenStackBackend.recover_step)
+    security_groups_step = _OnSpec(OpenStackBackend.security_groups_step)
+    give_floating_ip = _OnSpec(OpenStackBackend.give_floating_ip)
+    assign_floating_ip_step = _OnSpec(OpenStackBackend.assign_floating_ip_step)
+    unassign_floating_ip_step = _OnSpec(OpenStackBackend.unassign_floating_ip_step)
 
     def run_step(self, step, instance, **kwargs):
-        """Run one step on an instance row: a backend step gets the instance's spec, an application step (e.g.
-        importable.import_step) the row itself."""
-        if step.__module__.startswith(_BACKEND_PACKAGE + "."):
+        """Run one step on an instance row: a step of the adapter gets the instance's spec, an application step
+        (e.g. importable.import_step) the row itself."""
+        if getattr(OpenStackBackend, step.__name__, None) is step:
             instance = _spec(instance, step is InstanceOperationsMixin.provision_step)
         return self.adapter.run_step(step, instance, **kwargs)
 

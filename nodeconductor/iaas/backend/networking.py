@@ -124,8 +124,10 @@ class NetworkingMixin:
     def _list(self, tenant_id, kind, **filters):
         """The tenant's resources of one kind (plural, e.g. "networks") matching filters."""
         neutron = self.neutron(tenant_id)
-        found = self._read(f"list {kind} of tenant {tenant_id}", getattr(neutron, f"list_{kind}"),
-                           project_id=tenant_id, **filters)[kind]
+        lists = {"networks": neutron.list_networks, "subnets": neutron.list_subnets, "routers": neutron.list_routers,
+                 "ports": neutron.list_ports, "floatingips": neutron.list_floatingips,
+                 "security_groups": neutron.list_security_groups}  # fmt: skip
+        found = self._read(f"list {kind} of tenant {tenant_id}", lists[kind], project_id=tenant_id, **filters)[kind]
         return sorted(found, key=lambda item: (TAG not in item.get("tags", ()), item.get("created_at") or "",
                                                item["id"]))
 
