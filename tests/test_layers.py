@@ -132,3 +132,13 @@ def test_nothing_is_called_by_a_name_held_in_a_string():
                     and not isinstance(inner.args[1], ast.Constant):  # fmt: skip
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+def test_the_tests_of_iaas_mirror_its_packages():
+    # tests/iaas/<folder>/ holds the tests of nodeconductor/iaas/<folder>/; the files left at the top test the
+    # top-level modules and the flows across them (the seed, secrets, failures).
+    tests = ROOT / "tests" / "iaas"
+    folders = sorted(p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+    assert folders == ["backend", "engine", "management", "pull", "serializers", "services", "views"]
+    assert [name for name in folders if not (PACKAGE / "iaas" / name / "__init__.py").exists()] == []
+    assert len(list(tests.glob("test_*.py"))) <= 22

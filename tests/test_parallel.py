@@ -17,8 +17,8 @@ def collected(*args):
 
 # One file of each way a test becomes a real-cloud test: the cloud_env fixture's "real" param, the contract
 # tests' target fixture, and a plain mark. (Collecting the whole suite took 34 s on a busy machine.)
-SAMPLES = ("tests/iaas/test_backend_networking.py", "tests/contract/test_network_refusals.py",
-           "tests/iaas/test_worker_loss.py")
+SAMPLES = ("tests/iaas/backend/test_networking.py", "tests/contract/test_network_refusals.py",
+           "tests/iaas/engine/test_worker_loss.py")
 
 
 def test_every_real_cloud_test_and_the_dev_stack_tests_are_grouped():
@@ -27,8 +27,8 @@ def test_every_real_cloud_test_and_the_dev_stack_tests_are_grouped():
     grouped = collected("-m", "xdist_group", "tests/test_docs.py", *SAMPLES)
     assert "tests/test_docs.py::test_walkthrough_as_printed" in grouped
     assert "tests/test_docs.py::test_readme_trying_it_out" in grouped
-    assert "tests/iaas/test_backend_networking.py::test_what_is_made_is_tagged[real]" in grouped
-    assert "tests/iaas/test_backend_networking.py::test_what_is_made_is_tagged[sim]" not in grouped
+    assert "tests/iaas/backend/test_networking.py::test_what_is_made_is_tagged[real]" in grouped
+    assert "tests/iaas/backend/test_networking.py::test_what_is_made_is_tagged[sim]" not in grouped
     assert set(real) <= set(grouped)
 
 

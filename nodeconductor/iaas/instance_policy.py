@@ -124,7 +124,7 @@ class Operators:
     def wrong_state(self, action, instance):
         """The 409 of an action whose transition cannot leave the instance's state (None when it can).
 
-        No instance transition has conditions (tests/iaas/test_instance_availability.py checks it), so the
+        No instance transition has conditions (tests/iaas/views/test_instance_availability.py checks it), so the
         state alone decides: a page of 100 rows asks 1,100 times and needs at most one answer per state and
         action, which its reason (naming the state) lets every row share.
         """

@@ -23,7 +23,7 @@ from nodeconductor.structure.views import CustomerViewSet
 from tests import factories
 from tests.core.test_exceptions import raising
 from tests.iaas.brokers import celery_broker, filesystem_options
-from tests.iaas.test_instances_api import create_body, make_instance, url
+from tests.iaas.views.test_instances import create_body, make_instance, url
 
 CONVENTIONS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "api" / "conventions.rst"
 S = InstanceState

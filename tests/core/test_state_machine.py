@@ -5,7 +5,7 @@ from django.db import transaction
 from django_fsm import ConcurrentTransition, FSMFieldMixin
 
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Instance, InstanceState, SecurityGroup
-from tests.iaas.test_instances_api import make_instance
+from tests.iaas.views.test_instances import make_instance
 
 
 @pytest.mark.parametrize("model", [Instance, Cloud, CloudProjectMembership, SecurityGroup])

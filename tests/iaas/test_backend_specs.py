@@ -8,7 +8,7 @@ from nodeconductor.iaas.backend.specs import ImageRef, InstanceSpec, SshKey
 from nodeconductor.iaas.backend_specs import cloud_access, instance_spec, tenant_ids
 from nodeconductor.iaas.cloud_facade import CloudFacade
 from nodeconductor.iaas.models import Image, Instance
-from tests.iaas.test_backend_instances import make_instance
+from tests.iaas.backend.test_instances import make_instance
 
 pytestmark = pytest.mark.django_db
 

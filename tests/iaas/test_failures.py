@@ -32,7 +32,7 @@ from nodeconductor.iaas.services import instances as instance_services
 from nodeconductor.iaas.services import security_groups as group_services
 from tests.iaas.test_floating_ips_worker import act, events_of, tenant_fips
 from tests.iaas.test_instance_network import net_iaas  # noqa: F401 - fixture
-from tests.iaas.test_instances_api import create_body, make_instance, provision, run_tasks, sim_ids
+from tests.iaas.views.test_instances import create_body, make_instance, provision, run_tasks, sim_ids
 
 BUG = OverflowError("Python int too large to convert to SQLite INTEGER")
 REASON = "Unexpected error: OverflowError: Python int too large to convert to SQLite INTEGER"

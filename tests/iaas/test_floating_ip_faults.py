@@ -9,7 +9,7 @@ from nodeconductor.iaas.backend.networking import port_name
 from nodeconductor.iaas.models import FloatingIP, InstanceState
 from tests.iaas.test_floating_ips_worker import act, events_of, tenant_fips
 from tests.iaas.test_instance_network import admin_neutron, net_iaas  # noqa: F401 - fixture
-from tests.iaas.test_instances_api import provision
+from tests.iaas.views.test_instances import provision
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState

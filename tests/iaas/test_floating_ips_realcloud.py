@@ -20,8 +20,8 @@ from tests.fixtures.iaas import build_iaas
 from tests.iaas.cleanup import remove_network
 from tests.iaas.steps import advance
 from tests.iaas.test_instance_network import tenant_mode
-from tests.iaas.test_instances_api import link, provision, run_tasks, stop, url
 from tests.iaas.test_security_groups_push import _retried
+from tests.iaas.views.test_instances import link, provision, run_tasks, stop, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState
@@ -155,7 +155,7 @@ def test_done_when_scenario_on_each_cloud(roles, cloud_env, own_tenant):
 def test_figures_calls_per_provision_with_networking_and_a_floating_ip(roles, sim_env, settings):
     """Steps and cloud calls (by kind) of one provision on the tenant network with a floating IP (print with -s)."""
     from nodeconductor.iaas.engine import operations
-    from tests.iaas.test_backend_instances import make_instance
+    from tests.iaas.backend.test_instances import make_instance
 
     tenant_mode(settings)
     iaas = build_iaas(roles, sim_env)

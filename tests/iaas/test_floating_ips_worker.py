@@ -9,10 +9,10 @@ from nodeconductor.iaas import floating_ip_sync
 from nodeconductor.iaas.backend.floating_ips import instance_tag
 from nodeconductor.iaas.engine import leases, operations
 from nodeconductor.iaas.models import FloatingIP, Instance, InstanceState
+from tests.iaas.backend.test_instances import make_instance, run
 from tests.iaas.steps import advance
-from tests.iaas.test_backend_instances import make_instance, run
 from tests.iaas.test_instance_network import admin_neutron, net_iaas  # noqa: F401 - fixture
-from tests.iaas.test_instances_api import provision, run_tasks, stop, url
+from tests.iaas.views.test_instances import provision, run_tasks, stop, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState
@@ -161,7 +161,7 @@ def test_provision_phase_run_twice_makes_no_second_ip(net_iaas):  # noqa: F811
 
 def test_the_plans_with_a_floating_ip_are_what_the_worker_does(net_iaas, roles):  # noqa: F811
     from tests.iaas.test_instance_plans import assert_plan_matches, cloud_writes, dry
-    from tests.iaas.test_instances_api import create_body
+    from tests.iaas.views.test_instances import create_body
 
     sim, client, membership = net_iaas.env.sim, roles.client_as("admin"), net_iaas.membership
     plan = dry(client, "/api/instances/", create_body(net_iaas, assign_floating_ip=True)).json()
@@ -203,7 +203,7 @@ def test_the_tenant_poller_sees_the_address_show_while_the_server_stays_active(r
     from nodeconductor.iaas.engine import poller
     from tests.fixtures.iaas import build_iaas
     from tests.iaas.test_instance_network import tenant_mode
-    from tests.iaas.test_instances_api import create_body
+    from tests.iaas.views.test_instances import create_body
 
     tenant_mode(settings)
     settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_WAIT_TIMEOUT": 30}

@@ -7,8 +7,7 @@ from django.urls import reverse
 from nodeconductor.core.models import User
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
-
-from .test_backend_instances import force_state, make_instance, run
+from tests.iaas.backend.test_instances import force_state, make_instance, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState

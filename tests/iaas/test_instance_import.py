@@ -23,7 +23,7 @@ from nodeconductor.iaas.models import (
 from nodeconductor.iaas.resource_operations import run_cloud_pull
 from tests.fixtures.roles import check_matrix
 from tests.iaas import factories
-from tests.iaas.test_instances_api import link, make_instance, run_tasks, url
+from tests.iaas.views.test_instances import link, make_instance, run_tasks, url
 
 S = InstanceState
 PREFIX = "ncimport-"
@@ -208,7 +208,7 @@ def test_the_list_says_why_a_server_cannot_be_imported(iaas, roles, raw):
 
 
 def test_servers_of_instances_are_not_listed_and_imported_ones_vanish_at_once(iaas, roles, raw):
-    from tests.iaas.test_instances_api import provision
+    from tests.iaas.views.test_instances import provision
 
     ours = provision(iaas, roles)
     server = raw.server(iaas.flavor.backend_id)

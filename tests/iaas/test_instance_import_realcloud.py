@@ -9,7 +9,7 @@ from nodeconductor.events.models import Event
 from nodeconductor.iaas.models import Instance, InstanceState
 from nodeconductor.iaas.pull.instances import pull_instances
 from tests.iaas.test_instance_import import Raw, member_url
-from tests.iaas.test_instances_api import link, run_tasks, url
+from tests.iaas.views.test_instances import link, run_tasks, url
 
 S = InstanceState
 

@@ -15,10 +15,10 @@ from nodeconductor.iaas.models import CloudProjectMembership, Instance, Instance
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from tests.fixtures.iaas import build_iaas
 from tests.iaas import factories
+from tests.iaas.backend.test_instances import force_state, make_instance, run
 from tests.iaas.cleanup import remove_network
 from tests.iaas.steps import advance
-from tests.iaas.test_backend_instances import force_state, make_instance, run
-from tests.iaas.test_instances_api import provision, run_tasks, stop, url
+from tests.iaas.views.test_instances import provision, run_tasks, stop, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState
@@ -343,7 +343,7 @@ def test_what_one_provision_costs(roles, sim_env, settings, mode):
 
 def test_the_plans_list_the_port_calls_the_worker_makes(net_iaas, roles):
     from tests.iaas.test_instance_plans import assert_plan_matches, cloud_writes, dry
-    from tests.iaas.test_instances_api import create_body
+    from tests.iaas.views.test_instances import create_body
 
     sim, client = net_iaas.env.sim, roles.client_as("admin")
     plan = dry(client, "/api/instances/", create_body(net_iaas)).json()

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from nodeconductor.events.models import Event
 from nodeconductor.iaas.models import Flavor, Instance, InstanceState
 from tests.fixtures.roles import check_matrix
-from tests.iaas.test_instances_api import create_body, make_instance, provision, run_tasks, stop, url
+from tests.iaas.views.test_instances import create_body, make_instance, provision, run_tasks, stop, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState

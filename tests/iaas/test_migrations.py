@@ -6,7 +6,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
-from tests.iaas.test_instances_api import make_instance
+from tests.iaas.views.test_instances import make_instance
 
 S = InstanceState
 BEFORE = ("iaas", "0012_operation_name_fits_every_operation")

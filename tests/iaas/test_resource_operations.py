@@ -18,7 +18,7 @@ from nodeconductor.iaas.engine import leases
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SecurityGroup
 from nodeconductor.iaas.services import security_groups as group_services
 from tests.fixtures.roles import check_matrix
-from tests.iaas.test_instances_api import run_tasks
+from tests.iaas.views.test_instances import run_tasks
 
 SSH = {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}
 

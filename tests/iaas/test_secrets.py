@@ -11,8 +11,7 @@ from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Image, Instance, SyncState, Template
 from nodeconductor.iaas.resource_operations import run_cloud_pull
 from nodeconductor.iaas.tasks import sync_cloud_membership
-
-from .test_backend_instances import run
+from tests.iaas.backend.test_instances import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "Sup3r-Secret-Passw0rd"

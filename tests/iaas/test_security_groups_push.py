@@ -18,7 +18,7 @@ from nodeconductor.iaas import resource_operations, security_group_sync, tasks
 from nodeconductor.iaas.models import SecurityGroup, SecurityGroupState
 from nodeconductor.iaas.models.security_groups import set_instance_groups
 from nodeconductor.iaas.services import security_groups as services
-from tests.iaas.test_instances_api import link, make_instance, run_tasks, url
+from tests.iaas.views.test_instances import link, make_instance, run_tasks, url
 
 
 @pytest.fixture(autouse=True)

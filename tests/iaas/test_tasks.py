@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from nodeconductor.iaas import tasks
 from nodeconductor.iaas.engine import poller
 from nodeconductor.iaas.models import Instance
-from tests.iaas.test_instances_api import create_many
+from tests.iaas.views.test_instances import create_many
 
 
 @pytest.mark.django_db(transaction=False)

@@ -3,7 +3,7 @@
 import pytest
 
 from nodeconductor.iaas.models import Instance, InstanceState
-from tests.iaas.test_instances_api import make_instance
+from tests.iaas.views.test_instances import make_instance
 from tests.portal.test_walkthrough import state_badge, wait_state
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from drf_spectacular.generators import SchemaGenerator
 from nodeconductor.events.models import Event
 from nodeconductor.iaas.models import FloatingIP, SecurityGroup
 from nodeconductor.structure.models import CustomerPermission, ProjectGroupPermission, ProjectPermission
-from tests.iaas.test_instances_api import provision
+from tests.iaas.views.test_instances import provision
 
 
 @dataclass

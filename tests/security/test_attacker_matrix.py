@@ -15,7 +15,7 @@ from nodeconductor.iaas.views.cloud import EXISTING_TENANT_STAFF_ONLY
 from nodeconductor.structure.models import CustomerPermission, Project, ProjectPermission
 from tests import factories
 from tests.iaas import factories as iaas_factories
-from tests.iaas.test_instances_api import create_body, link, run_tasks
+from tests.iaas.views.test_instances import create_body, link, run_tasks
 
 NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
 NO_OBJECT = ["Invalid hyperlink - Object does not exist."]

@@ -17,7 +17,7 @@ from nodeconductor.core.parsers import MAX_JSON_DEPTH
 from nodeconductor.structure.models import Customer
 from tests import factories
 from tests.iaas import factories as iaas_factories
-from tests.iaas.test_instances_api import run_tasks
+from tests.iaas.views.test_instances import run_tasks
 
 TOO_DEEP = {
     "detail": "JSON parse error - arrays and objects are nested deeper than 64 levels, the most the API accepts.",

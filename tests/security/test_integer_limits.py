@@ -16,7 +16,7 @@ from django.db import connection
 
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SyncState
 from nodeconductor.iaas.services import clouds as cloud_services
-from tests.iaas.test_instances_api import create_body, make_instance, run_tasks, url
+from tests.iaas.views.test_instances import create_body, make_instance, run_tasks, url
 
 INT32_MAX = 2_147_483_647  # PostgreSQL integer; Nova's quotas (cores, ram MiB, instances); Cinder's gigabytes
 # What each database says of a value past its integer column, as the row's reason then reads.

@@ -15,7 +15,7 @@ from nodeconductor.iaas.resource_operations import run_cloud_pull
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from nodeconductor.iaas.views.cloud import EXISTING_TENANT_STAFF_ONLY
 from tests import factories
-from tests.iaas.test_instances_api import link, provision, run_tasks
+from tests.iaas.views.test_instances import link, provision, run_tasks
 
 MEMBERSHIPS = "/api/project-cloud-memberships/"
 

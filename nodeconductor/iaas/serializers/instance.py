@@ -138,7 +138,7 @@ class InstanceSerializer(HyperlinkedModelSerializer):
     def to_representation(self, instance):
         """Build the row directly: the generic per-field path costs most of a list's time at 100 rows a page.
 
-        tests/iaas/test_instance_serializer.py checks that this equals DRF's own field-by-field output.
+        tests/iaas/serializers/test_instance.py checks that this equals DRF's own field-by-field output.
         """
         request = self.context["request"]
         membership = instance.cloud_project_membership

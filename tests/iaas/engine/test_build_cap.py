@@ -9,7 +9,7 @@ from django.db import close_old_connections, connection
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.steps import advance
-from tests.iaas.test_instances_api import create_many, make_instance
+from tests.iaas.views.test_instances import create_many, make_instance
 
 S = InstanceState
 

@@ -14,7 +14,7 @@ from nodeconductor.iaas.engine import operations, poller, sweeper
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.engine.test_build_cap import cap
 from tests.iaas.steps import advance
-from tests.iaas.test_instances_api import create_many, make_instance
+from tests.iaas.views.test_instances import create_many, make_instance
 
 S = InstanceState
 

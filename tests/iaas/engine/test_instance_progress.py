@@ -8,7 +8,7 @@ from nodeconductor.events.models import Event
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.steps import advance
-from tests.iaas.test_instances_api import create_body, provision, run_tasks, stop, url
+from tests.iaas.views.test_instances import create_body, provision, run_tasks, stop, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState
@@ -54,7 +54,7 @@ def test_every_phase_a_step_returns_is_declared(iaas):
 
     operations._release = spy
     try:
-        from tests.iaas.test_backend_instances import force_state, make_instance, run
+        from tests.iaas.backend.test_instances import force_state, make_instance, run
 
         instance = run(operations.PROVISION, make_instance(iaas), backend_flavor_id=iaas.flavor.backend_id)
         for state, op, params in (

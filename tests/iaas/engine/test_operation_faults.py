@@ -9,8 +9,8 @@ from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from nodeconductor.iaas.resource_operations import run_cloud_pull
 from nodeconductor.iaas.services.instances import membership_usage
+from tests.iaas.backend.test_instances import force_state, make_instance, run
 from tests.iaas.steps import advance
-from tests.iaas.test_backend_instances import force_state, make_instance, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState

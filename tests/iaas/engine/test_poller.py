@@ -17,8 +17,8 @@ from nodeconductor.iaas.engine import leases, operations, poller
 from nodeconductor.iaas.models import Cloud, Instance, InstanceState, TenantPoller
 from tests.fixtures.iaas import build_iaas
 from tests.iaas.steps import advance
-from tests.iaas.test_instances_api import create_many
 from tests.iaas.test_security_groups_push import _retried
+from tests.iaas.views.test_instances import create_many
 
 S = InstanceState
 READS = ("compute.server_get", "compute.server_list", "volume.get", "volume.list", "compute.volume_attachment_list")
@@ -142,7 +142,7 @@ def test_two_pollers_racing_on_one_tenant_run_each_step_once(iaas, roles):
         pytest.skip("an in-memory SQLite test database cannot wait for a lock between threads; CI runs this on "
                     "PostgreSQL")
     iaas.env.sim.set_delay("volume_create", 0)
-    from tests.iaas.test_instances_api import make_instance
+    from tests.iaas.views.test_instances import make_instance
 
     uuids = [str(make_instance(iaas, S.PROVISIONING_SCHEDULED, hostname=f"race-{n}").uuid) for n in range(4)]
     for uuid in uuids:

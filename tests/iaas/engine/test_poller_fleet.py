@@ -4,7 +4,7 @@ import re
 import sqlite3
 
 from tests.iaas.livestack import LiveStack
-from tests.iaas.test_broker_outage import redis_server  # noqa: F401 - the fixture
+from tests.iaas.services.test_broker_outage import redis_server  # noqa: F401 - the fixture
 
 CREATE_MANY = """
 from nodeconductor.core.models import User

@@ -12,7 +12,7 @@ import uuid as uuidlib
 import pytest
 
 from tests.iaas.livestack import LiveStack
-from tests.iaas.test_broker_outage import redis_server  # noqa: F401 - the fixture
+from tests.iaas.services.test_broker_outage import redis_server  # noqa: F401 - the fixture
 
 
 def kill_mid_call(stack, operation, schedule):

@@ -14,7 +14,7 @@ from celery.signals import before_task_publish
 from nodeconductor.events.models import Event
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Instance, InstanceState, SyncState
 from tests.iaas.brokers import RedisServer, celery_broker, filesystem_options
-from tests.iaas.test_instances_api import create_body, link, make_instance, url
+from tests.iaas.views.test_instances import create_body, link, make_instance, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState

@@ -7,7 +7,7 @@ from nodeconductor.iaas.models import FloatingIP, Instance, InstanceState
 from tests.iaas.test_floating_ips_worker import act, tenant_fips
 from tests.iaas.test_instance_network import net_iaas  # noqa: F401 - fixture
 from tests.iaas.test_instance_plans import NoWrites, assert_plan_matches, cloud_writes, dry
-from tests.iaas.test_instances_api import provision, run_tasks, stop, url
+from tests.iaas.views.test_instances import provision, run_tasks, stop, url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState
@@ -48,7 +48,7 @@ def test_the_assign_plan_is_what_the_worker_does_and_is_the_provisions_step(net_
 
 
 def _create_body(iaas):
-    from tests.iaas.test_instances_api import create_body
+    from tests.iaas.views.test_instances import create_body
 
     return create_body(iaas, assign_floating_ip=True)
 

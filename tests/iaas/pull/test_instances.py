@@ -10,8 +10,7 @@ from nodeconductor.iaas.models import InstanceState
 from nodeconductor.iaas.pull.instances import NOT_FOUND
 from nodeconductor.iaas.resource_operations import run_cloud_pull
 from nodeconductor.iaas.tasks import pull_cloud_account
-
-from .test_backend_instances import force_state, make_instance, run
+from tests.iaas.backend.test_instances import force_state, make_instance, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = InstanceState

@@ -7,7 +7,7 @@ from neutronclient.common import exceptions as neutron_exc
 
 from nodeconductor.iaas.backend import CloudResourceNotFound
 from nodeconductor.iaas.backend.floating_ips import instance_tag
-from tests.iaas.test_backend_networking import backend, tenant  # noqa: F401 - fixtures
+from tests.iaas.backend.test_networking import backend, tenant  # noqa: F401 - fixtures
 
 
 def test_assigned_once_reused_for_another_instance_and_released_only_for_its_own(backend, tenant):  # noqa: F811

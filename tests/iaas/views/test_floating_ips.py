@@ -13,7 +13,7 @@ from nodeconductor.iaas import tasks
 from nodeconductor.iaas.models import CloudProjectMembership, FloatingIP, Instance, InstanceState
 from tests import factories
 from tests.fixtures.roles import check_matrix, list_query_counts
-from tests.iaas.test_instances_api import create_body, link, make_instance, run_tasks, url
+from tests.iaas.views.test_instances import create_body, link, make_instance, run_tasks, url
 
 S = InstanceState
 LIST = "/api/floating-ips/"

@@ -8,7 +8,7 @@ from nodeconductor.events.models import Event, log_event
 from nodeconductor.iaas.models import CloudProjectMembership, InstanceState
 from tests import factories
 from tests.fixtures.roles import check_matrix
-from tests.iaas.test_instances_api import link, make_instance, provision, run_tasks, url
+from tests.iaas.views.test_instances import link, make_instance, provision, run_tasks, url
 
 S = InstanceState
 FIELDS = {"uuid", "created", "event_type", "level", "message", "user_username", "resource_type", "resource_uuid",

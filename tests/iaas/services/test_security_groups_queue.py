@@ -8,7 +8,7 @@ from nodeconductor.iaas.engine import records
 from nodeconductor.iaas.models import Instance, SecurityGroup, SecurityGroupState
 from nodeconductor.iaas.models.security_groups import set_instance_groups
 from tests.iaas.brokers import celery_broker, filesystem_options
-from tests.iaas.test_instances_api import link, make_instance, url
+from tests.iaas.views.test_instances import link, make_instance, url
 
 
 @pytest.fixture(autouse=True)

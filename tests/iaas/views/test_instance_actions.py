@@ -6,7 +6,7 @@ from django.urls import reverse
 from nodeconductor.iaas.models import CloudProjectMembership, Instance, InstanceState
 from nodeconductor.iaas.services import instances as instance_services
 from tests.fixtures.roles import check_matrix
-from tests.iaas.test_instances_api import (
+from tests.iaas.views.test_instances import (
     instance_ids,
     link,
     make_instance,

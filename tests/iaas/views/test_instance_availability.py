@@ -8,7 +8,7 @@ import pytest
 
 from nodeconductor.iaas.models import Flavor, Instance, InstanceState
 from tests.fixtures.roles import check_matrix
-from tests.iaas.test_instances_api import link, make_instance, url
+from tests.iaas.views.test_instances import link, make_instance, url
 
 S = InstanceState
 ROLES = ("admin", "manager", "owner", "staff")

@@ -7,8 +7,7 @@ from rest_framework.test import APIRequestFactory
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance
 from nodeconductor.iaas.serializers.instance import InstanceSerializer
-
-from .test_backend_instances import make_instance, run
+from tests.iaas.backend.test_instances import make_instance, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

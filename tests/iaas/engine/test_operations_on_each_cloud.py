@@ -8,7 +8,7 @@ from nodeconductor.events.models import Event
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.steps import advance
-from tests.iaas.test_instances_api import create_body, run_tasks, url
+from tests.iaas.views.test_instances import create_body, run_tasks, url
 
 S = InstanceState
 

@@ -12,7 +12,7 @@ from nodeconductor.events.models import Event
 from nodeconductor.iaas.engine import leases, operations, sweeper
 from nodeconductor.iaas.models import Instance, InstanceState
 from tests.iaas.test_instance_plans import NoWrites, assert_plan_matches, cloud_writes, dry
-from tests.iaas.test_instances_api import provision, run_tasks, url
+from tests.iaas.views.test_instances import provision, run_tasks, url
 
 S = InstanceState
 BUSY = "A recovery of the instance is under way; retry once it is done."
@@ -115,7 +115,7 @@ SG_BUSY = "A security groups update of the instance is under way; retry once it 
 @pytest.fixture
 def running(iaas, roles):
     """A provisioned Online VM, and a group of its membership pushed to the cloud."""
-    from tests.iaas.test_security_groups_api import make_group
+    from tests.iaas.views.test_security_groups import make_group
 
     instance = provision(iaas, roles)
     group = make_group(iaas.membership)
@@ -127,7 +127,7 @@ def running(iaas, roles):
 
 def test_a_groups_update_is_an_operation_busy_claimed_once_and_swept(iaas, roles, running,
                                                                       django_capture_on_commit_callbacks):
-    from tests.iaas.test_instances_api import link
+    from tests.iaas.views.test_instances import link
 
     instance, group = running
     body = {"security_groups": [link("securitygroup", group)]}
@@ -160,7 +160,7 @@ def test_a_groups_update_is_an_operation_busy_claimed_once_and_swept(iaas, roles
 
 def test_the_groups_update_plan_names_the_groups_and_writes_nothing(iaas, roles, running,
                                                                     django_capture_on_commit_callbacks):
-    from tests.iaas.test_instances_api import link
+    from tests.iaas.views.test_instances import link
 
     instance, group = running
     body = {"security_groups": [link("securitygroup", group)]}

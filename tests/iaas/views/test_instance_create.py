@@ -8,7 +8,7 @@ from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Ins
 from nodeconductor.iaas.services import instances as instance_services
 from tests import factories
 from tests.fixtures.roles import check_matrix
-from tests.iaas.test_instances_api import FIELDS, create_body, link, provision, url
+from tests.iaas.views.test_instances import FIELDS, create_body, link, provision, url
 
 S = InstanceState
 

@@ -9,8 +9,7 @@ from rest_framework.request import Request
 from nodeconductor.iaas.engine import operations
 from nodeconductor.iaas.models import Instance, InstanceState
 from nodeconductor.iaas.serializers.instance import InstanceSerializer
-
-from .test_backend_instances import make_instance, run
+from tests.iaas.backend.test_instances import make_instance, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from nodeconductor.iaas.models import (
 from nodeconductor.iaas.models.security_groups import set_instance_groups
 from tests import factories
 from tests.fixtures.roles import check_matrix, list_query_counts
-from tests.iaas.test_instances_api import create_body, link, make_instance, run_tasks, url
+from tests.iaas.views.test_instances import create_body, link, make_instance, run_tasks, url
 
 
 @pytest.fixture(autouse=True)
