@@ -11,6 +11,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from nodeconductor.iaas import resource_operations, tasks
@@ -84,6 +85,12 @@ def _ask(case, roles, role=None, query=""):
     return getattr(client, case.method)(case.path + query, case.body, format="json")
 
 
+def _detail(case):
+    """The row's own page in the API."""
+    view = {"cloud": "cloud", "membership": "cloudprojectmembership", "security_group": "securitygroup"}[case.op.kind]
+    return reverse(f"{view}-detail", kwargs={"uuid": case.row.uuid})
+
+
 def _fresh(case):
     return type(case.row).objects.filter(pk=case.row.pk).first()
 
@@ -121,6 +128,8 @@ def test_the_request_records_the_operation_and_sends_its_first_step(iaas, roles,
     assert (row.operation_name, row.operation_seq, len(row.operation_token)) == (name, 0, 32)
     assert row.state == case.op.scheduled_state and row.operation_due is not None
     assert sent == [(case.op.kind, str(row.uuid), row.operation_token, 0)]
+    shown = roles.client_as("staff").get(_detail(case)).json()["operation"]
+    assert shown == {"name": name, "title": case.op.title, "state": "queued", "started": None}
 
 
 @pytest.mark.parametrize("name", OPERATIONS)
@@ -143,6 +152,7 @@ def test_a_step_is_claimed_once(iaas, roles, sent, name):
         assert row is None
     else:
         assert (row.state, row.error_message, row.operation_token) == (case.end_state, "", "")
+        assert roles.client_as("staff").get(_detail(case)).json()["operation"] is None
 
 
 def _dead_pid():
@@ -182,7 +192,10 @@ def test_while_the_operation_runs_the_same_request_is_409(iaas, roles, sent, nam
     ((kind, uuid, token, seq),) = sent
     row = _fresh(case)
     case.op.begin(row)  # as the worker that claimed it does
+    row.operation_started = timezone.now()
     row.save()
+    shown = roles.client_as("staff").get(_detail(case)).json()["operation"]
+    assert (shown["name"], shown["state"]) == (name, "running") and shown["started"].endswith("Z")
     response = _ask(case, roles)
     assert response.status_code == 409 and response.json() == case.busy
     assert _ask(case, roles, query="?dry_run=true").json() == case.busy  # the plan makes the same checks
@@ -255,3 +268,9 @@ def test_rows_the_shell_left_scheduled_get_their_operation(roles, sim_env, sent,
     names = {type(r).objects.get(pk=r.pk).operation_name for r in (cloud, membership, group)}
     assert names == {"pull_cloud", "sync_membership", "push_security_group"}
     assert tasks.resume_stalled_work() == 0  # recorded and sent: the sweeper waits for its due time
+
+
+def test_the_schema_names_every_operation_the_field_shows():
+    from nodeconductor.iaas.serializers.operations import RESOURCE_OPERATION_SCHEMA
+
+    assert RESOURCE_OPERATION_SCHEMA["properties"]["name"]["enum"] == list(resource_operations.TABLE)

@@ -1,5 +1,7 @@
-"""An instance's operation as the API shows it: its step, how far it got, what it waits for, why it failed."""
+"""An operation as the API shows it: an instance's step, how far it got, what it waits for, why it failed; the
+one step of a cloud's pull, a membership's sync or a group's push or deletion, queued or running."""
 
+from ..events import VERBS
 from ..models import InstanceState
 from .operation_table import OPERATIONS, run_context
 from .operations import iso_utc
@@ -31,4 +33,16 @@ def progress(instance):
         "waiting_since": iso_utc(since) if since and not erred else None,
         "started": iso_utc(instance.operation_started.timestamp()) if instance.operation_started else None,
         "failure": params.get("failure", "") or (instance.error_message if erred else ""),
+    }
+
+
+def resource_progress(row):
+    """The operation recorded on a cloud, a membership or a security group, for the API; None when it has none."""
+    if not row.operation_token:
+        return None
+    return {
+        "name": row.operation_name,
+        "title": VERBS.get(row.operation_name, row.operation_name.replace("_", " ")),
+        "state": "running" if row.operation_started else "queued",
+        "started": iso_utc(row.operation_started.timestamp()) if row.operation_started else None,
     }

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField
 from nodeconductor.iaas.limits import CINDER_GIGABYTES_MAX, NOVA_QUOTA_MAX, STORAGE_QUOTA_MAX
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance
+from nodeconductor.iaas.serializers.operations import OperationFieldMixin
 from nodeconductor.iaas.services import clouds as services
 from nodeconductor.structure.models import Customer, Project
 
@@ -41,7 +42,7 @@ class CloudFlavorSerializer(HyperlinkedModelSerializer):
         fields = ("url", "name", "cores", "ram", "disk")
 
 
-class CloudSerializer(HyperlinkedModelSerializer):
+class CloudSerializer(OperationFieldMixin, HyperlinkedModelSerializer):
     """A cloud account; auth_url is shown to the customer's owners and staff only."""
 
     customer = UuidHyperlinkedRelatedField(
@@ -70,6 +71,7 @@ class CloudSerializer(HyperlinkedModelSerializer):
             "error_message",
             "flavors",
             "last_pulled",
+            "operation",
         )
         read_only_fields = ("uuid", "error_message", "last_pulled")
         # (customer, name) uniqueness is checked in validate() with a message naming the field.
@@ -171,7 +173,7 @@ def membership_usage(membership):
 NETWORK_FIELDS = ("network_id", "subnet_id", "internal_cidr", "router_id", "external_network_id")
 
 
-class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
+class CloudProjectMembershipSerializer(OperationFieldMixin, HyperlinkedModelSerializer):
     """A project's tenant in a cloud with its quotas and the usage of its instances."""
 
     project = UuidHyperlinkedRelatedField(view_name="project-detail", queryset=Project.objects.all())
@@ -217,6 +219,7 @@ class CloudProjectMembershipSerializer(HyperlinkedModelSerializer):
             "internal_cidr",
             "router_id",
             "external_network_id",
+            "operation",
         )
         read_only_fields = ("uuid", "error_message") + NETWORK_FIELDS
         # (project, cloud) uniqueness is checked in validate() with a message.

@@ -10,6 +10,7 @@ from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyper
 from ..limits import PORT_MAX
 from ..models import CloudProjectMembership, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..services.security_groups import rule_identity
+from .operations import OperationFieldMixin
 
 STATE_LABELS = dict(SecurityGroupState.choices)
 # Past a port nothing is valid (an ICMP type or code stops at 255: the model says so); the model's own words.
@@ -45,7 +46,7 @@ class SecurityGroupRuleSerializer(serializers.ModelSerializer):
         return {**attrs, "cidr": rule.cidr, "direction": rule.direction}
 
 
-class SecurityGroupSerializer(HyperlinkedModelSerializer):
+class SecurityGroupSerializer(OperationFieldMixin, HyperlinkedModelSerializer):
     """A group of a membership with its full rule list; writing `rules` replaces the list, the push diffs it."""
 
     membership = UuidHyperlinkedRelatedField(
@@ -58,7 +59,8 @@ class SecurityGroupSerializer(HyperlinkedModelSerializer):
     class Meta:
         model = SecurityGroup
         fields = ("url", "uuid", "name", "description", "membership", "project", "project_name", "cloud",
-                  "cloud_name", "state", "error_message", "backend_id", "rules", "created", "modified")  # fmt: skip
+                  "cloud_name", "state", "error_message", "backend_id", "rules", "created", "modified",
+                  "operation")  # fmt: skip
         read_only_fields = ("uuid", "error_message", "backend_id", "created", "modified")
         # (membership, name) uniqueness is checked in validate() with a message naming the field.
         validators = []

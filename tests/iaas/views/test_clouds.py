@@ -18,6 +18,7 @@ FIELDS = {
     "error_message",
     "flavors",
     "last_pulled",
+    "operation",
 }
 
 

@@ -26,6 +26,7 @@ FIELDS = {
     "internal_cidr",
     "router_id",
     "external_network_id",
+    "operation",
 }
 LIST = "/api/project-cloud-memberships/"
 

@@ -28,7 +28,7 @@ LIST = "/api/security-groups/"
 SSH = {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0", "direction": "ingress"}
 WEB = {"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr": "10.0.0.0/8", "direction": "ingress"}
 FIELDS = {"url", "uuid", "name", "description", "membership", "project", "project_name", "cloud", "cloud_name",
-          "state", "error_message", "backend_id", "rules", "created", "modified"}  # fmt: skip
+          "state", "error_message", "backend_id", "rules", "created", "modified", "operation"}  # fmt: skip
 NOT_ADMIN = {"detail": "Only project administrators and staff manage security groups.", "code": "permission_denied"}
 NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
 
@@ -132,8 +132,11 @@ def test_create_answers_the_scheduled_group_and_the_worker_pushes_it(iaas, roles
     assert rules_of(data) == [SSH, WEB]
     assert data["membership"] == link("cloudprojectmembership", iaas.membership)
     assert data["project"] == link("project", roles.project) and data["cloud"] == link("cloud", iaas.cloud)
+    assert data["operation"] == {"name": "push_security_group", "title": "push of the security group",
+                                 "state": "queued", "started": None}  # fmt: skip
     shown = client.get(data["url"]).json()
     assert shown["state"] == "In Sync" and shown["backend_id"], shown["error_message"]
+    assert shown["operation"] is None
     in_cloud = iaas.cloud.get_backend().list_security_groups(iaas.membership.tenant_id)
     mine = next(g for g in in_cloud if g["id"] == shown["backend_id"])
     assert sorted((r["protocol"], r["port_range_min"], r["remote_ip_prefix"]) for r in mine["rules"]) == [
