@@ -1,4 +1,5 @@
-"""Instance events: instance_<action>_{scheduled,succeeded,failed} with the uuids of user, project, customer."""
+"""Events: instance_<action>_{scheduled,succeeded,failed}, and <operation>_{succeeded,failed} of the operations on
+clouds, memberships and security groups, with the uuids of user, project, customer."""
 
 from nodeconductor.events.models import log_event
 
@@ -55,3 +56,18 @@ def instance_step_event(instance, action, step, seconds, user=None, **times):
         seconds=round(seconds, 3),
         **times,
     )
+
+
+def resource_event(row, operation, stage, error=""):
+    """Log how an operation on a cloud, a membership or a security group ended (e.g. pull_cloud_failed).
+
+    A cloud's event is its customer's (its owners see it); a membership's and a group's are their project's.
+    """
+    project = getattr(row, "project", None) or getattr(getattr(row, "membership", None), "project", None)
+    customer = project.customer if project is not None else row.customer
+    what = {"cloud": "Cloud", "cloudprojectmembership": "Membership", "securitygroup": "Security group"}
+    message = f"{what[row._meta.model_name]} {row}: {VERBS.get(operation, operation)} {stage}"
+    if error:
+        message += f": {error}"
+    return log_event(f"{operation}_{stage}", message, level="error" if stage == "failed" else "info",
+                     customer=customer, project=project, resource=row)  # fmt: skip

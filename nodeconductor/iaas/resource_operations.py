@@ -72,7 +72,8 @@ def _pull_then(cloud, diff):
 
 
 PULL_CLOUD = ResourceOperation(
-    "pull_cloud", Cloud, SyncState.SYNC_SCHEDULED, SyncState.SYNCING, Cloud.begin_syncing, _pull_step,
+    "pull_cloud", Cloud, SyncState.SYNC_SCHEDULED, SyncState.SYNCING, Cloud.schedule_syncing, Cloud.begin_syncing,
+    _pull_step,
     Cloud.set_in_sync, _pull_finish, _pull_then,
     phases=(
         Phase("", "read the catalogue and the tenants' quotas", (
@@ -81,6 +82,7 @@ PULL_CLOUD = ResourceOperation(
             Call("nova servers.list", "(each tenant)"), Call("neutron list_security_groups", "(each tenant)"),
             Call("neutron list_floatingips", "(each tenant)"))),
     ),
+    quiet=True,
 )  # fmt: skip
 
 
@@ -119,7 +121,8 @@ def _sync_then(membership, backend):
 
 SYNC_MEMBERSHIP = ResourceOperation(
     "sync_membership", CloudProjectMembership, SyncState.SYNC_SCHEDULED, SyncState.SYNCING,
-    CloudProjectMembership.begin_syncing, _sync_step, CloudProjectMembership.set_in_sync, _sync_finish, _sync_then,
+    CloudProjectMembership.schedule_syncing, CloudProjectMembership.begin_syncing, _sync_step,
+    CloudProjectMembership.set_in_sync, _sync_finish, _sync_then,
     phases=(Phase("", "verify or create the tenant, read its quotas, find or make its network", (
         Call("keystone projects.create", "name={project_uuid}", only_if="the membership names no tenant"),
         Call("nova quotas.update", "{quotas}", when="quotas"),
@@ -150,7 +153,8 @@ def _push_finish(group, answer):
 
 
 PUSH_SECURITY_GROUP = ResourceOperation(
-    "push_security_group", SecurityGroup, G.SYNC_SCHEDULED, G.SYNCING, SecurityGroup.begin_syncing, _push_step,
+    "push_security_group", SecurityGroup, G.SYNC_SCHEDULED, G.SYNCING, SecurityGroup.schedule_syncing,
+    SecurityGroup.begin_syncing, _push_step,
     SecurityGroup.set_in_sync, _push_finish,
     phases=(Phase("", "make Neutron's group match ours, rule by rule", (
         Call("neutron create_security_group", "name={name}", only_if="the tenant has no group of ours by that name"),
@@ -167,7 +171,8 @@ def _delete_step(group, params):
 
 
 DELETE_SECURITY_GROUP = ResourceOperation(
-    "delete_security_group", SecurityGroup, G.DELETION_SCHEDULED, G.DELETING, SecurityGroup.begin_deleting,
+    "delete_security_group", SecurityGroup, G.DELETION_SCHEDULED, G.DELETING, SecurityGroup.schedule_deletion,
+    SecurityGroup.begin_deleting,
     _delete_step,
     phases=(Phase("", "delete the group in Neutron, then forget it", (
         Call("neutron delete_security_group", "{backend_id}", only_if="the group is still there"),)),),
@@ -211,7 +216,7 @@ def run_in_process(op, row, params=None):
     with transaction.atomic():
         locked = type(row).objects.select_for_update().get(pk=row.pk)
         if not locked.operation_token and locked.state not in (op.scheduled_state, op.working_state):
-            locked.schedule_syncing()
+            op.schedule(locked)
             records.start(locked, op.name, params)
             locked.save()
     result = resources.run_blocking(TABLE, op, row, params)

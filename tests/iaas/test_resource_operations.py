@@ -14,6 +14,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from nodeconductor.events.models import Event
 from nodeconductor.iaas import resource_operations, tasks
 from nodeconductor.iaas.engine import leases
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SecurityGroup
@@ -274,3 +275,31 @@ def test_the_schema_names_every_operation_the_field_shows():
     from nodeconductor.iaas.serializers.operations import RESOURCE_OPERATION_SCHEMA
 
     assert RESOURCE_OPERATION_SCHEMA["properties"]["name"]["enum"] == list(resource_operations.TABLE)
+
+
+@pytest.mark.parametrize("name", OPERATIONS)
+def test_each_outcome_is_an_event_of_the_rows_customer_or_project(iaas, roles, name):
+    case = _case(name, iaas, roles)
+    row = _fresh(case)
+    project = iaas.membership.project
+    before = set(Event.objects.values_list("pk", flat=True))  # the fixture's sync, the group's push
+    resource_operations.run_in_process(case.op, row)
+    if name == "pull_cloud":  # the hourly pull: only its failure is an event (and an unchanged pull writes nothing)
+        assert not Event.objects.exclude(pk__in=before).exists()
+        return
+    (event,) = Event.objects.exclude(pk__in=before)
+    assert (event.level, event.resource_uuid, event.customer_id, event.project) == (
+        "info", case.row.uuid, roles.customer.pk, project)
+    assert event.event_type == f"{name}_succeeded"
+    assert event.message.endswith(f"{case.op.title} succeeded") and str(case.row) in event.message
+    seen = roles.client_as("owner").get("/api/events/", {"event_type": f"{name}_"}).json()
+    assert event.message in [e["message"] for e in seen]
+
+
+def test_a_refused_operation_is_an_error_event_with_the_clouds_message(iaas, roles, cloudsim):
+    cloudsim.fail_next("compute.flavor_list", status=500, message="nova-api exploded")
+    with pytest.raises(Exception, match="nova-api exploded"):
+        resource_operations.run_cloud_pull(iaas.cloud)
+    (event,) = Event.objects.filter(event_type="pull_cloud_failed")
+    assert event.level == "error" and "nova-api exploded" in event.message
+    assert event.message.startswith(f"Cloud {iaas.cloud.name}: pull of the cloud failed: list flavors failed")

@@ -13,7 +13,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from .. import failures
+from .. import events, failures
 from ..backend import CloudBackendError
 from ..events import VERBS
 from ..models import Cloud, CloudProjectMembership, SecurityGroup
@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 MODELS = {"cloud": Cloud, "membership": CloudProjectMembership, "security_group": SecurityGroup}
 KINDS = {model: kind for kind, model in MODELS.items()}
 # What a step reads besides the row: loaded with it in one query.
-_RELATED = {"cloud": (), "membership": ("cloud", "project"), "security_group": ("membership__cloud",)}
+_RELATED = {"cloud": ("customer",), "membership": ("cloud", "project__customer"),
+            "security_group": ("membership__cloud", "membership__project__customer")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +37,15 @@ class ResourceOperation:
     model: type
     scheduled_state: str  # the state its request leaves the row in (a row found there with no record is adopted)
     working_state: str
+    schedule: object  # the request's transition, from a row at rest to the scheduled state
     begin: object  # the transition a worker makes when it picks the job up
     step: object  # step(row, params) -> what the cloud answered; raises CloudBackendError when it refuses
     succeed: object = None  # the transition on success; None removes the row (a group's deletion)
     finish: object = None  # finish(row, result): writes what the cloud applied, in the success transaction
     then: object = None  # then(row, result): the work that follows once the outcome is stored (a pull's reconcile)
     phases: tuple = ()  # operation_table.Phase items, for the plan
+    # A success that is routine (the hourly pull) is no event, and writes nothing when nothing changed; a failure is.
+    quiet: bool = False
 
     @property
     def kind(self):
@@ -111,10 +115,13 @@ def _run_claimed(op, row, token):
         if op.finish is not None:
             op.finish(row, value)
         if op.deletes:
+            events.resource_event(row, op.name, "succeeded")  # while the row still has its uuid and project
             row.delete()
         else:
             op.succeed(row)
             row.save()
+            if not op.quiet:
+                events.resource_event(row, op.name, "succeeded")
     if op.then is not None:
         try:
             op.then(row, value)
@@ -135,6 +142,7 @@ def _end_failed(op, row, token, message):
         records.clear(row)
         row.set_erred(message)
         row.save()
+        events.resource_event(row, op.name, "failed", error=message)
     logger.warning("The %s %s failed: %s", op.title, row, message)
 
 
