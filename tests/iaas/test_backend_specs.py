@@ -4,9 +4,10 @@ import inspect
 
 import pytest
 
+from nodeconductor.iaas.backend import OpenStackBackend
 from nodeconductor.iaas.backend.specs import ImageRef, InstanceSpec, SshKey
 from nodeconductor.iaas.backend_specs import cloud_access, instance_spec, tenant_ids
-from nodeconductor.iaas.cloud_facade import CloudFacade
+from nodeconductor.iaas.cloud_facade import CloudFacade, _OnSpec
 from nodeconductor.iaas.models import Image, Instance
 from tests.iaas.backend.test_instances import make_instance
 
@@ -83,9 +84,6 @@ def test_the_poller_fingerprint_gets_a_spec_and_reads_no_membership(iaas, django
 
 def test_every_call_of_the_adapter_on_one_instance_takes_a_row_on_the_facade():
     # The façade names each of them (no set of names to keep by hand): a new one the adapter gains fails here.
-    from nodeconductor.iaas.backend import OpenStackBackend
-    from nodeconductor.iaas.cloud_facade import _OnSpec
-
     takes_instance = {name for name, function in inspect.getmembers(OpenStackBackend, inspect.isfunction)
                       if not name.startswith("_") and list(inspect.signature(function).parameters)[1:2] == ["instance"]}
     members = vars(CloudFacade)

@@ -18,6 +18,8 @@ from nodeconductor.events.models import Event
 from nodeconductor.iaas import resource_operations, tasks
 from nodeconductor.iaas.engine import leases
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SecurityGroup
+from nodeconductor.iaas.serializers.operations import RESOURCE_OPERATION_SCHEMA
+from nodeconductor.iaas.services import clouds
 from nodeconductor.iaas.services import security_groups as group_services
 from tests.fixtures.roles import check_matrix
 from tests.iaas.views.test_instances import run_tasks
@@ -110,9 +112,7 @@ OPERATIONS = sorted(resource_operations.TABLE)
 
 def test_the_table_holds_the_four_operations_the_services_record():
     assert OPERATIONS == ["delete_security_group", "pull_cloud", "push_security_group", "sync_membership"]
-    from nodeconductor.iaas.services import clouds, security_groups
-
-    assert {clouds.PULL, clouds.SYNC, security_groups.PUSH, security_groups.DELETE} == set(OPERATIONS)
+    assert {clouds.PULL, clouds.SYNC, group_services.PUSH, group_services.DELETE} == set(OPERATIONS)
 
 
 @pytest.mark.parametrize("name", OPERATIONS)
@@ -272,8 +272,6 @@ def test_rows_the_shell_left_scheduled_get_their_operation(roles, sim_env, sent,
 
 
 def test_the_schema_names_every_operation_the_field_shows():
-    from nodeconductor.iaas.serializers.operations import RESOURCE_OPERATION_SCHEMA
-
     assert RESOURCE_OPERATION_SCHEMA["properties"]["name"]["enum"] == list(resource_operations.TABLE)
 
 
