@@ -83,6 +83,8 @@ def run_step(table, kind, uuid, token, seq):
         logger.info("Step %s of operation %s on %s %s is not ours to run: skipped", seq, token, kind, uuid)
         return Result(ran=False)
     row = load(kind, uuid)
+    if row is None:
+        return Result(ran=False)  # removed since the claim (its membership unbound): nothing left to do
     op = table[row.operation_name]
     try:
         return _run_claimed(op, row, token)
