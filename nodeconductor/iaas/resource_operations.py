@@ -82,7 +82,6 @@ PULL_CLOUD = ResourceOperation(
             Call("nova servers.list", "(each tenant)"), Call("neutron list_security_groups", "(each tenant)"),
             Call("neutron list_floatingips", "(each tenant)"))),
     ),
-    quiet=True,
 )  # fmt: skip
 
 
@@ -234,4 +233,4 @@ def run_cloud_pull(cloud, dry_run=False):
     """
     if dry_run:
         return cloud.get_backend().pull_cloud_account(cloud, dry_run=True)
-    return run_in_process(PULL_CLOUD, cloud)
+    return run_in_process(PULL_CLOUD, cloud, {"quiet": True})  # the shell's and cron's pull: its diff is printed

@@ -64,7 +64,7 @@ def pull_cloud_accounts():
     resume_stalled_work takes them up within seconds.
     """
     for cloud in Cloud.objects.filter(state__in=[SyncState.IN_SYNC, SyncState.ERRED]):
-        cloud_schedule_pull(cloud)
+        cloud_schedule_pull(cloud, quiet=True)
     for membership in CloudProjectMembership.objects.filter(state=SyncState.ERRED):
         membership_schedule_sync(membership)
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from nodeconductor.events.models import Event
 from nodeconductor.iaas import resource_operations, tasks
-from nodeconductor.iaas.engine import leases
+from nodeconductor.iaas.engine import leases, resources
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SecurityGroup
 from nodeconductor.iaas.serializers.operations import RESOURCE_OPERATION_SCHEMA
 from nodeconductor.iaas.services import clouds
@@ -278,20 +278,29 @@ def test_the_schema_names_every_operation_the_field_shows():
 @pytest.mark.parametrize("name", OPERATIONS)
 def test_each_outcome_is_an_event_of_the_rows_customer_or_project(iaas, roles, name):
     case = _case(name, iaas, roles)
-    row = _fresh(case)
-    project = iaas.membership.project
     before = set(Event.objects.values_list("pk", flat=True))  # the fixture's sync, the group's push
-    resource_operations.run_in_process(case.op, row)
-    if name == "pull_cloud":  # the hourly pull: only its failure is an event (and an unchanged pull writes nothing)
-        assert not Event.objects.exclude(pk__in=before).exists()
-        return
+    with run_tasks():
+        assert _ask(case, roles).status_code == case.answer
     (event,) = Event.objects.exclude(pk__in=before)
-    assert (event.level, event.resource_uuid, event.customer_id, event.project) == (
-        "info", case.row.uuid, roles.customer.pk, project)
-    assert event.event_type == f"{name}_succeeded"
+    project = None if name == "pull_cloud" else iaas.membership.project  # a cloud's is its customer's
+    assert (event.event_type, event.level, event.resource_uuid, event.customer_id, event.project) == (
+        f"{name}_succeeded", "info", case.row.uuid, roles.customer.pk, project)
     assert event.message.endswith(f"{case.op.title} succeeded") and str(case.row) in event.message
     seen = roles.client_as("owner").get("/api/events/", {"event_type": f"{name}_"}).json()
     assert event.message in [e["message"] for e in seen]
+
+
+def test_the_periodic_pull_is_no_event_unless_it_fails(iaas, roles, cloudsim):
+    before = set(Event.objects.values_list("pk", flat=True))
+    with run_tasks():
+        tasks.pull_cloud_accounts()
+    assert Cloud.objects.get(pk=iaas.cloud.pk).state == "in_sync"
+    assert not Event.objects.exclude(pk__in=before).exists(), "an hourly success is no event"
+    cloudsim.fail_next("compute.flavor_list", status=500, message="nova-api exploded")
+    with run_tasks():
+        tasks.pull_cloud_accounts()
+    (event,) = Event.objects.exclude(pk__in=before)
+    assert event.event_type == "pull_cloud_failed" and "nova-api exploded" in event.message
 
 
 def test_a_refused_operation_is_an_error_event_with_the_clouds_message(iaas, roles, cloudsim):
@@ -301,3 +310,49 @@ def test_a_refused_operation_is_an_error_event_with_the_clouds_message(iaas, rol
     (event,) = Event.objects.filter(event_type="pull_cloud_failed")
     assert event.level == "error" and "nova-api exploded" in event.message
     assert event.message.startswith(f"Cloud {iaas.cloud.name}: pull of the cloud failed: list flavors failed")
+
+
+def test_a_push_that_a_deletion_replaced_after_its_claim_is_not_run(iaas, roles, sent, monkeypatch):
+    case = _case("push_security_group", iaas, roles)
+    with run_tasks():
+        assert _ask(case, roles).status_code == 202
+    ((kind, uuid, token, seq),) = sent
+    real_load = resources.load
+
+    def deleted_meanwhile(kind, uuid):  # the worker claimed the push; then the user deleted the group
+        monkeypatch.setattr(resources, "load", real_load)
+        with run_tasks():
+            group_services.group_delete(SecurityGroup.objects.get(uuid=uuid))
+        return real_load(kind, uuid)
+
+    monkeypatch.setattr(resources, "load", deleted_meanwhile)
+    assert not resource_operations.run_step(kind, uuid, token, seq).ran
+    group = _fresh(case)
+    assert (group.state, group.operation_name, group.operation_lease_until) == (
+        "deletion_scheduled", "delete_security_group", None)
+    (deletion,) = sent[1:]
+    assert resource_operations.run_step(*deletion).ran and _fresh(case) is None
+    assert Event.objects.filter(event_type="delete_security_group_succeeded").count() == 1
+
+
+def test_an_edit_that_joins_a_scheduled_push_is_pushed_not_undone(iaas, roles, sent, monkeypatch):
+    case = _case("push_security_group", iaas, roles)
+    with run_tasks():
+        assert _ask(case, roles).status_code == 202
+    ((kind, uuid, token, seq),) = sent
+    real_load = resources.load
+
+    def renamed_meanwhile(kind, uuid):  # the worker read the group; then the user renamed it, before the begin
+        row = real_load(kind, uuid)
+        monkeypatch.setattr(resources, "load", real_load)
+        response = roles.client_as("admin").patch(case.path, {"name": "web-2"}, format="json")
+        assert response.status_code == 202 and response.json()["name"] == "web-2"
+        return row
+
+    monkeypatch.setattr(resources, "load", renamed_meanwhile)
+    assert resource_operations.run_step(kind, uuid, token, seq).ran
+    group = _fresh(case)
+    assert (group.name, group.description, group.state) == ("web-2", "the web tier", "in_sync")
+    in_neutron = {g["id"]: g["name"] for g in iaas.cloud.get_backend().list_security_groups(iaas.membership.tenant_id)}
+    assert in_neutron[group.backend_id] == "web-2"
+    assert len(sent) == 1, "the edit joined the push: no second message"

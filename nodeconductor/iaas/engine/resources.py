@@ -44,8 +44,6 @@ class ResourceOperation:
     finish: object = None  # finish(row, result): writes what the cloud applied, in the success transaction
     then: object = None  # then(row, result): the work that follows once the outcome is stored (a pull's reconcile)
     phases: tuple = ()  # operation_table.Phase items, for the plan
-    # A success that is routine (the hourly pull) is no event, and writes nothing when nothing changed; a failure is.
-    quiet: bool = False
 
     @property
     def kind(self):
@@ -83,8 +81,10 @@ def run_step(table, kind, uuid, token, seq):
         logger.info("Step %s of operation %s on %s %s is not ours to run: skipped", seq, token, kind, uuid)
         return Result(ran=False)
     row = load(kind, uuid)
-    if row is None:
-        return Result(ran=False)  # removed since the claim (its membership unbound): nothing left to do
+    if row is None or row.operation_token != token:
+        # Removed since the claim (its membership unbound), or a request replaced the operation (a group's
+        # deletion over its push) or took it back (a refused send's undo): the new one has its own message.
+        return Result(ran=False)
     op = table[row.operation_name]
     try:
         return _run_claimed(op, row, token)
@@ -99,16 +99,16 @@ def run_step(table, kind, uuid, token, seq):
 def _run_claimed(op, row, token):
     """Begin, run the step, and store its outcome: the success transition, or Erred with the cloud's message."""
     if row.state == op.scheduled_state:
-        with transaction.atomic():
-            op.begin(row)
-            row.operation_started = timezone.now()
-            row.save()
+        row = _begin(op, row, token)
+        if row is None:
+            return Result(ran=False)
     elif row.state != op.working_state:
         logger.info("Dropping %s of %s: it is %s now", op.name, row, row.get_state_display())
         type(row).objects.filter(pk=row.pk, operation_token=token).update(**records.CLEARED)
         return Result(ran=False)
+    params = dict(row.operation_params)
     try:
-        value = op.step(row, dict(row.operation_params))
+        value = op.step(row, params)
     except CloudBackendError as exc:
         _end_failed(op, row, token, str(exc))
         return Result(ran=True, error=exc)
@@ -122,7 +122,7 @@ def _run_claimed(op, row, token):
         else:
             op.succeed(row)
             row.save()
-            if not op.quiet:
+            if not params.get("quiet"):  # a routine success (the hourly pull) is no event; its failure is
                 events.resource_event(row, op.name, "succeeded")
     if op.then is not None:
         try:
@@ -134,6 +134,23 @@ def _run_claimed(op, row, token):
             failures.log(exc, f"What follows the {op.title} {row}")
             return Result(ran=True, value=value, error=exc)
     return Result(ran=True, value=value)
+
+
+def _begin(op, row, token):
+    """The worker's transition, under a lock and still at our token; the row as it is now, or None.
+
+    A request may have replaced or taken back the operation since the row was read; an edit that joined the
+    scheduled push (a group's new name) stays, since only the state and the start time are written.
+    """
+    with transaction.atomic():
+        rows = type(row).objects.select_related(*_RELATED[op.kind]).select_for_update(of=("self",))
+        locked = rows.filter(pk=row.pk, operation_token=token, state=op.scheduled_state).first()
+        if locked is None:
+            return None
+        op.begin(locked)
+        locked.operation_started = timezone.now()
+        locked.save(update_fields=["state", "operation_started", "modified"])
+    return locked
 
 
 def _end_failed(op, row, token, message):

@@ -66,14 +66,17 @@ def cloud_save_new(cloud):
     return cloud
 
 
-def cloud_schedule_pull(cloud):
-    """Schedule a pull of the cloud's catalogue; 409 while one is queued or running."""
+def cloud_schedule_pull(cloud, quiet=False):
+    """Schedule a pull of the cloud's catalogue; 409 while one is queued or running.
+
+    `quiet`: the periodic pull, whose success is no event (its failure is).
+    """
     with transaction.atomic():
         cloud = Cloud.objects.select_for_update().get(pk=cloud.pk)
         require_idle(cloud)
         previous = cloud.state
         cloud.schedule_syncing()
-        records.start(cloud, PULL)
+        records.start(cloud, PULL, {"quiet": True} if quiet else None)
         cloud.save()
         _enqueue(cloud, previous, "pull of the cloud")
     return cloud
