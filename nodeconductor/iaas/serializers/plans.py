@@ -48,28 +48,21 @@ class PlanFailureSerializer(serializers.Serializer):
     steps = PlanStepSerializer(many=True)
 
 
-class PlanSerializer(serializers.Serializer):
-    """A dry run's answer: nothing was written and no cloud call was made."""
+class ResourcePlanSerializer(serializers.Serializer):
+    """A dry run's answer: nothing was written and no cloud call was made (a cloud's pull, a membership's sync, a
+    security group's push or deletion; an instance's plan adds its quotas)."""
 
     operation = serializers.CharField(help_text="The operation the request would schedule, e.g. provision.")
     dry_run = serializers.BooleanField(help_text="Always true.")
     state_path = serializers.ListField(
         child=serializers.CharField(), help_text='The states on success, e.g. ["Resizing Scheduled", "Resizing", '
-        '"Offline"]; "(deleted)" when the instance goes.'
+        '"Offline"]; "(deleted)" when the row goes.'
     )  # fmt: skip
     steps = PlanStepSerializer(many=True)
+    on_failure = PlanFailureSerializer()
+
+
+class PlanSerializer(ResourcePlanSerializer):
+    """An instance's dry run: the plan with the tenant's quotas it would change."""
+
     quota = PlanQuotasSerializer()
-    on_failure = PlanFailureSerializer()
-
-
-class ResourcePlanSerializer(serializers.Serializer):
-    """A dry run's answer for a cloud's pull, a membership's sync or a security group's push or deletion."""
-
-    operation = serializers.CharField(help_text="The operation the request would schedule, e.g. pull_cloud.")
-    dry_run = serializers.BooleanField(help_text="Always true.")
-    state_path = serializers.ListField(
-        child=serializers.CharField(), help_text='The states on success, e.g. ["Sync Scheduled", "Syncing", '
-        '"In Sync"]; "(deleted)" when the row goes.'
-    )  # fmt: skip
-    steps = PlanStepSerializer(many=True)
-    on_failure = PlanFailureSerializer()
