@@ -57,13 +57,25 @@ def clients(cloud_env, tenant_id):
     return nova_client.Client("2.1", session=session), neutron_client.Client(session=session)
 
 
+def _transient(exc):
+    """A 5xx of an OpenStack client: the loaded mini cloud's passing 500 (Nova relays Neutron's), read again."""
+    return (getattr(exc, "code", None) or getattr(exc, "status_code", None)) in (500, 502, 503)
+
+
 def wait(what, fetch, done, timeout=300):
-    """Poll `fetch` until `done(value)`; mini-openstack is slow under load, so the timeout is generous."""
+    """Poll `fetch` until `done(value)`; mini-openstack is slow under load, so the timeout is generous, and a read
+    it answers with a passing 500 is made again (the product's own reads do the same: NOVA_READ_ATTEMPTS)."""
     deadline = time.monotonic() + timeout
     while True:
-        value = fetch()
-        if done(value):
-            return value
+        try:
+            value = fetch()
+        except Exception as exc:
+            if not _transient(exc) or time.monotonic() >= deadline:
+                raise
+            value = f"(a passing {type(exc).__name__})"
+        else:
+            if done(value):
+                return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
         time.sleep(1)
 
