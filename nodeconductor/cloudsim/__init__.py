@@ -38,7 +38,8 @@ Operation names (for ``fail_next`` and ``call_counts``):
   ``compute.volume_attachment_get``, ``compute.volume_attach``, ``compute.volume_detach``
 * volume: ``volume.versions``, ``volume.version``, ``volume.list``, ``volume.get``, ``volume.create``,
   ``volume.update``, ``volume.delete``, ``volume.extend``, ``volume.reset_status``, ``volume.set_bootable``,
-  ``volume.limits``, ``volume.quota_get``, ``volume.quota_defaults``, ``volume.quota_update``
+  ``volume.limits``, ``volume.quota_get``, ``volume.quota_defaults``, ``volume.quota_update``, and the volume
+  snapshots' ``snapshot.create``, ``snapshot.list``, ``snapshot.get``, ``snapshot.update``, ``snapshot.delete``
 * image: ``image.versions``, ``image.schema``, ``image.list``, ``image.get``, ``image.create``, ``image.upload``,
   ``image.delete``
 * network: ``network.versions``, ``network.<kind>_list``, ``_create``, ``_get``, ``_update``, ``_delete`` for kinds
@@ -51,12 +52,13 @@ Fault modes: ``http`` (default; answer ``status`` with ``message`` in the servic
 but the operation still takes place, as on a real cloud), ``error_state`` (accepted, but the resource ends in
 ERROR / ``error`` / ``error_extending`` / ``error_deleting`` / ``error_detaching`` / ``error_attaching``
 instead of its target state; only for operations with an asynchronous outcome: compute.server_create and the
-server actions, compute.server_delete, compute.volume_attach/detach, volume.create/extend/delete).
+server actions, compute.server_delete, compute.volume_attach/detach, volume.create/extend/delete,
+snapshot.create/delete).
 
 Delays (``set_delay``): server_build, server_stop, server_start, server_reboot, server_resize,
 server_confirm_resize, server_revert_resize, server_delete, volume_create, volume_download, volume_attach,
-volume_detach, volume_extend, volume_delete, floatingip_status. Multi-step transitions (build, attach, resize,
-volume from image) pass through their intermediate states within these delays.
+volume_detach, volume_extend, volume_delete, snapshot_create, snapshot_delete, floatingip_status. Multi-step
+transitions (build, attach, resize, volume from image) pass through their intermediate states within these delays.
 """
 
 from .sim import CloudSim

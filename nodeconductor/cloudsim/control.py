@@ -23,7 +23,8 @@ class Control(Service):
         r("POST", "/token_lifetime", "sim.token_lifetime", self.token_lifetime, auth=False)
         r("PUT", "/quotas/(?P<project>[^/]+)", "sim.quota", self.quota, auth=False)
         r("GET", "/calls", "sim.calls", self.calls, auth=False)
-        r("GET", "/(?P<kind>servers|volumes|keypairs|projects|networking)", "sim.snapshot", self.snapshot, auth=False)
+        kinds = "servers|volumes|snapshots|keypairs|projects|networking"
+        r("GET", f"/(?P<kind>{kinds})", "sim.snapshot", self.snapshot, auth=False)
         r("POST", "/images", "sim.add_image", self.add_image, auth=False)
         r("DELETE", "/images/(?P<id>[^/]+)", "sim.remove_image", self.remove_image, auth=False)
         r("POST", "/flavors", "sim.add_flavor", self.add_flavor, auth=False)
@@ -98,9 +99,9 @@ class Control(Service):
         return Response(200, {"counts": dict(self.sim.call_counts()), "calls": self.sim.call_log})
 
     def snapshot(self, req):
-        """GET /_sim/servers|volumes|keypairs|projects|networking."""
+        """GET /_sim/servers|volumes|snapshots|keypairs|projects|networking."""
         kind = req.match["kind"]
-        if kind in ("servers", "volumes", "networking"):
+        if kind in ("servers", "volumes", "snapshots", "networking"):
             return Response(200, {kind: getattr(self.sim, kind)(project_id=req.arg("project_id"))})
         return Response(200, {kind: getattr(self.sim, kind)()})
 

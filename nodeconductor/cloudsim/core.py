@@ -17,12 +17,15 @@ DELAY_PROFILES = {
         "server_resize": 0.05, "server_confirm_resize": 0.05, "server_revert_resize": 0.05,
         "server_delete": 0.05, "volume_create": 0.05, "volume_download": 0.05, "volume_attach": 0.05,
         "volume_detach": 0.05, "volume_extend": 0.05, "volume_delete": 0.05, "floatingip_status": 0.05,
+        "snapshot_create": 0.05, "snapshot_delete": 0.05,
     },
     "realistic": {
         "server_build": 2.5, "server_stop": 0.7, "server_start": 0.7, "server_reboot": 1.0,
         "server_resize": 3.0, "server_confirm_resize": 1.2, "server_revert_resize": 1.5,
         "server_delete": 0.7, "volume_create": 0.6, "volume_download": 1.5, "volume_attach": 0.7,
         "volume_detach": 0.65, "volume_extend": 0.6, "volume_delete": 0.6, "floatingip_status": 1.3,
+        # Snapshots of attached volumes (Nova-assisted on mini-openstack): ~1.8 s to available, ~5 s to delete.
+        "snapshot_create": 1.8, "snapshot_delete": 5.0,
     },
 }
 

@@ -3,7 +3,7 @@
 from .core import ApiError, isotime, new_id
 from .server_networks import release
 from .servers import POWER, conflict
-from .volumes_model import attach, begin_detach, finish_detach
+from .volumes_model import attach, begin_detach, finish_detach, has_snapshots
 
 
 def action_operation(req):
@@ -162,7 +162,8 @@ class ServerActionsMixin:
             if vol is None:
                 continue
             finish_detach(st, vol, sid)
-            if b["delete_on_termination"]:
+            # Nova asks Cinder to delete the volume; with snapshots Cinder refuses and Nova leaves it available.
+            if b["delete_on_termination"] and not has_snapshots(st, vol["id"]):
                 vol["status"] = "deleting"
                 st.later("volume_delete", st.volumes.pop, vol["id"], None)
         release(st, s)

@@ -149,6 +149,10 @@ class CloudSim:
         """Plain-dict copies of the volumes."""
         return self._snapshot(self.state.volumes, project_id)
 
+    def snapshots(self, project_id=None):
+        """Plain-dict copies of the Cinder volume snapshots, so tests can check what exists or was left behind."""
+        return self._snapshot(self.state.snapshots, project_id)
+
     def networking(self, project_id=None):
         """Plain-dict copies of the Neutron resources per kind (networks, subnets, ports, routers, ...)."""
         kinds = ("networks", "subnets", "ports", "routers", "security_groups", "sg_rules", "floatingips")

@@ -77,6 +77,7 @@ class State:
             self.servers = {}
             self._seq = 0
             self.volumes = {}
+            self.snapshots = {}
             self.keypairs = {}  # (user_id, name) -> keypair
             self.nova_quotas = {}  # project_id -> overrides
             self.cinder_quotas = {}
@@ -175,9 +176,11 @@ class State:
         return used
 
     def cinder_usage(self, project_id):
-        """Return what a project's volumes consume, in Cinder quota units."""
+        """Return what a project's volumes and snapshots consume, in Cinder quota units (snapshot GiB count)."""
         vols = [v for v in self.volumes.values() if v["project_id"] == project_id]
-        return {"volumes": len(vols), "gigabytes": sum(v["size"] for v in vols)}
+        snaps = [s for s in self.snapshots.values() if s["project_id"] == project_id]
+        return {"volumes": len(vols), "snapshots": len(snaps),
+                "gigabytes": sum(v["size"] for v in vols) + sum(s["size"] for s in snaps)}
 
     def scheduler_seq(self):
         """Return an increasing number so listings can sort newest first like Nova."""

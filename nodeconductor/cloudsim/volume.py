@@ -1,10 +1,11 @@
-"""Cinder v3 (microversions 3.0-3.70): volumes, extend, delete, limits and quota sets."""
+"""Cinder v3 (microversions 3.0-3.70): volumes, extend, delete, limits and quota sets (snapshots: volume_snapshots)."""
 
 from . import microversion
 from .core import ApiError, isotime
 from .http import Response, Service
 from .state import CINDER_DEFAULT_QUOTAS
-from .volumes_model import new_volume
+from .volume_snapshots import SnapshotsMixin
+from .volumes_model import has_snapshots, new_volume
 
 MIN_VERSION, MAX_VERSION = "3.0", "3.70"
 DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
@@ -22,7 +23,7 @@ def action_operation(req):
     return next((VOLUME_ACTIONS[k] for k in body if k in VOLUME_ACTIONS), "volume.action")
 
 
-class Volume(Service):
+class Volume(SnapshotsMixin, Service):
     """Cinder's block-storage API under /volume."""
 
     name = "volume"
@@ -41,6 +42,7 @@ class Volume(Service):
         r("PUT", p + "/volumes/(?P<id>[^/]+)", "volume.update", self.volume_update)
         r("DELETE", p + "/volumes/(?P<id>[^/]+)", "volume.delete", self.volume_delete)
         r("POST", p + "/volumes/(?P<id>[^/]+)/action", action_operation, self.volume_action)
+        self.add_snapshot_routes(p)
         r("GET", p + "/limits", "volume.limits", self.limits)
         r("GET", p + "/os-quota-sets/(?P<target>[^/]+)", "volume.quota_get", self.quota_get)
         r("GET", p + "/os-quota-sets/(?P<target>[^/]+)/defaults", "volume.quota_defaults", self.quota_defaults)
@@ -87,7 +89,8 @@ class Volume(Service):
         out.update({
             "status": v["status"], "size": v["size"], "availability_zone": "nova", "created_at": v["created_at"],
             "updated_at": v["updated_at"], "description": v["description"], "volume_type": v["volume_type"],
-            "snapshot_id": None, "source_volid": None, "metadata": dict(v["metadata"]), "user_id": v["user_id"],
+            "snapshot_id": v.get("snapshot_id"), "source_volid": None, "metadata": dict(v["metadata"]),
+            "user_id": v["user_id"],
             "bootable": "true" if v["bootable"] else "false", "encrypted": False, "multiattach": False,
             "replication_status": None, "consistencygroup_id": None,
             "os-vol-tenant-attr:tenant_id": v["project_id"],
@@ -156,13 +159,14 @@ class Volume(Service):
                                 f"{used['gigabytes']}G has been consumed.")
 
     def volume_create(self, req):
-        """POST /volumes: empty (creating -> available) or from imageRef (creating -> downloading -> available)."""
+        """POST /volumes: empty or from a snapshot (creating -> available), from imageRef (... downloading ...)."""
         st = self.state
         spec = (req.body or {}).get("volume") if isinstance(req.body, dict) else None
         if not isinstance(spec, dict):
             raise ApiError(400, "Missing required element 'volume' in request body.")
+        snapshot = self.source_snapshot(req, spec)
         try:
-            size = int(spec.get("size"))
+            size = int(snapshot["size"] if spec.get("size") is None and snapshot else spec.get("size"))
             if size <= 0:
                 raise ValueError(size)
         except (TypeError, ValueError):
@@ -179,9 +183,11 @@ class Volume(Service):
             if size < image["min_disk"]:
                 raise ApiError(400, f"Invalid input received: Volume size {size}GB cannot be smaller than the image "
                                     f"minDisk size {image['min_disk']}GB.")
+        self.check_size_for_snapshot(size, snapshot)
         self._check_quota(req.project_id, size, 1)
         vol = new_volume(st, req.project_id, req.user_id, size, spec.get("name"), image=image,
                          metadata=spec.get("metadata"), description=spec.get("description"))
+        self.fill_from_snapshot(vol, snapshot)
         error = st.faults.take("volume.create", modes=("error_state",)) is not None
         st.later("volume_create", self._create_step, vol["id"], error)
         return Response(202, {"volume": self.view(req, vol)})
@@ -208,10 +214,10 @@ class Volume(Service):
         return Response(200, {"volume": self.view(req, v)})
 
     def volume_delete(self, req):
-        """DELETE /volumes/{id}: refused while attached, else deleting -> gone."""
+        """DELETE /volumes/{id}: refused while attached or with snapshots, else deleting -> gone."""
         st = self.state
         v = self.get_volume(req)
-        if v["status"] not in DELETABLE or v["attachments"]:
+        if v["status"] not in DELETABLE or v["attachments"] or has_snapshots(st, v["id"]):
             raise ApiError(400, IN_USE_DELETE)
         v["status"] = "deleting"
         error = st.faults.take("volume.delete", modes=("error_state",)) is not None
@@ -292,7 +298,7 @@ class Volume(Service):
             "maxTotalVolumes": q["volumes"], "maxTotalVolumeGigabytes": q["gigabytes"],
             "maxTotalSnapshots": q["snapshots"], "maxTotalBackups": q["backups"],
             "maxTotalBackupGigabytes": q["backup_gigabytes"], "totalVolumesUsed": used["volumes"],
-            "totalGigabytesUsed": used["gigabytes"], "totalSnapshotsUsed": 0, "totalBackupsUsed": 0,
+            "totalGigabytesUsed": used["gigabytes"], "totalSnapshotsUsed": used["snapshots"], "totalBackupsUsed": 0,
             "totalBackupGigabytesUsed": 0}}})
 
     def _quota_view(self, quota, target, usage=None):
@@ -302,8 +308,10 @@ class Volume(Service):
                 out[key] = value
             else:
                 out[key] = {"limit": value, "in_use": usage.get(key, 0), "reserved": 0, "allocated": 0}
-        for key in ("volumes___DEFAULT__", "gigabytes___DEFAULT__", "snapshots___DEFAULT__"):
-            out[key] = -1 if usage is None else {"limit": -1, "in_use": 0, "reserved": 0, "allocated": 0}
+        for key in ("volumes", "gigabytes", "snapshots"):  # the per-type quotas of the only type, __DEFAULT__
+            in_use = (usage or {}).get(key, 0)
+            out[f"{key}___DEFAULT__"] = -1 if usage is None else {"limit": -1, "in_use": in_use, "reserved": 0,
+                                                                   "allocated": 0}
         return out
 
     def quota_get(self, req):

@@ -21,6 +21,11 @@ def new_volume(state, project_id, user_id, size, name, image=None, status="creat
     return vol
 
 
+def has_snapshots(state, volume_id):
+    """Whether any snapshot (in any status) is of this volume: Cinder then refuses to delete the volume."""
+    return any(s["volume_id"] == volume_id for s in state.snapshots.values())
+
+
 def attach(state, vol, server_id, device):
     """Mark a volume in-use by a server (what Nova's attach or boot ends with)."""
     vol["attachments"] = [{"id": vol["id"], "attachment_id": new_id(), "volume_id": vol["id"],
