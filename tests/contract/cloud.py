@@ -88,6 +88,7 @@ class Cloud:
         self.timeout = 20 if sim else 240
         self.prefix = f"contract-{int(time.time())}"
         self.servers, self.volumes, self.images = [], [], []
+        self.snapshots = []
         self.neutron = ReadRetryingNeutron(session=self.session)
         # Neutron resources in creation order as (kind, id); cleanup_network() undoes them newest first.
         self.made = []
@@ -158,6 +159,17 @@ class Cloud:
         self.volumes.append(vol.id)
         return vol
 
+    def create_snapshot(self, volume_id, suffix="snap", force=True, **extra):
+        """Create a tracked snapshot at 3.0, the product's microversion (force=True: attached volumes too)."""
+        snap = self.cinder30.volume_snapshots.create(volume_id, force=force, name=f"{self.prefix}-{suffix}", **extra)
+        self.snapshots.append(snap.id)
+        return snap
+
+    def wait_snapshot(self, sid, status):
+        """Wait until a snapshot has `status` (error* fails)."""
+        return self.wait_for(lambda: self.cinder30.volume_snapshots.get(sid), lambda s: s.status == status,
+                             lambda s: s.status.startswith("error") and not status.startswith("error"))
+
     def boot(self, flavor_id, volumes, suffix="vm"):
         """Boot a tracked server from volumes: the first is the root (boot_index 0)."""
         bdm = [{"uuid": vid, "source_type": "volume", "destination_type": "volume", "boot_index": 0 if i == 0 else -1,
@@ -176,7 +188,8 @@ class Cloud:
         return next(iter(self.glance.images.list(filters={"name": name})))
 
     def cleanup(self):
-        """Delete what the tests made: servers first (volumes go back to available), then volumes and images."""
+        """Delete what the tests made: servers first (volumes go back to available), then snapshots (a volume
+        with snapshots cannot be deleted), volumes and images."""
         errors = []
         for sid in list(self.servers):
             try:
@@ -187,6 +200,17 @@ class Cloud:
                 self.servers.remove(sid)
             except Exception as e:  # keep cleaning the rest
                 errors.append(f"server {sid}: {e}")
+        for sid in list(self.snapshots):
+            try:
+                self.wait_for(lambda sid=sid: self.cinder30.volume_snapshots.get(sid),
+                              lambda s: s.status in ("available", "error"))
+                self.cinder30.volume_snapshots.delete(sid)
+                self.wait_gone(lambda sid=sid: self.cinder30.volume_snapshots.get(sid))
+                self.snapshots.remove(sid)
+            except cinder_exc.NotFound:
+                self.snapshots.remove(sid)
+            except Exception as e:  # keep cleaning the rest
+                errors.append(f"snapshot {sid}: {e}")
         for vid in list(self.volumes):
             try:
                 vol = self.wait_for(lambda vid=vid: self.cinder.volumes.get(vid),
