@@ -247,6 +247,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(NODECONDUCTOR["CLOUD_ACCOUNT_PULL_INTERVAL"]),
     },
     "purge-expired-tokens": {"task": "nodeconductor.core.purge_expired_tokens", "schedule": 3600.0},
+    # Backup schedules fire at most hourly: a look every minute starts each within a minute of its time.
+    "run-backup-schedules": {"task": "nodeconductor.iaas.run_backup_schedules", "schedule": 60.0,
+                             "options": {"expires": 60.0}},
     "resume-stalled-work": {
         "task": "nodeconductor.iaas.resume_stalled_work",
         "schedule": NODECONDUCTOR["OPERATION_SWEEP_INTERVAL"],

@@ -19,6 +19,7 @@ GRAPHS = {
     "cloud-state": ("iaas", "Cloud", "state"),
     "membership-state": ("iaas", "CloudProjectMembership", "state"),
     "security-group-state": ("iaas", "SecurityGroup", "state"),
+    "backup-state": ("iaas", "Backup", "state"),
 }
 SVG_STAMP = "<!-- nodeconductor-dot-sha256: {} -->"
 

@@ -4,7 +4,7 @@ The backend (nodeconductor/iaas/backend/) takes only these, so it never reads th
 instance is decided here, next to the façade that calls it (cloud_facade.py).
 """
 
-from .backend.specs import CloudAccess, ImageRef, InstanceSpec, SshKey
+from .backend.specs import BackupSpec, CloudAccess, ImageRef, InstanceSpec, SshKey
 from .models import Image
 
 
@@ -64,3 +64,17 @@ def seen_spec(instance, tenant_id):
 def tenant_ids(cloud):
     """The tenants of a cloud's memberships (a pull reads their quotas)."""
     return list(cloud.memberships.exclude(tenant_id="").values_list("tenant_id", flat=True))
+
+
+def backup_spec(backup):
+    """What the backup steps read of a backup: its tenant, its snapshots, and the volumes it snapshots."""
+    meta = backup.metadata
+    return BackupSpec(
+        uuid=backup.uuid,
+        tenant_id=backup.membership.tenant_id,
+        hostname=meta.get("hostname", ""),
+        system_volume_id=meta.get("system_volume_id", ""),
+        data_volume_id=meta.get("data_volume_id", ""),
+        system_snapshot_id=backup.system_snapshot_id,
+        data_snapshot_id=backup.data_snapshot_id,
+    )

@@ -20,6 +20,9 @@ VERBS = {
     "sync_membership": "sync of the membership",
     "push_security_group": "push of the security group",
     "delete_security_group": "deletion of the security group",
+    "backup": "backup",
+    "delete_backup": "deletion of the backup",
+    "restore": "restore from a backup",
 }
 
 
@@ -59,13 +62,14 @@ def instance_step_event(instance, action, step, seconds, user=None, **times):
 
 
 def resource_event(row, operation, stage, error=""):
-    """Log how an operation on a cloud, a membership or a security group ended (e.g. pull_cloud_failed).
+    """Log how an operation on a cloud, a membership, a security group or a backup ended (e.g. pull_cloud_failed).
 
     A cloud's event is its customer's (its owners see it); a membership's and a group's are their project's.
     """
     project = getattr(row, "project", None) or getattr(getattr(row, "membership", None), "project", None)
     customer = project.customer if project is not None else row.customer
-    what = {"cloud": "Cloud", "cloudprojectmembership": "Membership", "securitygroup": "Security group"}
+    what = {"cloud": "Cloud", "cloudprojectmembership": "Membership", "securitygroup": "Security group",
+            "backup": "Backup"}  # fmt: skip
     message = f"{what[row._meta.model_name]} {row}: {VERBS.get(operation, operation)} {stage}"
     if error:
         message += f": {error}"

@@ -8,8 +8,9 @@ waits between them, the quota change and the state path. It reads the database o
 from . import instance_policy
 from .backend.instances import keypair_name, networks_setting, uses_port
 from .backend.units import mib_to_gib
-from .engine.operation_table import PROVISION, Call, Operation
+from .engine.operation_table import PROVISION, RESTORE, Call, Operation
 from .models import Instance, InstanceState
+from .services import backups as backup_services
 from .services import floating_ips as floating_ip_services
 from .services import instances as instance_services
 from .services.instances import QUOTA_LABELS
@@ -116,13 +117,20 @@ def plan_create(user, data):
     if data.get("assign_floating_ip"):
         floating_ip_services.check_quota(membership)
     image = template.images.filter(cloud=flavor.cloud_id).first()
+    context = _build_context(membership, flavor, data, max(data["system_volume_size"], image.min_disk),
+                             data["data_volume_size"])  # fmt: skip
+    context["image_id"] = image.backend_id
+    return _plan(PROVISION, context, membership, change)
+
+
+def _build_context(membership, flavor, data, system_mib, data_mib):
+    """What the calls of a new instance's build name: its sizes, flavor, key, network and floating IP."""
     key = data.get("ssh_public_key")
-    context = {
+    return {
         "uuid": "<new instance uuid>",
         "hostname": data["hostname"],
-        "image_id": image.backend_id,
-        "system_gib": mib_to_gib(max(data["system_volume_size"], image.min_disk)),
-        "data_gib": mib_to_gib(data["data_volume_size"]),
+        "system_gib": mib_to_gib(system_mib),
+        "data_gib": mib_to_gib(data_mib),
         "flavor_id": flavor.backend_id,
         "key_pair": keypair_name(key) if key else "",
         "key_name": key.name if key else "",
@@ -140,7 +148,22 @@ def plan_create(user, data):
         "floating_ips": bool(data.get("assign_floating_ip")),
         "external_network_id": membership.external_network_id or "(the external network)",
     }
-    return _plan(PROVISION, context, membership, change)
+
+
+def plan_restore(backup, data):
+    """The plan of a restore the serializer accepted: the new instance's build from the snapshots; 400 over quota."""
+    membership, flavor = backup.membership, data["flavor"]
+    system, data_size = backup_services.restored_size(backup, "system"), backup_services.restored_size(backup, "data")
+    change = instance_services.create_quota_change(flavor, system, data_size)
+    instance_services.check_quota(membership, change)
+    if data.get("assign_floating_ip"):
+        floating_ip_services.check_quota(membership)
+    hostname = data.get("hostname") or f"{backup.metadata['hostname']}-restored"
+    key = backup_services.restore_key(backup)
+    context = _build_context(membership, flavor, {**data, "hostname": hostname, "ssh_public_key": key}, system,
+                             data_size)  # fmt: skip
+    context.update(system_snapshot_id=backup.system_snapshot_id, data_snapshot_id=backup.data_snapshot_id)
+    return _plan(RESTORE, context, membership, change)
 
 
 def _floating_ip_context(instance, action, floating_ip):

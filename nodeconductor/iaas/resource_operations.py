@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from . import failures, floating_ip_sync, security_group_sync
+from . import backup_operations, failures, floating_ip_sync, security_group_sync
 from .backend import CloudBackendError
 from .backend.security_groups import diff_key
 from .engine import records, resources
@@ -177,7 +177,8 @@ DELETE_SECURITY_GROUP = ResourceOperation(
         Call("neutron delete_security_group", "{backend_id}", only_if="the group is still there"),)),),
 )  # fmt: skip
 
-TABLE = {op.name: op for op in (PULL_CLOUD, SYNC_MEMBERSHIP, PUSH_SECURITY_GROUP, DELETE_SECURITY_GROUP)}
+TABLE = {op.name: op for op in (PULL_CLOUD, SYNC_MEMBERSHIP, PUSH_SECURITY_GROUP, DELETE_SECURITY_GROUP,
+                                *backup_operations.OPERATIONS)}  # fmt: skip
 # A row found in one of these states with no operation recorded (made in the shell, or from before the engine)
 # gets this operation; one in its working state gets it once a worker would have ended it (the lease).
 ADOPTED = (PULL_CLOUD, SYNC_MEMBERSHIP, PUSH_SECURITY_GROUP, DELETE_SECURITY_GROUP)
@@ -186,6 +187,11 @@ ADOPTED = (PULL_CLOUD, SYNC_MEMBERSHIP, PUSH_SECURITY_GROUP, DELETE_SECURITY_GRO
 def run_step(kind, uuid, token, seq):
     """Run step `seq` of the operation `token` on the row `uuid` of `kind` (the worker's entry point)."""
     return resources.run_step(TABLE, kind, uuid, token, seq)
+
+
+def run_chain(kind, uuid, token, seq):
+    """Run the operation's steps from `seq` to its end in this process (eager tasks)."""
+    return resources.run_chain(TABLE, kind, uuid, token, seq)
 
 
 def adopt(picked_up_before, lease_start, send):

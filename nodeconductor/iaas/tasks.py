@@ -12,15 +12,27 @@ from . import failures, resource_operations
 from .backend import CloudBackendError
 from .engine import leases, operations, poller, sweeper
 from .models import Cloud, CloudProjectMembership, SecurityGroup, SyncState
+from .services import backup_schedules
 from .services.clouds import cloud_schedule_pull, membership_schedule_sync
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="nodeconductor.iaas.run_operation")
-def run_operation(kind, uuid, token, seq=0):
-    """Run step `seq` of the operation recorded on a cloud, a membership or a security group (one step each)."""
-    resource_operations.run_step(kind, uuid, token, seq)
+@shared_task(bind=True, name="nodeconductor.iaas.run_operation")
+def run_operation(self, kind, uuid, token, seq=0):
+    """Run step `seq` of the operation recorded on a cloud, a membership, a group or a backup; when it waits on
+    the cloud, send its next look with a countdown (eager execution, with no queue, runs the looks in place)."""
+    if self.request.is_eager:
+        resource_operations.run_chain(kind, uuid, token, seq)
+        return
+    result = resource_operations.run_step(kind, uuid, token, seq)
+    if result.next_seq is None:
+        return
+    try:
+        send_resource_step(kind, uuid, token, result.next_seq, countdown=result.retry_after)
+    except Exception as exc:  # noqa: BLE001 - the queue is down: the sweeper sends this step once it is back
+        logger.warning("Could not send step %s of %s %s (%s); the sweeper resumes it", result.next_seq, kind, uuid,
+                       type(exc).__name__)  # fmt: skip
 
 
 def send_resource_step(kind, uuid, token, seq, countdown=0):
@@ -148,3 +160,9 @@ def push_security_group(group_uuid):
 def delete_security_group(group_uuid):
     """Delete a group in Deletion Scheduled now (a message from before the engine); gone, or Erred."""
     _run_scheduled(resource_operations.DELETE_SECURITY_GROUP, SecurityGroup, group_uuid)
+
+
+@shared_task(name="nodeconductor.iaas.run_backup_schedules")
+def run_backup_schedules():
+    """Periodic, every minute: back up the schedules that are due, then delete the backups past retention."""
+    return {"backed_up": backup_schedules.run_due(), "expired": backup_schedules.expire()}

@@ -1,6 +1,6 @@
 """Routes of iaas: each views module registers its own viewsets."""
 
-from .views import catalogue, cloud, floating_ips, instance, security_groups
+from .views import backup_schedules, backups, catalogue, cloud, floating_ips, instance, security_groups
 
 
 def register_in(router):
@@ -10,3 +10,5 @@ def register_in(router):
     instance.register_in(router)
     security_groups.register_in(router)
     floating_ips.register_in(router)
+    backups.register_in(router)
+    backup_schedules.register_in(router)

@@ -7,7 +7,8 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas.models import FloatingIP, SecurityGroup
+from nodeconductor.iaas.models import Backup, FloatingIP, SecurityGroup
+from nodeconductor.iaas.services.backups import restore_metadata
 from nodeconductor.structure.models import CustomerPermission, ProjectGroupPermission, ProjectPermission
 from tests.iaas.views.test_instances import provision
 
@@ -29,7 +30,11 @@ def victim(iaas, roles):
     group_permission = ProjectGroupPermission.objects.create(
         project_group=roles.project_group, user=roles.users["manager"], role="manager"
     )
+    backup = Backup.objects.create(instance=instance, membership=iaas.membership, description="victim-backup",
+                                   metadata=restore_metadata(instance), system_snapshot_id="snap-victim-root",
+                                   data_snapshot_id="snap-victim-data")  # fmt: skip
     objects = {
+        "backups": backup,
         "clouds": iaas.cloud,
         "customer-permissions": CustomerPermission.objects.get(customer=roles.customer),
         "customers": roles.customer,
@@ -49,7 +54,7 @@ def victim(iaas, roles):
     secrets = {str(o.uuid) for o in objects.values()} | {o.uuid.hex for o in objects.values()}
     secrets |= {iaas.membership.tenant_id, instance.backend_id, instance.system_volume_id, instance.data_volume_id,
                 roles.customer.name, roles.project.name, "victim-vm", "victim-group", "192.0.2.77", iaas.key.name,
-                iaas.key.fingerprint}  # fmt: skip
+                iaas.key.fingerprint, "victim-backup", "snap-victim-root", "snap-victim-data"}  # fmt: skip
     return Victim(objects, secrets)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
-from nodeconductor.iaas.models import CloudProjectMembership, Instance, SecurityGroup, SyncState
+from nodeconductor.iaas.models import Backup, CloudProjectMembership, Instance, SecurityGroup, SyncState
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from nodeconductor.iaas.views.cloud import EXISTING_TENANT_STAFF_ONLY
 from nodeconductor.structure.models import CustomerPermission, Project, ProjectPermission
@@ -121,7 +121,7 @@ def test_creates_and_actions_naming_the_victims_objects_are_refused_and_make_not
     owner = attacker.users["owner"]
     counts = lambda: (Project.objects.count(), CloudProjectMembership.objects.count(), Instance.objects.count(),  # noqa: E731
                       CustomerPermission.objects.count(), ProjectPermission.objects.count(),
-                      SecurityGroup.objects.count())  # fmt: skip
+                      SecurityGroup.objects.count(), Backup.objects.count())  # fmt: skip
     before = counts()
     invalid = lambda **fields: {**{k: NO_OBJECT for k in fields}, "code": "invalid"}  # noqa: E731
     mine = {**create_body(iaas), "project": link("project", attacker.project),
@@ -160,10 +160,14 @@ def test_creates_and_actions_naming_the_victims_objects_are_refused_and_make_not
          {"security_groups": [link("securitygroup", o["security-groups"])]}, 400, invalid(security_groups=1)),
         (f"/api/instances/{attacker.instance.uuid.hex}/resize/", {"flavor": link("flavor", o["flavors"])}, 400,
          invalid(flavor=1)),
+        # Backing up the victim's instance, or restoring the victim's backup into one's own project.
+        ("/api/backups/", {"backup_source": link("instance", o["instances"])}, 400, invalid(backup_source=1)),
+        (f"/api/backups/{o['backups'].uuid.hex}/restore/", {"flavor": link("flavor", attacker.instance.flavor)},
+         404, {"detail": "Not found.", "code": "not_found"}),
     ]  # fmt: skip
     for path, body, status, expected in cases:
         # Instances are operated by project administrators; everything else is the owner's.
-        role = "admin" if "instances" in path or "import_instance" in path else "owner"
+        role = "admin" if "instances" in path or "import_instance" in path or "backups" in path else "owner"
         with run_tasks():
             response = attacker.client(role).post(path, body, format="json")
         refused(response, status, expected)

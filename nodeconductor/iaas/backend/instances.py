@@ -161,8 +161,8 @@ class InstanceOperationsMixin:
             )
         return image.backend_id, image.min_disk
 
-    def _ensure_volume(self, instance, role, size_mib, image_id=None):
-        """Find or create the system (from image) or data (empty) volume."""
+    def _ensure_volume(self, instance, role, size_mib, image_id=None, snapshot_id=None):
+        """Find or create the system (from image) or data (empty) volume, or either from a backup's snapshot."""
         current_id = instance.system_volume_id if role == "system" else instance.data_volume_id
         volume = self.get_volume(instance, current_id) if current_id else self._find_volume(instance, role)
         if volume is None:
@@ -172,6 +172,7 @@ class InstanceOperationsMixin:
                     size=mib_to_gib(size_mib),
                     name=name,
                     imageRef=image_id,
+                    snapshot_id=snapshot_id,
                     metadata={META_KEY: str(instance.uuid)},
                     description=f"{role} volume of {instance.hostname}",
                 )
@@ -220,18 +221,24 @@ class InstanceOperationsMixin:
         return self.ensure_port(tenant, network_id, port_name(instance), security_group_ids)["id"]
 
     def provision_step(self, instance, backend_flavor_id, phase="", security_group_ids=None, assign_floating_ip=False,
-                       floating_ip=None):
+                       floating_ip=None, system_snapshot_id="", data_snapshot_id=""):
         """Advance provisioning by one look: volumes and port, then the server, then wait for ACTIVE; with
-        assign_floating_ip, then a floating IP on the port, and wait for Nova to show its address."""
+        assign_floating_ip, then a floating IP on the port, and wait for Nova to show its address. A restore
+        makes both volumes from a backup's snapshots (at the instance's sizes, the snapshots') instead."""
         changes = {}
         if not instance.backend_id:
             first_look = not instance.system_volume_id and not instance.data_volume_id
             if first_look and instance.membership_state != "in_sync":
                 # The seed binds tenants without a sync: make sure the admin may work there.
                 self.ensure_tenant_access(self._tenant(instance))
-            image_id, min_disk = self._image_backend_id(instance)
-            root = self._ensure_volume(instance, "system", max(instance.system_volume_size, min_disk), image_id)
-            data = self._ensure_volume(instance, "data", instance.data_volume_size)
+            if system_snapshot_id:
+                root = self._ensure_volume(instance, "system", instance.system_volume_size,
+                                           snapshot_id=system_snapshot_id)  # fmt: skip
+            else:
+                image_id, min_disk = self._image_backend_id(instance)
+                root = self._ensure_volume(instance, "system", max(instance.system_volume_size, min_disk), image_id)
+            data = self._ensure_volume(instance, "data", instance.data_volume_size,
+                                       snapshot_id=data_snapshot_id or None)  # fmt: skip
             changes.update(system_volume_id=root.id, data_volume_id=data.id)
             if not instance.port_id and uses_port(instance):
                 port_id = self._ensure_instance_port(instance, security_group_ids)

@@ -6,6 +6,7 @@ from glanceclient import exc as glance_exc
 from novaclient import exceptions as nova_exc
 
 from . import clients
+from .backups import BackupsMixin
 from .errors import CloudBackendError, translate_errors
 from .floating_ips import FloatingIPsMixin
 from .imports import ImportsMixin
@@ -45,6 +46,7 @@ class OpenStackBackend(
     SnapshotMixin,
     ImportsMixin,
     SecurityGroupsMixin,
+    BackupsMixin,
 ):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 

@@ -57,3 +57,16 @@ class InstanceSpec:
     networking: str = ""
     network_id: str = ""
     external_network_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupSpec:
+    """What the backup steps read of a backup: its tenant, the volumes it snapshots and the snapshots it made."""
+
+    uuid: uuid_lib.UUID
+    tenant_id: str
+    hostname: str = ""
+    system_volume_id: str = ""
+    data_volume_id: str = ""
+    system_snapshot_id: str = ""
+    data_snapshot_id: str = ""

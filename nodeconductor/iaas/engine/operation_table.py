@@ -7,10 +7,12 @@ The same definition is what the worker runs (operations.run_step), what the prog
 
 import dataclasses
 
+from django.db import transaction
+
 from ..backend.instance_actions import InstanceActionsMixin as Actions
 from ..backend.instances import InstanceOperationsMixin as Steps
 from ..events import VERBS
-from ..models import Flavor, Instance, InstanceState, SecurityGroup
+from ..models import Backup, BackupState, Flavor, Instance, InstanceState, SecurityGroup
 from ..models.floating_ips import external_ips_of, forget_released, record
 from ..models.security_groups import set_instance_groups
 
@@ -130,6 +132,8 @@ class Operation:
     # The states an operation that keeps the instance's state runs in, when there are several (a floating IP
     # changes on an Online or Offline VM); empty: its working state alone.
     runs_in: tuple = ()
+    # ended(instance, params): what the end of a run frees, whichever way it ended (a restore's backup).
+    ended: object = None
 
     @property
     def title(self):
@@ -332,6 +336,33 @@ UNASSIGN_FLOATING_IP = Operation(
         Call("neutron update_floatingip", "{floating_ip_choice} port_id=None", only_if="the IP is on the port"),)),),
 )  # fmt: skip
 
+
+
+def _restore_ended(instance, params):
+    """The backup the restore read is Ready again, for the next restore or its deletion, however the build ended."""
+    with transaction.atomic():
+        backup = Backup.objects.select_for_update().filter(
+            uuid=params.get("backup_uuid"), state=BackupState.RESTORING, restoring_instance=instance.pk
+        ).first()
+        if backup is not None:
+            backup.end_restoring()
+            backup.save()
+
+
+# A restore is a provision whose volumes are made from a backup's snapshots, at the snapshots' sizes: the
+# instance has its own progress and plan; the backup stays Restoring until the build ends.
+RESTORE = dataclasses.replace(
+    PROVISION, name="restore", ended=_restore_ended,
+    phases=(
+        Phase("", "create the root and the data volume from the backup's snapshots, and the port", (
+            Call("cinder volumes.create", "size={system_gib} GiB snapshot_id={system_snapshot_id} "
+                 "name=nc-{uuid}-system"),
+            Call("cinder volumes.create", "size={data_gib} GiB snapshot_id={data_snapshot_id} name=nc-{uuid}-data"),
+            *PROVISION.phases[0].actions[2:])),
+        *PROVISION.phases[1:],
+    ),
+)  # fmt: skip
+
 OPERATIONS = {op.name: op for op in (PROVISION, STOP, START, RESTART, RESIZE_FLAVOR, RESIZE_DISK, DELETE, IMPORT,
                                      RECOVER, UPDATE_SECURITY_GROUPS, ASSIGN_FLOATING_IP,
-                                     UNASSIGN_FLOATING_IP)}  # fmt: skip
+                                     UNASSIGN_FLOATING_IP, RESTORE)}  # fmt: skip

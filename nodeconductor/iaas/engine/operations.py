@@ -35,6 +35,7 @@ from .operation_table import (  # noqa: F401 - the engine's callers name the ope
     RESIZE_DISK,
     RESIZE_FLAVOR,
     RESTART,
+    RESTORE,
     START,
     STOP,
     UNASSIGN_FLOATING_IP,
@@ -49,7 +50,7 @@ S = InstanceState
 
 # Keys of the recorded params that belong to us, not to the backend step.
 _OWN_PARAMS = ("flavor_uuid", "user_uuid", "phase_started", "failure", "compensating", "compensation_started",
-               "waiting_for", "failed_phase", "seen", "security_group_uuids")
+               "waiting_for", "failed_phase", "seen", "security_group_uuids", "backup_uuid")
 
 
 @dataclasses.dataclass
@@ -135,6 +136,8 @@ def _load(instance_uuid):
 def _end(op, instance, params, error=None):
     """Finish the operation: the success transition (or row removal), or Erred with the cloud's message."""
     user = _user(params)
+    if op.ended is not None:
+        op.ended(instance, params)
     kept = ("operation_name", "operation_phase", "operation_params", "operation_started") if error else ()
     for field, value in CLEARED.items():
         if field not in kept:  # an Erred instance keeps the step that failed, for the user and for support

@@ -1,14 +1,18 @@
-"""Run the operation recorded on a cloud, a membership or a security group: one claimed step, then its outcome.
+"""Run the operation recorded on a cloud, a membership, a security group or a backup: claimed steps, then the end.
 
-These operations (a cloud's pull, a membership's sync, a group's push and deletion) are one step each: the
-cloud work is synchronous calls that find before they create, so a step run again after a lost worker is
-harmless. They share the instance operations' record, claim, lease and sweep (records.py, sweeper.py); their
+A cloud's pull, a membership's sync, a group's push and deletion are one step each: the cloud work is
+synchronous calls that find before they create, so a step run again after a lost worker is harmless. A
+backup's operations wait on the cloud (a snapshot becoming available): their step returns Pending, and the
+next look is step `seq + 1`, sent after a pause, as an instance operation's waits are. They share the
+instance operations' record, claim, lease and sweep (records.py, sweeper.py); their
 definitions, with the steps that reach the layers above the engine, are rows of resource_operations.TABLE,
 which the caller passes in.
 """
 
 import dataclasses
 import logging
+import time
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,17 +20,19 @@ from django.utils import timezone
 from .. import events, failures
 from ..backend import CloudBackendError
 from ..events import VERBS
-from ..models import Cloud, CloudProjectMembership, SecurityGroup
+from ..models import Backup, Cloud, CloudProjectMembership, SecurityGroup
 from . import records
+from .leases import next_poll, wait_timeout
 
 logger = logging.getLogger(__name__)
 
 # The rows a message names by kind: "run step `seq` of operation `token` on the cloud `uuid`".
-MODELS = {"cloud": Cloud, "membership": CloudProjectMembership, "security_group": SecurityGroup}
+MODELS = {"cloud": Cloud, "membership": CloudProjectMembership, "security_group": SecurityGroup, "backup": Backup}
 KINDS = {model: kind for kind, model in MODELS.items()}
 # What a step reads besides the row: loaded with it in one query.
 _RELATED = {"cloud": ("customer",), "membership": ("cloud", "project__customer"),
-            "security_group": ("membership__cloud", "membership__project__customer")}
+            "security_group": ("membership__cloud", "membership__project__customer"),
+            "backup": ("membership__cloud", "membership__project__customer", "instance")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +45,18 @@ class ResourceOperation:
     working_state: str
     schedule: object  # the request's transition, from a row at rest to the scheduled state
     begin: object  # the transition a worker makes when it picks the job up
-    step: object  # step(row, params) -> what the cloud answered; raises CloudBackendError when it refuses
+    # step(row, params) -> what the cloud answered, or Pending to look again; raises CloudBackendError when the
+    # cloud refuses. A step with phases reads the one it is in from row.operation_phase.
+    step: object
     succeed: object = None  # the transition on success; None removes the row (a group's deletion)
     finish: object = None  # finish(row, result): writes what the cloud applied, in the success transaction
     then: object = None  # then(row, result): the work that follows once the outcome is stored (a pull's reconcile)
     phases: tuple = ()  # operation_table.Phase items, for the plan
+    # compensate(row, params): undoes what a failed run made in the cloud before the row goes Erred (best effort:
+    # what it cannot undo stays named on the row, whose deletion finishes the job).
+    compensate: object = None
+    # failed(row, message): what else a failure changes, in its transaction (a schedule whose backup failed stops).
+    failed: object = None
 
     @property
     def kind(self):
@@ -62,12 +75,27 @@ class ResourceOperation:
 
 
 @dataclasses.dataclass
+class Pending:
+    """What a step answers while the cloud works: the phase of the next look, what it waits for, and the row's
+    fields it learned (the ids of what it made), stored with the hand-on."""
+
+    phase: str
+    waiting_for: str = ""
+    changes: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class Result:
-    """What one run of a step came to: whether it ran here, what the cloud answered, and the failure if any."""
+    """What one run of a step came to: whether it ran here, what the cloud answered, and the failure if any.
+
+    `next_seq` is set when the operation waits on the cloud: that step is to be sent after `retry_after` seconds.
+    """
 
     ran: bool
     value: object = None
     error: BaseException | None = None
+    next_seq: int | None = None
+    retry_after: float = 0.0
 
 
 def load(kind, uuid):
@@ -87,7 +115,7 @@ def run_step(table, kind, uuid, token, seq):
         return Result(ran=False)
     op = table[row.operation_name]
     try:
-        return _run_claimed(op, row, token)
+        return _run_claimed(op, row, token, seq)
     except Exception as exc:
         if not failures.unexpected(exc):
             raise  # the database went away: the step is run again once its lease passes
@@ -96,9 +124,9 @@ def run_step(table, kind, uuid, token, seq):
         return Result(ran=True, error=exc)
 
 
-def _run_claimed(op, row, token):
+def _run_claimed(op, row, token, seq):
     """Begin, run the step, and store its outcome: the success transition, or Erred with the cloud's message."""
-    if row.state == op.scheduled_state:
+    if row.operation_started is None and row.state == op.scheduled_state:
         row = _begin(op, row, token)
         if row is None:
             return Result(ran=False)
@@ -109,6 +137,8 @@ def _run_claimed(op, row, token):
     params = dict(row.operation_params)
     try:
         value = op.step(row, params)
+        if isinstance(value, Pending):
+            return _hand_on(row, token, seq, params, value)
     except CloudBackendError as exc:
         _end_failed(op, row, token, str(exc))
         return Result(ran=True, error=exc)
@@ -136,6 +166,30 @@ def _run_claimed(op, row, token):
     return Result(ran=True, value=value)
 
 
+def _hand_on(row, token, seq, params, pending):
+    """Store what the step learned and the phase of the next look, free the lease, and say when to look again.
+
+    A wait that outlasts the operations' wait timeout fails, naming what it waited for.
+    """
+    now = time.time()
+    began = (row.operation_started or timezone.now()).timestamp()
+    if now - began > wait_timeout():
+        waited = pending.waiting_for or "the cloud"
+        raise CloudBackendError(f"Timed out after {int(now - began)} s waiting for {waited}.")
+    same = pending.phase == row.operation_phase
+    phase_started = params.get("phase_started", now) if same else now
+    params = {**params, "phase_started": phase_started, "waiting_for": pending.waiting_for}
+    retry_after = next_poll(now - phase_started)
+    updated = type(row).objects.filter(pk=row.pk, operation_token=token, operation_seq=seq).update(
+        operation_seq=seq + 1, operation_phase=pending.phase, operation_params=params,
+        operation_due=timezone.now() + timedelta(seconds=retry_after), operation_lease_until=None,
+        operation_holder="", modified=timezone.now(), **pending.changes,
+    )  # fmt: skip
+    if not updated:
+        return Result(ran=False)
+    return Result(ran=True, next_seq=seq + 1, retry_after=retry_after)
+
+
 def _begin(op, row, token):
     """The worker's transition, under a lock and still at our token; the row as it is now, or None.
 
@@ -157,10 +211,19 @@ def _end_failed(op, row, token, message):
     """End the operation Erred with the message, unless the row is gone or another operation holds it now."""
     if row is None or row.operation_token != token:
         return
+    if op.compensate is not None:
+        try:
+            op.compensate(row, dict(row.operation_params))
+        except Exception as exc:  # noqa: BLE001 - the row keeps naming what is left; its deletion finishes it
+            if not failures.unexpected(exc) and not isinstance(exc, CloudBackendError):
+                raise
+            logger.warning("Could not undo the failed %s of %s: %s", op.title, row, exc)
     with transaction.atomic():
         records.clear(row)
         row.set_erred(message)
         row.save()
+        if op.failed is not None:
+            op.failed(row, message)
         events.resource_event(row, op.name, "failed", error=message)
     logger.warning("The %s %s failed: %s", op.title, row, message)
 
@@ -189,4 +252,14 @@ def run_blocking(table, op, row, params=None):
         token, seq = current["operation_token"], current["operation_seq"]
     else:
         token, seq = start_in_place(op, row, params), 0
-    return run_step(table, kind, str(row.uuid), token, seq)
+    return run_chain(table, kind, str(row.uuid), token, seq)
+
+
+def run_chain(table, kind, uuid, token, seq):
+    """Run steps from `seq` until the operation ends or another caller owns it, sleeping between the looks."""
+    while True:
+        result = run_step(table, kind, uuid, token, seq)
+        if result.next_seq is None:
+            return result
+        seq = result.next_seq
+        time.sleep(result.retry_after)

@@ -1,5 +1,7 @@
 """IaaS models: cloud accounts and tenants, the catalogue, and instances."""
 
+from .backup_schedules import BackupSchedule
+from .backups import Backup, BackupState
 from .catalogue import Flavor, Image, Template, TemplateLicense, TemplateMapping
 from .cloud import Cloud, CloudProjectMembership, SyncState
 from .floating_ips import FloatingIP, FloatingIPStatus
@@ -9,6 +11,9 @@ from .poller import TenantPoller
 from .security_groups import InstanceSecurityGroup, SecurityGroup, SecurityGroupRule, SecurityGroupState
 
 __all__ = (
+    "Backup",
+    "BackupSchedule",
+    "BackupState",
     "Cloud",
     "CloudProjectMembership",
     "Flavor",

@@ -276,6 +276,11 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, OperationRecord):
         """The cloud refused the ports' groups: the VM still runs with the ones it had; the event says why."""
 
     @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
+    def back_up(self):
+        """A backup of the VM's volumes is taken; it stays Online or Offline (the backup has its own states)."""
+        return self.state
+
+    @transition(field=state, source=[S.ONLINE, S.OFFLINE], target=RETURN_VALUE(S.ONLINE, S.OFFLINE))
     def schedule_floating_ip_change(self):
         """Queue assigning or unassigning a floating IP; the VM stays Online or Offline while a worker does it."""
         return self.state

@@ -1,4 +1,5 @@
-"""The `operation` field of the rows the engine runs one-step operations on: clouds, memberships, security groups."""
+"""The `operation` field of the rows the engine runs resource operations on: clouds, memberships, security groups,
+backups."""
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,7 +13,7 @@ RESOURCE_OPERATION_SCHEMA = {
     "running; null when none. While it is there, another one is refused with 409.",
     "properties": {
         "name": {"type": "string", "enum": ["pull_cloud", "sync_membership", "push_security_group",
-                                            "delete_security_group"]},
+                                            "delete_security_group", "backup", "delete_backup"]},
         "title": {"type": "string", "description": 'e.g. "pull of the cloud".'},
         "state": {"type": "string", "enum": ["queued", "running"]},
         "started": {"type": "string", "format": "date-time", "nullable": True},

@@ -70,6 +70,8 @@ def _undo(instance, op, previous_state, token, user):
         if locked is None or op.begun(locked):
             return False
         events.instance_event(locked, op.name, "failed", user=user, error="the task queue is unavailable")
+        if op.ended is not None:
+            op.ended(locked, locked.operation_params)  # what the operation held is freed (a restore's backup)
         if previous_state is None:
             locked.delete()
             return True
@@ -101,8 +103,11 @@ def resize_disk_quota_change(instance, new_size):
 
 
 def instance_create(*, user, membership, template, flavor, hostname, system_volume_size, data_volume_size,
-                    description="", ssh_public_key=None, security_groups=(), assign_floating_ip=False):  # fmt: skip
-    """Reserve quota and create the instance in Provisioning Scheduled; the worker builds it."""
+                    description="", ssh_public_key=None, security_groups=(), assign_floating_ip=False,
+                    operation=None, params=None):  # fmt: skip
+    """Reserve quota and create the instance in Provisioning Scheduled; the worker builds it (`operation`: the
+    provision, or a restore with its snapshots in `params`)."""
+    operation = operation or operations.PROVISION
     with transaction.atomic():
         membership = _locked_membership(membership)
         check_quota(membership, create_quota_change(flavor, system_volume_size, data_volume_size))
@@ -129,17 +134,17 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
         # References were resolved by the caller already: checking them again costs a query each.
         references = ["template", "cloud_project_membership", "flavor", "ssh_public_key", "created_by"]
         instance.full_clean(exclude=["state", *references], validate_unique=False, validate_constraints=False)
-        params = {"backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)}
+        params = {**(params or {}), "backend_flavor_id": flavor.backend_id, "user_uuid": _uuid(user)}
         if security_groups:  # without any, the ports get the tenant's default group (the key stays absent)
             params["security_group_ids"] = sorted(g.backend_id for g in security_groups)
         if assign_floating_ip:  # absent otherwise, as the groups: the quota counts instances by this key
             params["assign_floating_ip"] = True
-        operations.start(instance, operations.PROVISION, params)
+        operations.start(instance, operation, params)
         instance.save()
         if security_groups:
             set_instance_groups(instance, security_groups)
-        events.instance_event(instance, "provision", "scheduled", user=user)
-        _enqueue(instance, operations.PROVISION, None, user)
+        events.instance_event(instance, operation.name, "scheduled", user=user)
+        _enqueue(instance, operation, None, user)
     return instance
 
 
