@@ -12,7 +12,7 @@ from . import failures, resource_operations
 from .backend import CloudBackendError
 from .engine import leases, operations, poller, sweeper
 from .models import Cloud, CloudProjectMembership, SecurityGroup, SyncState
-from .services import backup_schedules
+from .services import backup_schedules, backups
 from .services.clouds import cloud_schedule_pull, membership_schedule_sync
 
 logger = logging.getLogger(__name__)
@@ -143,11 +143,13 @@ def resume_stalled_work():
 
     Operations whose message was lost or whose worker died are sent again (see sweeper.sweep), on instances,
     clouds, memberships and security groups alike. Rows left scheduled with no operation recorded, such as
-    those the seed guide creates in the shell, get theirs (resource_operations.adopt).
+    those the seed guide creates in the shell, get theirs (resource_operations.adopt). A backup left Restoring
+    by a restore that no longer runs is Ready again (backups.release_stale_restores).
     """
     resumed = sweeper.sweep(send_operation_step, send_resource_step)
     lease_start = timezone.now() - timedelta(seconds=leases.step_lease())
-    return resumed + resource_operations.adopt(_picked_up_before(), lease_start, send_resource_step)
+    resumed += resource_operations.adopt(_picked_up_before(), lease_start, send_resource_step)
+    return resumed + backups.release_stale_restores()
 
 
 @shared_task(name="nodeconductor.iaas.push_security_group")

@@ -200,3 +200,17 @@ def test_a_restore_has_its_own_progress_and_plan(iaas, roles):
     shown = progress.progress(Instance.objects.get(pk=restored.pk))
     assert (shown["name"], shown["state"], shown["steps_total"]) == ("restore", "queued", 3)
     assert shown["step"] == "create the root and the data volume from the backup's snapshots, and the port"
+
+
+def test_a_backup_left_restoring_by_a_restore_that_no_longer_runs_is_ready_again(iaas, roles):
+    instance = provision(iaas, roles)
+    backup = Backup.objects.get(uuid=take(roles, instance).json()["uuid"])
+    flavor = iaas.cloud.flavors.exclude(pk=iaas.flavor.pk).order_by("ram").first()
+    restored = backup_services.backup_restore(backup, roles.users["admin"], flavor)  # its message is not run
+    assert tasks.resume_stalled_work() == 0  # the restore's build is under way: the backup stays Restoring
+    assert Backup.objects.get().state == B.RESTORING
+    Instance.objects.filter(pk=restored.pk).delete()  # its row went without its build's end (the shell)
+    assert tasks.resume_stalled_work() == 1
+    backup.refresh_from_db()
+    assert (backup.state, backup.restoring_instance) == (B.READY, None)
+    assert tasks.resume_stalled_work() == 0

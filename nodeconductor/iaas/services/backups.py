@@ -202,3 +202,20 @@ def restore_groups(backup):
     """The security groups the backed-up instance had, those still in its membership."""
     uuids = [g["uuid"] for g in backup.metadata.get("security_groups", ())]
     return list(SecurityGroup.objects.filter(uuid__in=uuids, membership=backup.membership))
+
+
+def release_stale_restores():
+    """Make Ready again every Restoring backup whose restore no longer runs (its instance went, or its build ended
+    without saying so): a backup is never left Restoring for good. Returns the count released."""
+    count = 0
+    for backup in Backup.objects.filter(state=B.RESTORING).select_related("restoring_instance"):
+        instance = backup.restoring_instance
+        if instance is not None and instance.operation_name == operations.RESTORE.name:
+            continue  # its build is still under way
+        with transaction.atomic():
+            locked = Backup.objects.select_for_update().filter(pk=backup.pk, state=B.RESTORING).first()
+            if locked is not None and locked.restoring_instance_id == backup.restoring_instance_id:
+                locked.end_restoring()
+                locked.save()
+                count += 1
+    return count
