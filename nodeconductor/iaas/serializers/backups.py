@@ -7,7 +7,7 @@ from rest_framework import serializers
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 
 from ..instance_policy import Operators
-from ..models import Backup, BackupState, Flavor, Instance, SecurityGroup
+from ..models import Backup, BackupState, Flavor, Instance, SecurityGroup, SyncState
 from ..services import backups as services
 from ..services.floating_ips import floating_ip_create_error
 from ..services.security_groups import usable_groups_error
@@ -105,6 +105,11 @@ class BackupRestoreSerializer(serializers.Serializer):
         backup = self.context["backup"]
         membership = backup.membership
         flavor = attrs["flavor"]
+        if membership.state != SyncState.IN_SYNC:
+            raise serializers.ValidationError(
+                {"non_field_errors": [f"The project's membership in the backup's cloud is "
+                                      f"{membership.get_state_display()}, not In Sync; sync it first."]}
+            )  # fmt: skip
         if flavor.cloud_id != membership.cloud_id:
             raise serializers.ValidationError({"flavor": "The flavor belongs to another cloud than the backup."})
         root = services.restored_size(backup, "system")

@@ -132,3 +132,14 @@ def test_a_failed_restore_leaves_the_backup_ready(iaas, roles):
     # Its clean-up removed the volumes it made from the snapshots; the snapshots stay the backup's.
     assert {v["id"] for v in iaas.env.sim.volumes()} == {source.system_volume_id, source.data_volume_id}
     assert {s["id"] for s in iaas.env.sim.snapshots()} == {backup.system_snapshot_id, backup.data_snapshot_id}
+
+
+def test_restore_into_a_membership_that_is_not_in_sync_is_400(iaas, roles):
+    backup = make_backup(iaas, system_snapshot_id="s", data_snapshot_id="d")
+    type(iaas.membership).objects.filter(pk=iaas.membership.pk).update(state="erred")
+    response = roles.client_as("admin").post(burl(backup, "restore"), {"flavor": link("flavor", bigger_flavor(iaas))},
+                                             format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["The project's membership in the backup's cloud is Erred, not "
+                                                    "In Sync; sync it first."], "code": "invalid"}  # fmt: skip
+    assert Instance.objects.count() == 1 and Backup.objects.get().state == B.READY
