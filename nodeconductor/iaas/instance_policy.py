@@ -198,7 +198,11 @@ def decide(operators, instance, action):
 
 def require(user, instance, action):
     """Raise the 403 or 409 of an action that is not possible now (user None: the system, state only)."""
-    decision = decide(Operators(user), instance, action)
+    enforce(decide(Operators(user), instance, action))
+
+
+def enforce(decision):
+    """Raise the 403 or 409 of a refused decision (an instance's, or a backup's in services/backups.py)."""
     if decision.status == 403:
         raise PermissionDenied(decision.reason)
     if decision.status == 409:

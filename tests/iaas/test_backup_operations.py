@@ -22,15 +22,6 @@ from tests.iaas.views.test_instances import link, provision, run_tasks
 B = BackupState
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """The resource steps the requests and the worker send (not run): (kind, uuid, token, seq)."""
-    messages = []
-    monkeypatch.setattr(tasks, "send_resource_step", lambda kind, uuid, token, seq, countdown=0: messages.append(
-        (kind, uuid, token, seq)))  # fmt: skip
-    return messages
-
-
 def _request(roles, instance):
     with run_tasks():
         response = roles.client_as("admin").post("/api/backups/", {"backup_source": link("instance", instance)},

@@ -99,15 +99,6 @@ def _fresh(case):
     return type(case.row).objects.filter(pk=case.row.pk).first()
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """The resource steps the requests send (not run): (kind, uuid, token, seq)."""
-    messages = []
-    monkeypatch.setattr(tasks, "send_resource_step", lambda kind, uuid, token, seq, countdown=0: messages.append(
-        (kind, uuid, token, seq)))  # fmt: skip
-    return messages
-
-
 # The one-step operations; a backup's, which wait on the cloud, have their own tests (test_backup_operations.py).
 OPERATIONS = sorted(set(resource_operations.TABLE) - {backup_services.BACKUP, backup_services.DELETE})
 

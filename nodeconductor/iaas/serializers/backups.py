@@ -9,9 +9,7 @@ from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyper
 from ..instance_policy import Operators
 from ..models import Backup, BackupState, Flavor, Instance, SecurityGroup, SyncState
 from ..services import backups as services
-from ..services.floating_ips import floating_ip_create_error
-from ..services.security_groups import usable_groups_error
-from .instance import HOSTNAME_VALIDATOR
+from .instance import HOSTNAME_VALIDATOR, check_network_options
 from .operations import OperationFieldMixin
 
 STATE_LABELS = dict(BackupState.choices)
@@ -120,11 +118,5 @@ class BackupRestoreSerializer(serializers.Serializer):
                     f"root volume ({root} MiB); pick a larger flavor."
                 }
             )
-        problem = usable_groups_error(membership, attrs.get("security_groups", ()))
-        if problem:
-            raise serializers.ValidationError({"security_groups": problem})
-        if attrs.get("assign_floating_ip"):
-            problem = floating_ip_create_error(membership)
-            if problem:
-                raise serializers.ValidationError({"assign_floating_ip": problem})
+        check_network_options(membership, attrs)
         return attrs

@@ -298,15 +298,23 @@ class InstanceCreateSerializer(serializers.Serializer):
         data = attrs.setdefault("data_volume_size", settings.NODECONDUCTOR.get("DEFAULT_DATA_VOLUME_SIZE", 20480))
         if data < min_data_volume_size():
             raise serializers.ValidationError({"data_volume_size": f"Must be at least {min_data_volume_size()} MiB."})
-        problem = usable_groups_error(membership, attrs.get("security_groups", ()))
-        if problem:
-            raise serializers.ValidationError({"security_groups": problem})
-        if attrs.get("assign_floating_ip"):
-            problem = floating_ip_create_error(membership)
-            if problem:
-                raise serializers.ValidationError({"assign_floating_ip": problem})
+        check_network_options(membership, attrs)
         attrs["membership"] = membership
         return attrs
+
+
+def check_network_options(membership, attrs):
+    """A new instance's groups must be the membership's and usable, and a floating IP possible there (400s).
+
+    A create and a backup's restore both make a new instance in a membership, so they ask the same.
+    """
+    problem = usable_groups_error(membership, attrs.get("security_groups", ()))
+    if problem:
+        raise serializers.ValidationError({"security_groups": problem})
+    if attrs.get("assign_floating_ip"):
+        problem = floating_ip_create_error(membership)
+        if problem:
+            raise serializers.ValidationError({"assign_floating_ip": problem})
 
 
 class InstanceResizeSerializer(serializers.Serializer):

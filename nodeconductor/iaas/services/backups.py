@@ -9,7 +9,6 @@ import types
 
 from django.db import transaction
 from django_fsm import ConcurrentTransition, can_proceed
-from rest_framework.exceptions import PermissionDenied
 
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.core.models import SshPublicKey
@@ -50,11 +49,7 @@ def decide(operators, backup, action):
 
 def require(user, backup, action):
     """Raise the 403 or 409 of an action on a backup that is not possible now."""
-    decision = decide(Operators(user), backup, action)
-    if decision.status == 403:
-        raise PermissionDenied(decision.reason)
-    if decision.status == 409:
-        raise Conflict(decision.reason)
+    instance_policy.enforce(decide(Operators(user), backup, action))
 
 
 def available(operators, backup):
