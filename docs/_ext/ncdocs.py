@@ -7,6 +7,7 @@ from role_matrix.py, whose every cell tests/test_docs.py checks against the API)
 import json
 import os
 import pathlib
+import re
 import sys
 
 from docutils import nodes
@@ -39,8 +40,8 @@ def openapi_schema():
 
 # ---------------------------------------------------------------------------------------------- rendering
 def _one_line(text):
-    """Collapse a description into one table-safe line."""
-    return " ".join((text or "").split()).replace("|", "\\|")
+    """Collapse a description into one table-safe line; an asterisk that would open emphasis (a cron's) is text."""
+    return re.sub(r"(?<=[\s'\"(])\*(?=\S)", r"\\*", " ".join((text or "").split()).replace("|", "\\|"))
 
 
 def _ref_name(ref):

@@ -7,7 +7,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from nodeconductor.events.models import Event
-from nodeconductor.iaas.models import Backup, FloatingIP, SecurityGroup
+from nodeconductor.iaas.models import Backup, BackupSchedule, FloatingIP, SecurityGroup
 from nodeconductor.iaas.services.backups import restore_metadata
 from nodeconductor.structure.models import CustomerPermission, ProjectGroupPermission, ProjectPermission
 from tests.iaas.views.test_instances import provision
@@ -33,7 +33,10 @@ def victim(iaas, roles):
     backup = Backup.objects.create(instance=instance, membership=iaas.membership, description="victim-backup",
                                    metadata=restore_metadata(instance), system_snapshot_id="snap-victim-root",
                                    data_snapshot_id="snap-victim-data")  # fmt: skip
+    schedule = BackupSchedule.objects.create(instance=instance, schedule="0 2 * * *", timezone="UTC",
+                                             description="victim-schedule")  # fmt: skip
     objects = {
+        "backup-schedules": schedule,
         "backups": backup,
         "clouds": iaas.cloud,
         "customer-permissions": CustomerPermission.objects.get(customer=roles.customer),
@@ -54,7 +57,8 @@ def victim(iaas, roles):
     secrets = {str(o.uuid) for o in objects.values()} | {o.uuid.hex for o in objects.values()}
     secrets |= {iaas.membership.tenant_id, instance.backend_id, instance.system_volume_id, instance.data_volume_id,
                 roles.customer.name, roles.project.name, "victim-vm", "victim-group", "192.0.2.77", iaas.key.name,
-                iaas.key.fingerprint, "victim-backup", "snap-victim-root", "snap-victim-data"}  # fmt: skip
+                iaas.key.fingerprint, "victim-backup", "snap-victim-root", "snap-victim-data",
+                "victim-schedule"}  # fmt: skip
     return Victim(objects, secrets)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
-from nodeconductor.iaas.models import Backup, CloudProjectMembership, Instance, SecurityGroup, SyncState
+from nodeconductor.iaas.models import Backup, BackupSchedule, CloudProjectMembership, Instance, SecurityGroup, SyncState
 from nodeconductor.iaas.tasks import sync_cloud_membership
 from nodeconductor.iaas.views.cloud import EXISTING_TENANT_STAFF_ONLY
 from nodeconductor.structure.models import CustomerPermission, Project, ProjectPermission
@@ -121,7 +121,8 @@ def test_creates_and_actions_naming_the_victims_objects_are_refused_and_make_not
     owner = attacker.users["owner"]
     counts = lambda: (Project.objects.count(), CloudProjectMembership.objects.count(), Instance.objects.count(),  # noqa: E731
                       CustomerPermission.objects.count(), ProjectPermission.objects.count(),
-                      SecurityGroup.objects.count(), Backup.objects.count())  # fmt: skip
+                      SecurityGroup.objects.count(), Backup.objects.count(),
+                      BackupSchedule.objects.count())  # fmt: skip
     before = counts()
     invalid = lambda **fields: {**{k: NO_OBJECT for k in fields}, "code": "invalid"}  # noqa: E731
     mine = {**create_body(iaas), "project": link("project", attacker.project),
@@ -162,6 +163,8 @@ def test_creates_and_actions_naming_the_victims_objects_are_refused_and_make_not
          invalid(flavor=1)),
         # Backing up the victim's instance, or restoring the victim's backup into one's own project.
         ("/api/backups/", {"backup_source": link("instance", o["instances"])}, 400, invalid(backup_source=1)),
+        ("/api/backup-schedules/", {"backup_source": link("instance", o["instances"]), "schedule": "0 2 * * *"}, 400,
+         invalid(backup_source=1)),
         (f"/api/backups/{o['backups'].uuid.hex}/restore/", {"flavor": link("flavor", attacker.instance.flavor)},
          404, {"detail": "Not found.", "code": "not_found"}),
     ]  # fmt: skip
