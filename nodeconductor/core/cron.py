@@ -33,7 +33,7 @@ class Cron:
     days: frozenset
     months: frozenset
     weekdays: frozenset  # 0 is Sunday (7 is folded into it)
-    any_day: bool
+    any_day: bool  # the field starts with "*" (as Vixie cron reads it: "*/2" too), so the other one decides
     any_weekday: bool
 
     def day_matches(self, day):
@@ -84,7 +84,7 @@ def parse(expression):
     minutes, hours, days, months, weekdays = (_field(p, *f) for p, f in zip(parts, FIELDS, strict=True))
     weekdays = {0 if d == 7 else d for d in weekdays}
     return Cron(tuple(sorted(minutes)), tuple(sorted(hours)), frozenset(days), frozenset(months),
-                frozenset(weekdays), parts[2] == "*", parts[4] == "*")  # fmt: skip
+                frozenset(weekdays), parts[2].startswith("*"), parts[4].startswith("*"))  # fmt: skip
 
 
 def zone(name):

@@ -3,9 +3,13 @@
 Each is a row of the resources' table: recorded on the Backup with its request, claimed, leased and swept like
 every other operation, with its phases for the plan and the progress. Unlike a pull, a backup waits on the
 cloud: its step makes both snapshots, then looks again (step `seq + 1`, after a pause) until both are available.
-A failed backup asks the cloud to delete what it made and goes Erred; deleting it then removes what is left.
+A refused backup deletes what it made, waiting for a snapshot still being made, and then goes Erred with the
+cloud's refusal.
 """
 
+import time
+
+from .backend import CloudBackendError
 from .backend.backups import BackupsMixin
 from .backend_specs import backup_spec
 from .engine.operation_table import Call, Phase, Wait
@@ -28,17 +32,23 @@ def _run(backup, step):
 
 
 def _backup_step(backup, params):
-    return _run(backup, BackupsMixin.backup_step)
+    """Take both snapshots; once the cloud refused, delete what was made (waiting for a snapshot still being
+    made), then end Erred with the refusal: a failed backup leaves nothing in the cloud."""
+    if params.get("failure"):
+        cleaned = _run(backup, BackupsMixin.delete_backup_step)
+        if isinstance(cleaned, Pending):
+            return Pending("cleanup", cleaned.waiting_for, cleaned.changes)
+        raise CloudBackendError(params["failure"])
+    try:
+        return _run(backup, BackupsMixin.backup_step)
+    except CloudBackendError as exc:
+        return Pending("cleanup", "the snapshots made to be deleted", carry={"failure": str(exc),
+                                                                          "cleanup_started": time.time()})
 
 
 def _backup_finish(backup, sizes):
     """The snapshots' sizes (GiB) join what a restore reads: the restored volumes are made at these sizes."""
     backup.metadata = {**backup.metadata, **sizes}
-
-
-def _forget(backup, params):
-    """A failed backup asks the cloud to delete the snapshots it made (the Erred row still names them)."""
-    backup.membership.cloud.get_backend().adapter.forget_snapshots(backup_spec(backup))
 
 
 def _backup_failed(backup, message):
@@ -49,13 +59,16 @@ def _backup_failed(backup, message):
 
 BACKUP = ResourceOperation(
     "backup", Backup, B.BACKING_UP, B.BACKING_UP, None, Backup.begin_backing_up, _backup_step,
-    Backup.set_ready, _backup_finish, compensate=_forget, failed=_backup_failed,
+    Backup.set_ready, _backup_finish, failed=_backup_failed,
     phases=(
         Phase("", "snapshot the root and the data volume (attached: forced, crash-consistent while running)", (
             Call("cinder volume_snapshots.create", "{system_volume_id} force=True name=nc-backup-{uuid}-system"),
             Call("cinder volume_snapshots.create", "{data_volume_id} force=True name=nc-backup-{uuid}-data"))),
         Phase("snapshots", "wait for both snapshots to be available", (
             Wait("root snapshot and data snapshot", "available"),)),
+        Phase("cleanup", "after a refusal: delete the snapshots made (one still being made first), then go Erred", (
+            Call("cinder volume_snapshots.delete", "(each snapshot made)", only_if="the cloud refused the backup"),
+            Wait("the snapshots made", "gone")), when="failure"),
     ),
 )  # fmt: skip
 

@@ -51,6 +51,19 @@ def floating_ip_problem(instance, action):
     return ""
 
 
+# While a backup snapshots the volumes, the VM is not powered or resized under it (the snapshot could fail).
+BACKUP_BLOCKS = frozenset(("start", "stop", "restart", "resize_flavor", "resize_disk"))
+BACKUP_RUNNING = "A backup of the instance is being taken; retry once it is Ready."
+
+
+def backup_running(instance):
+    """Whether a backup of the instance is Backing up (a list annotates `backing_up`: no query per row)."""
+    running = instance.__dict__.get("backing_up")
+    if running is None:
+        running = instance.backups.filter(state="backing_up").exists()
+    return running
+
+
 def backups_problem(instance):
     """Why the instance cannot be deleted while it has backups (their snapshots are of its volumes); "" if none.
 
@@ -190,6 +203,8 @@ def decide(operators, instance, action):
     if instance.operation_token and instance.state in RESTING_STATES:
         operation = VERBS.get(instance.operation_name, instance.operation_name)
         return Decision(False, BUSY_WITH.format(operation=operation), 409, "invalid_state")
+    if action in BACKUP_BLOCKS and backup_running(instance):
+        return Decision(False, BACKUP_RUNNING, 409, "invalid_state")
     problem = rule.check(instance) if rule.check else ""
     if problem:
         return Decision(False, problem, 409, "invalid_state")

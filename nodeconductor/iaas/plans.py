@@ -215,12 +215,14 @@ def plan_resource(op, row, context=None):
                **(context or {})}  # fmt: skip
     end = "(deleted)" if op.deletes else _state_label(op.model, _target_state(op.succeed))
     working = _state_label(op.model, op.working_state)
+    # A phase `when="failure"` runs only after the cloud refused (a backup deletes the snapshots it made).
+    undo = [p for p in op.phases if p.when == "failure"]
     return {
         "operation": op.name,
         "dry_run": True,
         "state_path": [_state_label(op.model, op.scheduled_state), working, end],
-        "steps": _steps(op.phases, context),
-        "on_failure": {"state_path": [working, "Erred"], "steps": []},
+        "steps": _steps([p for p in op.phases if p.applies(context)], context),
+        "on_failure": {"state_path": [working, "Erred"], "steps": _steps(undo, {**context, "failure": True})},
     }
 
 

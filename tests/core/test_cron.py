@@ -75,3 +75,11 @@ def test_an_expression_that_never_fires_and_an_unknown_zone_are_refused():
     with pytest.raises(cron.CronError) as err:
         cron.zone("Mars/Olympus")
     assert str(err.value) == "Unknown time zone 'Mars/Olympus'; use an IANA name such as Europe/Tallinn or UTC."
+
+
+def test_a_starred_day_field_with_a_step_still_leaves_the_choice_to_the_other_one():
+    # Vixie cron: "*/2" starts with "*", so both day fields must match (every other day that is a Monday).
+    parsed = cron.parse("0 2 */2 * 1")
+    assert parsed.day_matches(datetime(2027, 1, 11).date())  # the 11th, a Monday
+    assert not parsed.day_matches(datetime(2027, 1, 4).date())  # a Monday on an even day
+    assert not parsed.day_matches(datetime(2027, 1, 13).date())  # an odd day that is no Monday

@@ -106,11 +106,9 @@ def test_a_snapshot_the_cloud_fails_ends_erred_and_the_other_is_deleted(iaas, ro
     backup = Backup.objects.get()
     assert backup.state == B.ERRED and backup.operation_token == ""
     assert "snapshot" in backup.error_message and "went to status error in the cloud" in backup.error_message
-    # The compensation asked the cloud to delete what the backup made; the row still names them.
-    deadline = time.time() + 5
-    while iaas.env.sim.snapshots() and time.time() < deadline:
-        time.sleep(0.05)
-    assert iaas.env.sim.snapshots() == [] and backup.snapshot_ids
+    # Its clean-up deleted what the backup made before it went Erred: nothing is left, nothing is named.
+    assert iaas.env.sim.snapshots() == [] and backup.snapshot_ids == []
+    assert [c["operation"] for c in iaas.env.sim.call_log].count("snapshot.delete") == 2
     events = list(Event.objects.exclude(pk__in=before).order_by("pk").values_list("event_type", "level"))
     assert events == [("backup_scheduled", "info"), ("backup_failed", "error")]
     # An Erred backup is deleted: the snapshots already gone are fine.
@@ -141,7 +139,8 @@ def test_the_plans_are_the_tables_and_change_nothing(iaas, roles, sent):
     assert response.status_code == 200
     body = response.json()
     assert body["operation"] == "backup" and body["state_path"] == ["Backing up", "Backing up", "Ready"]
-    assert [s["does"] for s in body["steps"]] == [p.does for p in BACKUP.phases]
+    assert [s["does"] for s in body["steps"]] == [p.does for p in BACKUP.phases if p.when != "failure"]
+    assert [s["does"] for s in body["on_failure"]["steps"]] == [BACKUP.phases[-1].does]
     assert body["steps"][0]["actions"] == [
         {"call": f"cinder volume_snapshots.create {instance.system_volume_id} force=True "
                  "name=nc-backup-<new backup uuid>-system"},
@@ -205,3 +204,13 @@ def test_a_backup_left_restoring_by_a_restore_that_no_longer_runs_is_ready_again
     backup.refresh_from_db()
     assert (backup.state, backup.restoring_instance) == (B.READY, None)
     assert tasks.resume_stalled_work() == 0
+
+
+def test_a_data_snapshot_the_quota_refuses_leaves_no_root_snapshot_behind(iaas, roles):
+    instance = provision(iaas, roles)
+    iaas.env.sim.set_quota(iaas.membership.tenant_id, volume={"snapshots": 1})
+    iaas.env.sim.set_delay("snapshot_create", 0.3)  # the root snapshot is still being made at the refusal
+    take(roles, instance)
+    backup = Backup.objects.get()
+    assert backup.state == B.ERRED and "SnapshotLimitExceeded" in backup.error_message
+    assert iaas.env.sim.snapshots() == [] and backup.snapshot_ids == []

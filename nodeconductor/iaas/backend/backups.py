@@ -85,23 +85,16 @@ class BackupsMixin:
             if snapshot.status == "error_deleting":
                 raise CloudBackendError(f"The cloud could not delete the {_label(role)} snapshot {snapshot.id} "
                                         "(status error_deleting).")  # fmt: skip
+            if snapshot.status == "creating":  # Cinder refuses to delete it until it is made (or failed)
+                waiting.append(f"{_label(role)} snapshot {snapshot.id} to be made")
+                continue
             if snapshot.status != "deleting":
                 try:
                     with self._call(f"delete the {_label(role)} snapshot {snapshot.id}"):
                         self.cinder(backup.tenant_id).volume_snapshots.delete(snapshot.id)
                 except CloudResourceNotFound:
                     continue
-            waiting.append(f"{_label(role)} snapshot {snapshot.id}")
+            waiting.append(f"{_label(role)} snapshot {snapshot.id} to be gone")
         if waiting:
-            return Step(phase="deleting", waiting_for=" and ".join(waiting) + " to be gone")
-        return Step(done=True)
-
-    def forget_snapshots(self, backup):
-        """Ask the cloud to delete what a failed backup made, without waiting (the failure's compensation)."""
-        for snapshot_id in (backup.system_snapshot_id, backup.data_snapshot_id):
-            if snapshot_id:
-                try:
-                    with self._call(f"delete snapshot {snapshot_id}"):
-                        self.cinder(backup.tenant_id).volume_snapshots.delete(snapshot_id)
-                except CloudResourceNotFound:
-                    pass
+            return Step(phase=phase or "deleting", waiting_for=" and ".join(waiting))
+        return Step(done=True, changes={"system_snapshot_id": "", "data_snapshot_id": ""})

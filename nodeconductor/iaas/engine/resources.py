@@ -52,9 +52,6 @@ class ResourceOperation:
     finish: object = None  # finish(row, result): writes what the cloud applied, in the success transaction
     then: object = None  # then(row, result): the work that follows once the outcome is stored (a pull's reconcile)
     phases: tuple = ()  # operation_table.Phase items, for the plan
-    # compensate(row, params): undoes what a failed run made in the cloud before the row goes Erred (best effort:
-    # what it cannot undo stays named on the row, whose deletion finishes the job).
-    compensate: object = None
     # failed(row, message): what else a failure changes, in its transaction (a schedule whose backup failed stops).
     failed: object = None
 
@@ -82,6 +79,7 @@ class Pending:
     phase: str
     waiting_for: str = ""
     changes: dict = dataclasses.field(default_factory=dict)
+    carry: dict = dataclasses.field(default_factory=dict)  # params the next looks read (a clean-up's failure)
 
 
 @dataclasses.dataclass
@@ -172,7 +170,9 @@ def _hand_on(row, token, seq, params, pending):
     A wait that outlasts the operations' wait timeout fails, naming what it waited for.
     """
     now = time.time()
-    began = (row.operation_started or timezone.now()).timestamp()
+    params = {**params, **pending.carry}
+    # A clean-up has its own time: a backup that waited long before its refusal still gets to undo it.
+    began = params.get("cleanup_started") or (row.operation_started or timezone.now()).timestamp()
     if now - began > wait_timeout():
         waited = pending.waiting_for or "the cloud"
         raise CloudBackendError(f"Timed out after {int(now - began)} s waiting for {waited}.")
@@ -211,13 +211,6 @@ def _end_failed(op, row, token, message):
     """End the operation Erred with the message, unless the row is gone or another operation holds it now."""
     if row is None or row.operation_token != token:
         return
-    if op.compensate is not None:
-        try:
-            op.compensate(row, dict(row.operation_params))
-        except Exception as exc:  # noqa: BLE001 - the row keeps naming what is left; its deletion finishes it
-            if not failures.unexpected(exc) and not isinstance(exc, CloudBackendError):
-                raise
-            logger.warning("Could not undo the failed %s of %s: %s", op.title, row, exc)
     with transaction.atomic():
         records.clear(row)
         row.set_erred(message)

@@ -104,22 +104,26 @@ def run_due(now=None):
         except cron.CronError as exc:
             stop(pk, f"The schedule cannot run: {exc}")
             continue
-        claimed = BackupSchedule.objects.filter(pk=pk, is_active=True, next_trigger_at=due_at).update(
-            next_trigger_at=following, call_count=F("call_count") + 1, modified=timezone.now()
-        )
-        if claimed:  # else another beat or worker took this due time
-            made += _back_up(schedule, now)
+        # The claim and the backup commit together: a beat that dies between them leaves the due time due.
+        with transaction.atomic():
+            claimed = BackupSchedule.objects.filter(pk=pk, is_active=True, next_trigger_at=due_at).update(
+                next_trigger_at=following, call_count=F("call_count") + 1, modified=timezone.now()
+            )
+            if claimed:  # else another beat or worker took this due time
+                made += _back_up(schedule, now)
     return made
 
 
 def _back_up(schedule, now):
     """One scheduled backup: room made under the maximum first; a refusal is written on the schedule."""
     try:
-        _make_room(schedule)
-        kept_until = now + timedelta(days=schedule.retention_time) if schedule.retention_time else None
-        backup_services.backup_create(schedule.instance, None, description=schedule.description or
-                                      f"scheduled ({schedule.schedule} {schedule.timezone})", kept_until=kept_until,
-                                      in_request=False, schedule=schedule)  # fmt: skip
+        # One savepoint: a refused backup takes back the deletions that made room for it.
+        with transaction.atomic():
+            _make_room(schedule)
+            kept_until = now + timedelta(days=schedule.retention_time) if schedule.retention_time else None
+            backup_services.backup_create(schedule.instance, None, description=schedule.description or
+                                          f"scheduled ({schedule.schedule} {schedule.timezone})",
+                                          kept_until=kept_until, in_request=False, schedule=schedule)  # fmt: skip
     except QuotaExceeded as exc:
         stop(schedule.pk, f"A backup was refused at {now:%Y-%m-%d %H:%M} UTC: {_text(exc)}")
         return 0
@@ -163,7 +167,7 @@ def expire(now=None):
     for backup in expired:
         try:
             backup_services.backup_delete(backup, None, in_request=False)
-        except Conflict:
-            continue  # a restore began since the look: the next run deletes it
+        except (Conflict, Backup.DoesNotExist):
+            continue  # a restore began since the look (the next run deletes it), or it is gone already
         count += 1
     return count

@@ -16,7 +16,7 @@ from nodeconductor.core.models import SshPublicKey
 from .. import events, instance_policy
 from ..engine import messages, operations, records
 from ..instance_policy import Decision, Operators
-from ..models import Backup, BackupState, Instance, InstanceState, SecurityGroup, Template
+from ..models import Backup, BackupState, Instance, InstanceState, SecurityGroup, SecurityGroupState, Template
 from . import instances as instance_services
 
 B = BackupState
@@ -194,9 +194,11 @@ def restore_key(backup):
 
 
 def restore_groups(backup):
-    """The security groups the backed-up instance had, those still in its membership."""
+    """The security groups the backed-up instance had that are still in its membership and in the cloud."""
     uuids = [g["uuid"] for g in backup.metadata.get("security_groups", ())]
-    return list(SecurityGroup.objects.filter(uuid__in=uuids, membership=backup.membership))
+    groups = SecurityGroup.objects.filter(uuid__in=uuids, membership=backup.membership)
+    # Only the usable ones: a group being deleted, or not yet in the cloud, is left out as a request's is refused.
+    return list(groups.filter(state=SecurityGroupState.IN_SYNC).exclude(backend_id=""))
 
 
 def release_stale_restores():
@@ -205,7 +207,7 @@ def release_stale_restores():
     count = 0
     for backup in Backup.objects.filter(state=B.RESTORING).select_related("restoring_instance"):
         instance = backup.restoring_instance
-        if instance is not None and instance.operation_name == operations.RESTORE.name:
+        if instance is not None and instance.operation_token and instance.operation_name == operations.RESTORE.name:
             continue  # its build is still under way
         with transaction.atomic():
             locked = Backup.objects.select_for_update().filter(pk=backup.pk, state=B.RESTORING).first()

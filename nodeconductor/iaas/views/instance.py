@@ -1,7 +1,7 @@
 """Instance endpoints: list, create (201), actions (202), delete (202), and the instance's events."""
 
 import django_filters
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -15,7 +15,7 @@ from nodeconductor.events.serializers import EventSerializer
 from nodeconductor.events.views import EventFilter, EventViewSet
 
 from .. import instance_policy, plans
-from ..models import Backup, Instance, InstanceState
+from ..models import Backup, BackupState, Instance, InstanceState
 from ..serializers.instance import (
     InstanceCreateSerializer,
     InstanceResizeSerializer,
@@ -29,6 +29,7 @@ from .floating_ips import FloatingIPActionsMixin
 # An instance's backups, counted in the list's own query (a correlated subquery: no GROUP BY over its columns).
 BACKUP_COUNT = Coalesce(Subquery(Backup.objects.filter(instance=OuterRef("pk")).order_by().values("instance")
                                  .annotate(n=Count("pk")).values("n")), 0)  # fmt: skip
+BACKING_UP = Exists(Backup.objects.filter(instance=OuterRef("pk"), state=BackupState.BACKING_UP))
 
 
 class CanOperateInstance(CanManageObject):
@@ -111,7 +112,7 @@ class InstanceViewSet(
                 "ssh_public_key",
             )
             # How many backups each has: its delete's `actions` entry reads it (instance_policy.backups_problem).
-            .annotate(backup_count=BACKUP_COUNT)
+            .annotate(backup_count=BACKUP_COUNT, backing_up=BACKING_UP)
             # Long texts of related rows that the instance view never shows.
             .defer(
                 "ssh_public_key__public_key",

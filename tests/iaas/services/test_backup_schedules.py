@@ -154,3 +154,17 @@ def test_two_beats_at_once_make_one_backup_per_due_time(iaas, source):
         thread.join()
     assert sorted(made) == [0, 0, 0, 1]
     assert Backup.objects.count() == 1
+
+
+def test_a_skipped_slot_deletes_none_of_the_backups_it_would_have_made_room_for(iaas, source):
+    now = timezone.now()
+    schedule = make_schedule(source, schedule="0 * * * *", next_trigger_at=now, maximal_number_of_backups=1)
+    assert run(now) == 1
+    kept = Backup.objects.get()
+    type(source).objects.filter(pk=source.pk).update(operation_name="stop", operation_token="t")
+    BackupSchedule.objects.filter(pk=schedule.pk).update(next_trigger_at=now + timedelta(hours=1))
+    assert run(now + timedelta(hours=1)) == 0
+    kept.refresh_from_db()
+    assert kept.state == B.READY and len(iaas.env.sim.snapshots()) == 2  # the refusal took the deletion back
+    schedule.refresh_from_db()
+    assert "was skipped" in schedule.error_message and schedule.call_count == 2

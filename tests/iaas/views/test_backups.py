@@ -177,3 +177,17 @@ def test_an_instance_with_backups_is_not_deleted(iaas, roles):
     with run_tasks():
         assert roles.client_as("admin").delete(url(instance)).status_code == 202
     assert not Instance.objects.exists() and iaas.env.sim.snapshots() == [] and iaas.env.sim.volumes() == []
+
+
+def test_while_a_backup_is_taken_the_vm_is_not_powered_or_resized(iaas, roles):
+    instance = make_instance(iaas, S.ONLINE)
+    make_backup(iaas, instance, state=B.BACKING_UP)
+    client = roles.client_as("admin")
+    refused = {"enabled": False, "reason": "A backup of the instance is being taken; retry once it is Ready."}
+    actions = client.get(url(instance)).json()["actions"]
+    assert actions["stop"] == actions["restart"] == refused and actions["backup"]["enabled"] is True
+    assert client.get("/api/instances/").json()[0]["actions"] == actions  # the list's annotation agrees
+    response = client.post(url(instance, "stop"))
+    assert response.status_code == 409 and response.json() == {"detail": refused["reason"], "code": "invalid_state"}
+    Backup.objects.update(state=B.READY)
+    assert client.post(url(instance, "stop")).status_code == 202
