@@ -95,6 +95,9 @@ class CloudProjectMembershipAdmin(admin.ModelAdmin):
         "quota_security_group_count",
         "quota_security_group_rule_count",
         "quota_floating_ip_count",
+        # Snapshots: Cinder's count (pulled, read-only here) and our limit on their size, which staff set here.
+        "quota_snapshot_count",
+        "quota_snapshot_storage",
         *MEMBERSHIP_NETWORK_FIELDS,
         "uuid",
         "created",
@@ -103,6 +106,7 @@ class CloudProjectMembershipAdmin(admin.ModelAdmin):
         "state",
         "error_message",
         "quota_vcpu",
+        "quota_snapshot_count",
         "quota_ram",
         "quota_storage",
         "quota_max_instances",

@@ -240,9 +240,10 @@ def test_staff_set_the_network_quotas_of_a_membership(admin):
     membership = populate()["cloudprojectmembership"]
     change = reverse("admin:iaas_cloudprojectmembership_change", args=[membership.pk])
     form = {"project": membership.project.pk, "cloud": membership.cloud.pk, "tenant_id": membership.tenant_id,
-            "quota_security_group_count": 6, "quota_security_group_rule_count": 40, "quota_floating_ip_count": 2}
+            "quota_security_group_count": 6, "quota_security_group_rule_count": 40, "quota_floating_ip_count": 2,
+            "quota_snapshot_storage": 51200}
     response = admin.post(change, form)
     assert response.status_code == 302, response.content.decode()[:2000]
     membership.refresh_from_db()
     assert (membership.quota_security_group_count, membership.quota_security_group_rule_count,
-            membership.quota_floating_ip_count) == (6, 40, 2)  # fmt: skip
+            membership.quota_floating_ip_count, membership.quota_snapshot_storage) == (6, 40, 2, 51200)  # fmt: skip

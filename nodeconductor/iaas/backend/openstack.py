@@ -161,6 +161,7 @@ class OpenStackBackend(
             "quota_ram": int(compute["ram"]),
             "quota_storage": -1 if gigabytes < 0 else gib_to_mib(gigabytes),
             "quota_max_instances": int(compute["instances"]),
+            "quota_snapshot_count": int(volume.get("snapshots", -1)),
         }
 
     def set_quotas(self, tenant_id, quotas):

@@ -28,6 +28,10 @@ class BackupQuerySet(ProjectScopedQuerySet):
 
     project_path = "membership__project"
 
+    def holding_quota(self):
+        """Backups whose snapshots count against the quotas: all but Erred ones (their clean-up deleted them)."""
+        return self.exclude(state=B.ERRED)
+
 
 class Backup(StateMachineMixin, UuidMixin, TimeStampedMixin, OperationRecord):
     """Snapshots of both volumes of one instance at one moment; restorable into new instances many times.
@@ -46,6 +50,8 @@ class Backup(StateMachineMixin, UuidMixin, TimeStampedMixin, OperationRecord):
     error_message = models.TextField(blank=True)
     # What a restore needs: template, flavor, cores, RAM, both sizes (MiB), key, groups (names ids of the source).
     metadata = models.JSONField(default=dict, blank=True)
+    # Both volumes' sizes when it was taken, MiB: what its snapshots hold against the snapshot storage quota.
+    size = models.PositiveBigIntegerField(default=0, editable=False, help_text="MiB")
     system_snapshot_id = models.CharField(max_length=255, blank=True, help_text="Cinder snapshot of the root volume")
     data_snapshot_id = models.CharField(max_length=255, blank=True, help_text="Cinder snapshot of the data volume")
     # The instance a restore is building from this backup, while it is Restoring.

@@ -198,6 +198,9 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     quota_security_group_rule_count = models.IntegerField(default=-1)
     # Our own limit on the floating IPs the tenant holds, free or in use (-1 = unlimited).
     quota_floating_ip_count = models.IntegerField(default=-1)
+    # Backups: the snapshots Cinder allows (pulled), and our own limit on their size, MiB (-1 = unlimited).
+    quota_snapshot_count = models.IntegerField(default=-1)
+    quota_snapshot_storage = models.BigIntegerField(default=-1, help_text="MiB")
     # The tenant's one network set, found or made by the sync (Neutron ids); instances boot on ports there.
     networking = models.CharField(max_length=20, choices=Networking.choices, blank=True, default="")
     network_id = models.CharField(max_length=64, blank=True)

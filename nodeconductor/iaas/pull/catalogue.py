@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 FLAVOR_FIELDS = ("name", "cores", "ram", "disk")
 IMAGE_FIELDS = ("backend_id", "min_disk", "min_ram")
-QUOTA_FIELDS = ("quota_vcpu", "quota_ram", "quota_storage", "quota_max_instances")
+QUOTA_FIELDS = ("quota_vcpu", "quota_ram", "quota_storage", "quota_max_instances", "quota_snapshot_count")
 
 
 @dataclasses.dataclass

@@ -8,6 +8,7 @@ from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyper
 from nodeconductor.iaas.limits import CINDER_GIGABYTES_MAX, NOVA_QUOTA_MAX, STORAGE_QUOTA_MAX
 from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance
 from nodeconductor.iaas.serializers.operations import OperationFieldMixin
+from nodeconductor.iaas.services import backups as backup_services
 from nodeconductor.iaas.services import clouds as services
 from nodeconductor.structure.models import Customer, Project
 
@@ -148,6 +149,21 @@ class MembershipNetworkQuotasSerializer(serializers.Serializer):
     floating_ips = serializers.IntegerField(help_text="Floating IPs the tenant holds, free or in use.")
 
 
+class LimitAndUsageSerializer(serializers.Serializer):
+    """One quota: its limit (-1 = unlimited) and what is in use."""
+
+    limit = serializers.IntegerField()
+    usage = serializers.IntegerField()
+
+
+class MembershipBackupQuotasSerializer(serializers.Serializer):
+    """What backups hold in the tenant: two snapshots each (Cinder's limit, pulled) and their size in MiB (ours,
+    set by staff in the admin). A deleted or failed backup frees its share."""
+
+    snapshots = LimitAndUsageSerializer()
+    snapshot_storage = LimitAndUsageSerializer(help_text="MiB")
+
+
 class MembershipUsageSerializer(serializers.Serializer):
     """What the project's instances in the cloud hold against the quotas (same keys as quotas)."""
 
@@ -191,6 +207,7 @@ class CloudProjectMembershipSerializer(OperationFieldMixin, HyperlinkedModelSeri
     quotas = serializers.SerializerMethodField()
     usage = serializers.SerializerMethodField()
     network_quotas = serializers.SerializerMethodField()
+    backup_quotas = serializers.SerializerMethodField()
     networking = serializers.CharField(
         source="get_networking_display",
         read_only=True,
@@ -213,6 +230,7 @@ class CloudProjectMembershipSerializer(OperationFieldMixin, HyperlinkedModelSeri
             "quotas",
             "usage",
             "network_quotas",
+            "backup_quotas",
             "networking",
             "network_id",
             "subnet_id",
@@ -234,6 +252,17 @@ class CloudProjectMembershipSerializer(OperationFieldMixin, HyperlinkedModelSeri
     def get_network_quotas(self, membership):
         """The limits the API holds security groups, rules and floating IPs to in this tenant."""
         return {key: getattr(membership, field) for key, field in NETWORK_QUOTA_FIELDS.items()}
+
+    @extend_schema_field(MembershipBackupQuotasSerializer)
+    def get_backup_quotas(self, membership):
+        """The backups' snapshots against the tenant's limits: Cinder's snapshot count, our snapshot storage."""
+        if hasattr(membership, "usage_snapshots"):
+            usage = {"snapshots": membership.usage_snapshots * backup_services.SNAPSHOTS_PER_BACKUP,
+                     "snapshot_storage": membership.usage_snapshot_storage}  # fmt: skip
+        else:
+            usage = backup_services.snapshot_usage(membership)
+        return {key: {"limit": getattr(membership, field), "usage": usage[key]}
+                for key, (field, _) in backup_services.SNAPSHOT_QUOTAS.items()}  # fmt: skip
 
     @extend_schema_field(MembershipUsageSerializer)
     def get_usage(self, membership):

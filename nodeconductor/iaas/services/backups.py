@@ -8,15 +8,26 @@ and staff; its managers and the customer's owners read it.
 import types
 
 from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from django_fsm import ConcurrentTransition, can_proceed
 
-from nodeconductor.core.exceptions import Conflict
+from nodeconductor.core.exceptions import Conflict, QuotaExceeded
 from nodeconductor.core.models import SshPublicKey
 
 from .. import events, instance_policy
 from ..engine import messages, operations, records
 from ..instance_policy import Decision, Operators
-from ..models import Backup, BackupState, Instance, InstanceState, SecurityGroup, SecurityGroupState, Template
+from ..models import (
+    Backup,
+    BackupState,
+    CloudProjectMembership,
+    Instance,
+    InstanceState,
+    SecurityGroup,
+    SecurityGroupState,
+    Template,
+)
 from . import instances as instance_services
 
 B = BackupState
@@ -86,6 +97,41 @@ def restore_metadata(instance):
     }
 
 
+# What a backup holds against the membership's backup quotas: its two snapshots and their size.
+SNAPSHOTS_PER_BACKUP = 2
+SNAPSHOT_QUOTAS = {"snapshots": ("quota_snapshot_count", "snapshots"),
+                   "snapshot_storage": ("quota_snapshot_storage", "MiB of snapshots")}  # fmt: skip
+
+
+def snapshot_usage(membership):
+    """What the membership's backups hold now: snapshots (count) and snapshot storage (MiB), keyed like the quotas.
+
+    Never stored: derived from the backups that hold snapshots, so a deleted or failed backup frees its share.
+    """
+    totals = Backup.objects.filter(membership=membership).holding_quota().aggregate(
+        count=Coalesce(Count("pk"), 0), size=Coalesce(Sum("size"), 0))
+    return {"snapshots": totals["count"] * SNAPSHOTS_PER_BACKUP, "snapshot_storage": int(totals["size"])}
+
+
+def backup_quota_change(instance):
+    """What a backup of the instance adds: two snapshots, the size of both volumes."""
+    size = instance.system_volume_size + instance.data_volume_size
+    return {"snapshots": SNAPSHOTS_PER_BACKUP, "snapshot_storage": size}
+
+
+def check_quota(membership, change, usage=None):
+    """Refuse (400 quota_exceeded) a backup that would take the tenant over its snapshot quotas."""
+    usage = usage or snapshot_usage(membership)
+    problems = []
+    for key, amount in change.items():
+        field, label = SNAPSHOT_QUOTAS[key]
+        limit = getattr(membership, field)
+        if amount > 0 and limit >= 0 and usage[key] + amount > limit:
+            problems.append(f"{label}: {usage[key]} in use + {amount} requested > limit {limit}")
+    if problems:
+        raise QuotaExceeded({"non_field_errors": ["Quota exceeded in the project's tenant: " + "; ".join(problems)]})
+
+
 def _enqueue(backup, what, undo):
     """Send the backup's first step on commit; a refused request is undone with `undo` and answered 503."""
     uuid, token = str(backup.uuid), backup.operation_token
@@ -104,7 +150,13 @@ def backup_create(instance, user, description="", kept_until=None, *, in_request
             raise Instance.DoesNotExist(f"Instance {instance.pk} is gone.")
         instance_policy.require(user, locked, "backup")
         locked.back_up()  # it stays as it is: the transition proves, under the lock, that it is Online or Offline
+        # The membership's lock makes concurrent backups count one another's snapshots.
+        membership = CloudProjectMembership.objects.select_for_update(of=("self",)).get(
+            pk=locked.cloud_project_membership_id)
+        change = backup_quota_change(locked)
+        check_quota(membership, change)
         backup = Backup(instance=locked, membership=locked.cloud_project_membership, description=description,
+                        size=change["snapshot_storage"],
                         kept_until=kept_until, metadata=restore_metadata(locked),
                         created_by=user if user is not None and user.is_authenticated else None,
                         schedule=schedule)  # fmt: skip

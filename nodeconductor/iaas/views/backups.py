@@ -90,6 +90,7 @@ class BackupViewSet(UuidViewSetMixin, mixins.CreateModelMixin, mixins.ListModelM
                     services.NOT_ADMIN)  # fmt: skip
         if dry_run(request):
             instance_policy.require(request.user, instance, "backup")
+            services.check_quota(instance.cloud_project_membership, services.backup_quota_change(instance))
             return plan_answer(plans.plan_resource(BACKUP, instance, {
                 "uuid": "<new backup uuid>", "system_volume_id": instance.system_volume_id,
                 "data_volume_id": instance.data_volume_id}))  # fmt: skip

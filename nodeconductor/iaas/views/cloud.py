@@ -16,7 +16,7 @@ from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staf
 from nodeconductor.core.schema import accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin, scheduled
 from nodeconductor.iaas import plans
-from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Flavor, Instance, SyncState
+from nodeconductor.iaas.models import Backup, Cloud, CloudProjectMembership, Flavor, Instance, SyncState
 from nodeconductor.iaas.models.instance import quota_expressions
 from nodeconductor.iaas.resource_operations import PULL_CLOUD, SYNC_MEMBERSHIP
 from nodeconductor.iaas.serializers.cloud import (
@@ -163,6 +163,13 @@ def _usage_sum(expression):
     return Coalesce(Subquery(instances.annotate(total=aggregate).values("total")[:1]), 0, output_field=IntegerField())
 
 
+def _backup_sum(field):
+    """A subquery counting the membership's backups that hold snapshots, or summing `field` over them (0: none)."""
+    backups = Backup.objects.holding_quota().filter(membership=OuterRef("pk")).order_by().values("membership")
+    aggregate = Count("pk") if field is None else Sum(field)
+    return Coalesce(Subquery(backups.annotate(total=aggregate).values("total")[:1]), 0, output_field=IntegerField())
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List project-cloud memberships",
@@ -203,6 +210,8 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
                 usage_ram=_usage_sum(usage["ram"]),
                 usage_storage=_usage_sum(usage["storage"]),
                 usage_count=_usage_sum(None),
+                usage_snapshots=_backup_sum(None),
+                usage_snapshot_storage=_backup_sum("size"),
             )
         )
 

@@ -12,7 +12,7 @@ from nodeconductor.iaas.models import Cloud, SyncState
 from nodeconductor.iaas.resource_operations import run_cloud_pull
 from tests.iaas import factories
 
-QUOTA_KEYS = {"quota_vcpu", "quota_ram", "quota_storage", "quota_max_instances"}
+QUOTA_KEYS = {"quota_vcpu", "quota_ram", "quota_storage", "quota_max_instances", "quota_snapshot_count"}
 
 
 @pytest.fixture

@@ -191,3 +191,36 @@ def test_while_a_backup_is_taken_the_vm_is_not_powered_or_resized(iaas, roles):
     assert response.status_code == 409 and response.json() == {"detail": refused["reason"], "code": "invalid_state"}
     Backup.objects.update(state=B.READY)
     assert client.post(url(instance, "stop")).status_code == 202
+
+
+def test_snapshots_count_against_the_tenants_snapshot_quotas_and_free_them_on_delete_and_failure(iaas, roles):
+    instance = make_instance(iaas, S.OFFLINE)
+    membership = type(iaas.membership).objects.get(pk=iaas.membership.pk)
+    membership.quota_snapshot_count, membership.quota_snapshot_storage = 3, 4096
+    membership.save()
+    held = make_backup(iaas, instance, size=2048)
+    client = roles.client_as("admin")
+    shown = client.get(roles.url("cloudprojectmembership", membership)).json()["backup_quotas"]
+    assert shown == {"snapshots": {"limit": 3, "usage": 2}, "snapshot_storage": {"limit": 4096, "usage": 2048}}
+    body = {"backup_source": link("instance", instance)}
+    refused = {"non_field_errors": ["Quota exceeded in the project's tenant: snapshots: 2 in use + 2 requested > "
+                                    "limit 3"], "code": "quota_exceeded"}  # fmt: skip
+    for query in ("?dry_run=true", ""):
+        response = client.post("/api/backups/" + query, body, format="json")
+        assert (response.status_code, response.json()) == (400, refused)
+    assert Backup.objects.count() == 1
+    # A failed backup holds nothing (its clean-up deleted what it made), nor does a deleted one.
+    Backup.objects.filter(pk=held.pk).update(state=B.ERRED)
+    response = client.post("/api/backups/", body, format="json")
+    assert response.status_code == 202 and Backup.objects.get(uuid=response.json()["uuid"]).size == 2048
+    membership.quota_snapshot_count = -1
+    membership.save()
+    Backup.objects.filter(uuid=response.json()["uuid"]).update(state=B.READY)
+    response = client.post("/api/backups/", body, format="json")
+    assert response.status_code == 202, response.json()  # 2048 + 2048 MiB fits the limit of 4096 exactly
+    response = client.post("/api/backups/", body, format="json")
+    assert (response.status_code, response.json()["non_field_errors"]) == (400, [
+        "Quota exceeded in the project's tenant: MiB of snapshots: 4096 in use + 2048 requested > limit 4096"])
+    Backup.objects.exclude(state=B.ERRED).delete()
+    shown = client.get(roles.url("cloudprojectmembership", membership)).json()["backup_quotas"]
+    assert shown == {"snapshots": {"limit": -1, "usage": 0}, "snapshot_storage": {"limit": 4096, "usage": 0}}

@@ -17,6 +17,7 @@ FIELDS = {
     "tenant_id",
     "state",
     "network_quotas",
+    "backup_quotas",
     "error_message",
     "quotas",
     "usage",
@@ -97,6 +98,8 @@ def test_retrieve_matrix_body_quotas_and_usage(roles, membership):
     assert body["quotas"] == {"vcpu": 10, "ram": 20480, "storage": 512000, "max_instances": 5}
     assert body["usage"] == {"vcpu": 6, "ram": 3072, "storage": 10240 + 20480 + 1000 + 3000, "max_instances": 2}
     assert body["network_quotas"] == {"security_groups": -1, "security_group_rules": -1, "floating_ips": -1}
+    assert body["backup_quotas"] == {"snapshots": {"limit": -1, "usage": 0},
+                                     "snapshot_storage": {"limit": -1, "usage": 0}}  # fmt: skip
     assert body["networking"] == "Not set up yet (the membership was not synced)"
     network_fields = ("network_id", "subnet_id", "internal_cidr", "router_id", "external_network_id")
     assert [body[k] for k in network_fields] == [""] * 5
