@@ -210,6 +210,9 @@ NODECONDUCTOR = {
     # How many provisions may build at once in one cloud (a cloud's credentials may say max_concurrent_builds);
     # the others wait in Provisioning Scheduled, first come first served. 0 means no cap.
     "OPENSTACK_MAX_CONCURRENT_BUILDS": int(os.environ.get("NODECONDUCTOR_OPENSTACK_MAX_CONCURRENT_BUILDS", "10")),
+    # How many backups may snapshot at once in one cloud (credentials: max_concurrent_backups); the others wait,
+    # queued in Backing up, first come first served. 0 means no cap.
+    "OPENSTACK_MAX_CONCURRENT_BACKUPS": int(os.environ.get("NODECONDUCTOR_OPENSTACK_MAX_CONCURRENT_BACKUPS", "10")),
     # Seconds between two looks for a free build slot by a provision run in-process (the shell, eager tasks); a
     # worker's queued provision sends no message while it waits: the build that ends hands its slot on.
     "OPERATION_QUEUE_POLL_INTERVAL": 1,

@@ -7,17 +7,23 @@ A refused backup deletes what it made, waiting for a snapshot still being made, 
 cloud's refusal.
 """
 
+import logging
 import time
+
+from django.conf import settings
+from django.db import transaction
 
 from .backend import CloudBackendError
 from .backend.backups import BackupsMixin
 from .backend_specs import backup_spec
+from .engine import messages
 from .engine.operation_table import Call, Phase, Wait
 from .engine.resources import Pending, ResourceOperation
-from .models import Backup, BackupState
+from .models import Backup, BackupState, Cloud
 from .services.backup_schedules import stop
 
 B = BackupState
+logger = logging.getLogger(__name__)
 
 
 def _run(backup, step):
@@ -51,15 +57,64 @@ def _backup_finish(backup, sizes):
     backup.metadata = {**backup.metadata, **sizes}
 
 
+def backup_cap(cloud):
+    """How many backups may snapshot at once in a cloud: its credentials' max_concurrent_backups, or the setting.
+
+    Schedules fire together (200 at 02:00); past the cap a backup waits its turn, queued, and says so. 0: no cap.
+    """
+    credentials = cloud.get_credentials() or {}
+    default = settings.NODECONDUCTOR.get("OPENSTACK_MAX_CONCURRENT_BACKUPS", 10)
+    return int(credentials.get("max_concurrent_backups", default))
+
+
+def _in_cloud(cloud_id):
+    return Backup.objects.filter(membership__cloud_id=cloud_id, state=B.BACKING_UP, operation_name="backup")
+
+
+def _backup_slot(backup):
+    """Why the backup must wait for a slot of its cloud ("" when it may begin): the backups running there and
+    those queued before it (first come, first served), counted under the cloud's lock, which its begin holds."""
+    cloud = Cloud.objects.select_for_update().get(pk=backup.membership.cloud_id)
+    cap = backup_cap(cloud)
+    if cap <= 0:
+        return ""
+    running = _in_cloud(cloud.pk).filter(operation_started__isnull=False).count()
+    ahead = _in_cloud(cloud.pk).filter(operation_started__isnull=True, pk__lt=backup.pk).count()
+    if running + ahead < cap:
+        return ""
+    return f"a backup slot: {running} of {cap} backups run in cloud {cloud.name}, {ahead} queued ahead"
+
+
+def _hand_on_slot(cloud_id):
+    """A backup ended: once this commits, the oldest queued backups of its cloud look for the free slots now,
+    rather than at their next look (a duplicate of a step is turned away by its claim)."""
+    def send():
+        queued = _in_cloud(cloud_id).filter(operation_started__isnull=True).exclude(operation_token="")
+        for uuid, token, seq in queued.order_by("pk").values_list("uuid", "operation_token", "operation_seq")[:2]:
+            try:
+                messages.send_resource_step("backup", str(uuid), token, seq)
+            except Exception as exc:  # noqa: BLE001 - the queue is down: the queued backup looks again on its own
+                logger.warning("Could not hand a backup slot on to %s: %s", uuid, type(exc).__name__)
+                return
+
+    transaction.on_commit(send)
+
+
+def _backup_then(backup, sizes):
+    _hand_on_slot(backup.membership.cloud_id)
+
+
 def _backup_failed(backup, message):
-    """A scheduled backup that failed stops its schedule, saying why (a quota the cloud refused, a cloud error)."""
+    """A scheduled backup that failed stops its schedule, saying why (a quota the cloud refused, a cloud error);
+    its slot goes to the next queued backup."""
     if backup.schedule_id:
         stop(backup.schedule_id, f"The backup of {backup.created:%Y-%m-%d %H:%M} UTC failed: {message}")
+    _hand_on_slot(backup.membership.cloud_id)
 
 
 BACKUP = ResourceOperation(
     "backup", Backup, B.BACKING_UP, B.BACKING_UP, None, Backup.begin_backing_up, _backup_step,
-    Backup.set_ready, _backup_finish, failed=_backup_failed,
+    Backup.set_ready, _backup_finish, _backup_then, failed=_backup_failed, gate=_backup_slot,
     phases=(
         Phase("", "snapshot the root and the data volume (attached: forced, crash-consistent while running)", (
             Call("cinder volume_snapshots.create", "{system_volume_id} force=True name=nc-backup-{uuid}-system"),

@@ -50,7 +50,8 @@ def test_the_request_records_the_backup_and_each_look_is_claimed_once(iaas, role
     assert (kind, uuid, seq, backup.operation_name, backup.state) == ("backup", str(backup.uuid), 0, "backup",
                                                                       B.BACKING_UP)  # fmt: skip
     shown = roles.client_as("admin").get(burl(backup)).json()["operation"]
-    assert shown == {"name": "backup", "title": "backup", "state": "queued", "started": None}
+    assert shown == {"name": "backup", "title": "backup", "state": "queued", "started": None,
+                     "waiting_for": ""}
     first = resource_operations.run_step(kind, uuid, token, 0)
     assert first.ran and first.next_seq == 1 and first.retry_after > 0
     assert not resource_operations.run_step(kind, uuid, token, 0).ran  # redelivered: that look is done
@@ -214,3 +215,25 @@ def test_a_data_snapshot_the_quota_refuses_leaves_no_root_snapshot_behind(iaas, 
     backup = Backup.objects.get()
     assert backup.state == B.ERRED and "SnapshotLimitExceeded" in backup.error_message
     assert iaas.env.sim.snapshots() == [] and backup.snapshot_ids == []
+
+
+def test_past_the_clouds_cap_a_backup_waits_its_turn_visibly_and_gets_the_slot_handed_on(iaas, roles, sent, settings):
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_MAX_CONCURRENT_BACKUPS": 2}
+    iaas.env.sim.set_delay("snapshot_create", 0.2)
+    backups = [_request(roles, provision(iaas, roles, hostname=f"vm-{n}")) for n in range(3)]
+    steps = {kind_uuid[1]: kind_uuid for kind_uuid in sent}
+    firsts = [resource_operations.run_step(*steps[str(b.uuid)]) for b in backups]
+    assert all(r.ran and r.next_seq == 1 for r in firsts)
+    third = Backup.objects.get(pk=backups[2].pk)
+    assert third.operation_started is None and third.operation_seq == 1  # queued: it did not begin
+    shown = roles.client_as("manager").get(burl(third)).json()["operation"]
+    assert (shown["state"], shown["waiting_for"]) == ("queued", "a backup slot: 2 of 2 backups run in cloud Cloud, "
+                                                                "0 queued ahead")  # fmt: skip
+    assert len(iaas.env.sim.snapshots()) == 4  # the third made none
+    sent.clear()
+    with run_tasks():  # the first backup ends: its slot is handed on to the queued one at once
+        _until_done("backup", str(backups[0].uuid), backups[0].operation_token, 1)
+    assert ("backup", str(third.uuid), third.operation_token, 1) in sent
+    result = resource_operations.run_step("backup", str(third.uuid), third.operation_token, 1)
+    third.refresh_from_db()
+    assert result.ran and third.operation_started is not None and len(iaas.env.sim.snapshots()) == 6

@@ -124,7 +124,8 @@ def test_the_request_records_the_operation_and_sends_its_first_step(iaas, roles,
     assert row.state == case.op.scheduled_state and row.operation_due is not None
     assert sent == [(case.op.kind, str(row.uuid), row.operation_token, 0)]
     shown = roles.client_as("staff").get(_detail(case)).json()["operation"]
-    assert shown == {"name": name, "title": case.op.title, "state": "queued", "started": None}
+    assert shown == {"name": name, "title": case.op.title, "state": "queued", "started": None,
+                     "waiting_for": ""}
 
 
 @pytest.mark.parametrize("name", OPERATIONS)

@@ -45,4 +45,5 @@ def resource_progress(row):
         "title": VERBS.get(row.operation_name, row.operation_name.replace("_", " ")),
         "state": "running" if row.operation_started else "queued",
         "started": iso_utc(row.operation_started.timestamp()) if row.operation_started else None,
+        "waiting_for": (row.operation_params or {}).get("waiting_for", ""),
     }

@@ -54,6 +54,8 @@ class ResourceOperation:
     phases: tuple = ()  # operation_table.Phase items, for the plan
     # failed(row, message): what else a failure changes, in its transaction (a schedule whose backup failed stops).
     failed: object = None
+    # gate(row) -> why it must wait, or "": asked with the begin, under the same lock (a backup's slot in its cloud).
+    gate: object = None
 
     @property
     def kind(self):
@@ -125,9 +127,12 @@ def run_step(table, kind, uuid, token, seq):
 def _run_claimed(op, row, token, seq):
     """Begin, run the step, and store its outcome: the success transition, or Erred with the cloud's message."""
     if row.operation_started is None and row.state == op.scheduled_state:
-        row = _begin(op, row, token)
-        if row is None:
+        begun = _begin(op, row, token)
+        if begun is None:
             return Result(ran=False)
+        if isinstance(begun, Pending):  # its turn has not come: it waits, queued, and looks again
+            return _hand_on(row, token, seq, dict(row.operation_params), begun)
+        row = begun
     elif row.state != op.working_state:
         logger.info("Dropping %s of %s: it is %s now", op.name, row, row.get_state_display())
         type(row).objects.filter(pk=row.pk, operation_token=token).update(**records.CLEARED)
@@ -191,7 +196,8 @@ def _hand_on(row, token, seq, params, pending):
 
 
 def _begin(op, row, token):
-    """The worker's transition, under a lock and still at our token; the row as it is now, or None.
+    """The worker's transition, under a lock and still at our token; the row as it is now, None when the operation
+    is no longer ours, or Pending when the row's gate says it waits its turn (nothing is written then).
 
     A request may have replaced or taken back the operation since the row was read; an edit that joined the
     scheduled push (a group's new name) stays, since only the state and the start time are written.
@@ -201,6 +207,9 @@ def _begin(op, row, token):
         locked = rows.filter(pk=row.pk, operation_token=token, state=op.scheduled_state).first()
         if locked is None:
             return None
+        reason = op.gate(locked) if op.gate is not None else ""
+        if reason:
+            return Pending("", reason)
         op.begin(locked)
         locked.operation_started = timezone.now()
         locked.save(update_fields=["state", "operation_started", "modified"])

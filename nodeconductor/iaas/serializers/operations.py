@@ -17,6 +17,8 @@ RESOURCE_OPERATION_SCHEMA = {
         "title": {"type": "string", "description": 'e.g. "pull of the cloud".'},
         "state": {"type": "string", "enum": ["queued", "running"]},
         "started": {"type": "string", "format": "date-time", "nullable": True},
+        "waiting_for": {"type": "string", "description": 'What it waits for in the cloud, e.g. "a backup slot: 10 '
+                        'of 10 backups run in cloud X, 3 queued ahead"; empty when nothing.'},
     },
 }  # fmt: skip
 

@@ -133,7 +133,8 @@ def test_create_answers_the_scheduled_group_and_the_worker_pushes_it(iaas, roles
     assert data["membership"] == link("cloudprojectmembership", iaas.membership)
     assert data["project"] == link("project", roles.project) and data["cloud"] == link("cloud", iaas.cloud)
     assert data["operation"] == {"name": "push_security_group", "title": "push of the security group",
-                                 "state": "queued", "started": None}  # fmt: skip
+                                 "state": "queued", "started": None,
+                     "waiting_for": ""}  # fmt: skip
     shown = client.get(data["url"]).json()
     assert shown["state"] == "In Sync" and shown["backend_id"], shown["error_message"]
     assert shown["operation"] is None
