@@ -3,6 +3,7 @@
 import * as api from "../api.js";
 import { announce, badge, field, fill, formError, h, mib, onSubmit, select, states, when } from "../dom.js";
 import { actionsOf, isBusy, progressOf } from "../instance-state.js";
+import { backupsCard } from "./backups.js";
 import { groupPicker, pickedGroups, ruleText } from "./security-groups.js";
 
 const LABELS = { start: "Start", stop: "Stop", restart: "Restart", delete: "Delete",
@@ -140,12 +141,16 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
     let events;
     let used;
     let available;
+    let backups;
+    let schedules;
     try {
       instance = await api.get(`/api/instances/${uuid}/`);
-      [events, used, available] = await Promise.all([
+      [events, used, available, backups, schedules] = await Promise.all([
         api.request("GET", `/api/instances/${uuid}/events/?page_size=20`).then((r) => r.data),
         api.list("security-groups", { instance: uuid, o: "name" }).then((r) => r.items),
         api.list("security-groups", { membership: api.uuidOf(instance.cloud_project_membership), o: "name" }).then((r) => r.items),
+        api.list("backups", { instance: uuid, o: "-created" }).then((r) => r.items),
+        api.list("backup-schedules", { instance: uuid, o: "created" }).then((r) => r.items),
       ]);
       if (flavors === null) flavors = (await api.list("flavors", { cloud: api.uuidOf(instance.cloud), is_active: "true", o: "ram" })).items;
     } catch (error) {
@@ -157,9 +162,11 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
       return fill(body, states.error(error, refresh));
     }
     if (!alive()) return;
-    const snapshot = JSON.stringify([instance, events, confirming, used, available]);
+    const snapshot = JSON.stringify([instance, events, confirming, used, available, backups, schedules]);
     if (seen && snapshot === seen.snapshot) return;
-    seen = { snapshot, project: `#/projects/${api.uuidOf(instance.project)}`, busy: isBusy(instance) };
+    // A backup being taken, restored from or deleted keeps the page polling fast too.
+    const backupBusy = backups.some((b) => ["Backing up", "Restoring", "Deleting"].includes(b.state));
+    seen = { snapshot, project: `#/projects/${api.uuidOf(instance.project)}`, busy: isBusy(instance) || backupBusy };
     const rerender = () => { seen.snapshot = ""; refresh(); };
     const allowed = actionsOf(instance);
     const after = (message) => run("resize", async () => {}, message);
@@ -188,6 +195,7 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
         fipActions.length ? [h("h3", { class: "subhead" }, "Floating IP"), h("div", { class: "action-row" }, fipActions)] : null),
       resizeForms(instance, flavors, allowed.resize, after),
       groupsCard(instance, used, available, pending, after),
+      backupsCard(instance, backups, schedules, flavors, (request, message) => run("backup", request, message), after),
       h("div", { class: "grid-2" },
         h("section", { class: "card", "aria-labelledby": "details-title" }, h("h2", { id: "details-title" }, "Details"), details(instance)),
         h("section", { class: "card", "aria-labelledby": "events-title" }, h("h2", { id: "events-title" }, "Events"), eventList(events))));
