@@ -6,8 +6,8 @@ them) and fails on any status that differs, so the table is what the code does.
 
 Placeholders in ``path`` and ``body`` name objects the test provides: ``{customer}``, ``{project}``,
 ``{project_group}``, ``{cloud}``, ``{membership}``, ``{instance}``, ``{customer_permission}``,
-``{project_permission}`` (a uuid in a path, a URL in a body), ``{user}`` (a fresh user to grant a role to),
-``{flavor}``, ``{template}``, ``{auth_url}`` and ``{n}`` (a number unique per request). ``fresh`` names the
+``{project_permission}``, ``{backup}`` (a uuid in a path, a URL in a body), ``{user}`` (a fresh user to grant a
+role to), ``{flavor}``, ``{template}``, ``{auth_url}`` and ``{n}`` (a number unique per request). ``fresh`` names the
 object each role gets a new one of (deletions, and actions that change its state).
 """
 
@@ -157,6 +157,14 @@ ROWS = [
         fresh="instance:offline",
     ),
     Row("Delete an instance", "DELETE", "/api/instances/{instance}/", ADMIN_STAFF_ACTION, fresh="instance:offline"),
+    Row("Back up an instance", "POST", "/api/backups/", _statuses(400, 403, 202, 403, 202),
+        {"backup_source": "{instance}"}, fresh="instance:offline"),
+    Row("Show a backup", "GET", "/api/backups/{backup}/", SEE_ALL_BUT_STRANGER),
+    Row("Restore a backup into a new instance", "POST", "/api/backups/{backup}/restore/", ADMIN_STAFF_ACTION,
+        {"flavor": "{flavor}"}, fresh="backup"),
+    Row("Delete a backup", "DELETE", "/api/backups/{backup}/", ADMIN_STAFF_ACTION, fresh="backup"),
+    Row("Schedule backups of an instance", "POST", "/api/backup-schedules/", _statuses(400, 403, 201, 403, 201),
+        {"backup_source": "{instance}", "schedule": "0 2 * * *"}),
     Row("Read the event log", "GET", "/api/events/", READ_ALL),
 ]
 

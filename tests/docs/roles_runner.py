@@ -2,7 +2,16 @@
 
 import itertools
 
-from nodeconductor.iaas.models import Cloud, CloudProjectMembership, Instance, InstanceState, SyncState
+from nodeconductor.iaas.models import (
+    Backup,
+    BackupState,
+    Cloud,
+    CloudProjectMembership,
+    Instance,
+    InstanceState,
+    SyncState,
+)
+from nodeconductor.iaas.services.backups import restore_metadata
 from tests import factories
 
 VIEWS = {
@@ -17,6 +26,7 @@ VIEWS = {
     "user": "users",
     "flavor": "flavors",
     "template": "iaas-templates",
+    "backup": "backups",
 }
 
 
@@ -78,7 +88,25 @@ class MatrixRunner:
             objs["instance"] = self._fresh_instance(InstanceState(fresh.split(":")[1]))
         if "instance" not in objs:
             objs["instance"] = self.iaas_instance()
+        objs["backup"] = self._fresh_backup(objs["instance"]) if fresh == "backup" else self.iaas_backup()
         return objs
+
+    def _fresh_backup(self, instance):
+        """A Ready backup row of the instance with its snapshots' sizes, nothing in the cloud; its restore makes an
+        instance, so the membership is let hold the rows the other rows of the table made."""
+        CloudProjectMembership.objects.filter(pk=self.iaas.membership.pk).update(quota_vcpu=-1, quota_ram=-1,
+                                                                                  quota_max_instances=-1)
+        metadata = {**restore_metadata(instance), "system_snapshot_gib": 1, "data_snapshot_gib": 1}
+        backup = Backup.objects.create(instance=instance, membership=self.iaas.membership, system_snapshot_id="s",
+                                       data_snapshot_id="d", metadata=metadata)  # fmt: skip
+        Backup.objects.filter(pk=backup.pk).update(state=BackupState.READY)
+        return backup
+
+    def iaas_backup(self):
+        """One Ready backup shared by the read-only rows."""
+        if not hasattr(self, "_backup"):
+            self._backup = self._fresh_backup(self.iaas_instance())
+        return self._backup
 
     def iaas_instance(self):
         """One Online instance row shared by the read-only rows."""
