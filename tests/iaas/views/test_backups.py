@@ -224,3 +224,14 @@ def test_snapshots_count_against_the_tenants_snapshot_quotas_and_free_them_on_de
     Backup.objects.exclude(state=B.ERRED).delete()
     shown = client.get(roles.url("cloudprojectmembership", membership)).json()["backup_quotas"]
     assert shown == {"snapshots": {"limit": -1, "usage": 0}, "snapshot_storage": {"limit": 4096, "usage": 0}}
+
+
+def test_deleting_a_backup_whose_snapshot_someone_deleted_in_the_cloud_is_fine(iaas, roles):
+    instance = provision(iaas, roles)
+    backup = Backup.objects.get(uuid=take(roles, instance).json()["uuid"])
+    cinder = iaas.cloud.get_backend().cinder(iaas.membership.tenant_id)
+    cinder.volume_snapshots.delete(backup.data_snapshot_id)  # out of band, with the tenant's own client
+    with run_tasks():
+        response = roles.client_as("admin").delete(burl(backup))
+    assert response.status_code == 202 and response.json() == {"status": "deletion was scheduled"}
+    assert not Backup.objects.exists() and iaas.env.sim.snapshots() == []
