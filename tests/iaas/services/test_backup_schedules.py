@@ -168,3 +168,14 @@ def test_a_skipped_slot_deletes_none_of_the_backups_it_would_have_made_room_for(
     assert kept.state == B.READY and len(iaas.env.sim.snapshots()) == 2  # the refusal took the deletion back
     schedule.refresh_from_db()
     assert "was skipped" in schedule.error_message and schedule.call_count == 2
+
+
+def test_a_backup_over_the_tenants_snapshot_quota_stops_the_schedule_saying_why(iaas, source):
+    type(iaas.membership).objects.filter(pk=iaas.membership.pk).update(quota_snapshot_count=1)
+    now = timezone.now()
+    schedule = make_schedule(source, schedule="0 * * * *", next_trigger_at=now)
+    assert run(now) == 0 and not Backup.objects.exists()
+    schedule.refresh_from_db()
+    assert not schedule.is_active and schedule.next_trigger_at is None
+    assert schedule.error_message == (f"A backup was refused at {now:%Y-%m-%d %H:%M} UTC: Quota exceeded in the "
+                                      "project's tenant: snapshots: 0 in use + 2 requested > limit 1")  # fmt: skip
