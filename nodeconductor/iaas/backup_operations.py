@@ -86,11 +86,15 @@ def _backup_slot(backup):
 
 
 def _hand_on_slot(cloud_id):
-    """A backup ended: once this commits, the oldest queued backups of its cloud look for the free slots now,
-    rather than at their next look (a duplicate of a step is turned away by its claim)."""
+    """A backup ended: once this commits, as many of the oldest queued backups of its cloud as there are free slots
+    look for one now, rather than at their next look. Backups that end together each send the same few; a
+    duplicate of a step is turned away by its claim."""
     def send():
+        cap = backup_cap(Cloud.objects.get(pk=cloud_id))
+        free = cap - _in_cloud(cloud_id).filter(operation_started__isnull=False).count() if cap > 0 else 100
         queued = _in_cloud(cloud_id).filter(operation_started__isnull=True).exclude(operation_token="")
-        for uuid, token, seq in queued.order_by("pk").values_list("uuid", "operation_token", "operation_seq")[:2]:
+        steps = queued.order_by("pk").values_list("uuid", "operation_token", "operation_seq")[:max(free, 0)]
+        for uuid, token, seq in steps:
             try:
                 messages.send_resource_step("backup", str(uuid), token, seq)
             except Exception as exc:  # noqa: BLE001 - the queue is down: the queued backup looks again on its own

@@ -26,8 +26,8 @@ def run_operation(self, kind, uuid, token, seq=0):
         resource_operations.run_chain(kind, uuid, token, seq)
         return
     result = resource_operations.run_step(kind, uuid, token, seq)
-    if result.next_seq is None:
-        return
+    if result.next_seq is None or result.queued:
+        return  # ended, or queued for its turn: the operation that frees it sends its step (or the sweeper)
     try:
         send_resource_step(kind, uuid, token, result.next_seq, countdown=result.retry_after)
     except Exception as exc:  # noqa: BLE001 - the queue is down: the sweeper sends this step once it is back

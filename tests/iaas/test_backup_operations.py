@@ -237,3 +237,21 @@ def test_past_the_clouds_cap_a_backup_waits_its_turn_visibly_and_gets_the_slot_h
     result = resource_operations.run_step("backup", str(third.uuid), third.operation_token, 1)
     third.refresh_from_db()
     assert result.ran and third.operation_started is not None and len(iaas.env.sim.snapshots()) == 6
+
+
+def test_a_queued_backup_sends_no_message_and_the_sweeper_resumes_it_when_its_hand_off_is_lost(
+        iaas, roles, sent, settings, monkeypatch):  # fmt: skip
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_MAX_CONCURRENT_BACKUPS": 1}
+    first, second = (_request(roles, provision(iaas, roles, hostname=f"vm-{n}")) for n in range(2))
+    assert resource_operations.run_step("backup", str(first.uuid), first.operation_token, 0).next_seq == 1
+    sent.clear()
+    tasks.run_operation("backup", str(second.uuid), second.operation_token, 0)  # as a worker runs its message
+    second.refresh_from_db()
+    assert second.operation_started is None and second.operation_seq == 1 and sent == []  # queued, silent
+    assert second.operation_due > timezone.now() + timedelta(seconds=20)  # the safety net's pace, not a poll
+    Backup.objects.filter(pk=first.pk).delete()  # the running one went without handing its slot on
+    Backup.objects.filter(pk=second.pk).update(operation_due=timezone.now() - timedelta(seconds=60))
+    monkeypatch.undo()
+    assert tasks.resume_stalled_work() == 1
+    second.refresh_from_db()
+    assert second.state == B.READY, second.error_message

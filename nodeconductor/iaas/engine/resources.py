@@ -22,6 +22,7 @@ from ..backend import CloudBackendError
 from ..events import VERBS
 from ..models import Backup, Cloud, CloudProjectMembership, SecurityGroup
 from . import records
+from .build_slots import queue_poll, queue_recheck
 from .leases import next_poll, wait_timeout
 
 logger = logging.getLogger(__name__)
@@ -82,13 +83,17 @@ class Pending:
     waiting_for: str = ""
     changes: dict = dataclasses.field(default_factory=dict)
     carry: dict = dataclasses.field(default_factory=dict)  # params the next looks read (a clean-up's failure)
+    # Waiting for its turn (a gate): no message of its own; the operation that frees the turn sends its step, and
+    # the sweeper does after queue_recheck when that hand-off is lost.
+    queued: bool = False
 
 
 @dataclasses.dataclass
 class Result:
     """What one run of a step came to: whether it ran here, what the cloud answered, and the failure if any.
 
-    `next_seq` is set when the operation waits on the cloud: that step is to be sent after `retry_after` seconds.
+    `next_seq` is set when the operation waits on the cloud: that step is to be sent after `retry_after` seconds,
+    unless it is `queued` for its turn (then only an in-process runner looks again after `retry_after`).
     """
 
     ran: bool
@@ -96,6 +101,7 @@ class Result:
     error: BaseException | None = None
     next_seq: int | None = None
     retry_after: float = 0.0
+    queued: bool = False
 
 
 def load(kind, uuid):
@@ -184,15 +190,16 @@ def _hand_on(row, token, seq, params, pending):
     same = pending.phase == row.operation_phase
     phase_started = params.get("phase_started", now) if same else now
     params = {**params, "phase_started": phase_started, "waiting_for": pending.waiting_for}
-    retry_after = next_poll(now - phase_started)
+    retry_after = queue_poll() if pending.queued else next_poll(now - phase_started)
+    due = queue_recheck() if pending.queued else retry_after
     updated = type(row).objects.filter(pk=row.pk, operation_token=token, operation_seq=seq).update(
         operation_seq=seq + 1, operation_phase=pending.phase, operation_params=params,
-        operation_due=timezone.now() + timedelta(seconds=retry_after), operation_lease_until=None,
+        operation_due=timezone.now() + timedelta(seconds=due), operation_lease_until=None,
         operation_holder="", modified=timezone.now(), **pending.changes,
     )  # fmt: skip
     if not updated:
         return Result(ran=False)
-    return Result(ran=True, next_seq=seq + 1, retry_after=retry_after)
+    return Result(ran=True, next_seq=seq + 1, retry_after=retry_after, queued=pending.queued)
 
 
 def _begin(op, row, token):
@@ -209,7 +216,7 @@ def _begin(op, row, token):
             return None
         reason = op.gate(locked) if op.gate is not None else ""
         if reason:
-            return Pending("", reason)
+            return Pending("", reason, queued=True)
         op.begin(locked)
         locked.operation_started = timezone.now()
         locked.save(update_fields=["state", "operation_started", "modified"])
