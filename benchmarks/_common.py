@@ -304,7 +304,8 @@ def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"
 
     from nodeconductor.core.models import SshPublicKey, User
     from nodeconductor.iaas.models import Cloud, CloudProjectMembership, SyncState, Template
-    from nodeconductor.iaas.tasks import run_cloud_pull, sync_cloud_membership
+    from nodeconductor.iaas.resource_operations import run_cloud_pull
+    from nodeconductor.iaas.tasks import sync_cloud_membership
     from nodeconductor.structure.models import Customer, Project
 
     if staff is None:
