@@ -53,8 +53,10 @@ def _backup_step(backup, params):
 
 
 def _backup_finish(backup, sizes):
-    """The snapshots' sizes (GiB) join what a restore reads: the restored volumes are made at these sizes."""
-    backup.metadata = {**backup.metadata, **sizes}
+    """The snapshots' ids and sizes (GiB) join what a restore reads: the restored volumes are made from these
+    snapshots, at these sizes."""
+    ids = {"system_snapshot_id": backup.system_snapshot_id, "data_snapshot_id": backup.data_snapshot_id}
+    backup.metadata = {**backup.metadata, **sizes, **ids}
 
 
 def backup_cap(cloud):

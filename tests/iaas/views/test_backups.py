@@ -57,6 +57,8 @@ def test_a_backup_snapshots_both_volumes_of_a_running_vm_and_is_ready(iaas, role
     assert (meta["template_uuid"], meta["flavor_uuid"], meta["cores"], meta["ram"]) == (
         str(iaas.template.uuid), str(iaas.flavor.uuid), instance.cores, instance.ram)
     assert (meta["system_snapshot_gib"], meta["data_snapshot_gib"]) == (1, 1)
+    assert [meta["system_snapshot_id"], meta["data_snapshot_id"]] == backup.snapshot_ids
+    assert meta["security_groups"] == [] and meta["running"] is True
     assert (meta["key_name"], meta["key_fingerprint"]) == (iaas.key.name, iaas.key.fingerprint)
     assert shown["actions"] == {"restore": {"enabled": False, "reason": NOT_ADMIN["detail"]},
                                 "delete": {"enabled": False, "reason": NOT_ADMIN["detail"]}}  # fmt: skip
