@@ -237,3 +237,14 @@ def test_deleting_a_backup_whose_snapshot_someone_deleted_in_the_cloud_is_fine(i
         response = roles.client_as("admin").delete(burl(backup))
     assert response.status_code == 202 and response.json() == {"status": "deletion was scheduled"}
     assert not Backup.objects.exists() and iaas.env.sim.snapshots() == []
+
+
+def test_the_snapshot_count_limit_is_cinders_as_the_sync_reads_it(iaas, roles):
+    membership = type(iaas.membership).objects.get(pk=iaas.membership.pk)
+    assert membership.quota_snapshot_count == 10  # the simulator's Cinder default, as mini-openstack's
+    iaas.env.sim.set_quota(membership.tenant_id, volume={"snapshots": 4})
+    sync = roles.url("cloudprojectmembership", membership) + "sync/"
+    with run_tasks():
+        assert roles.client_as("owner").post(sync).status_code == 202
+    membership.refresh_from_db()
+    assert membership.quota_snapshot_count == 4
