@@ -1,4 +1,4 @@
-"""Admin of clouds, memberships, the catalogue and instances: staff inspect and repair here without the API.
+"""Admin of clouds, memberships, the catalogue, instances and backups: staff inspect and repair here without the API.
 
 States are never edited by hand (they move only through transitions); the actions schedule through the same
 services as the API, so no admin request calls the cloud. Deleting a cloud with memberships or a membership with
@@ -12,6 +12,8 @@ from rest_framework.exceptions import APIException
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.iaas import admin_networking  # noqa: F401 - registers its admin
 from nodeconductor.iaas.models import (
+    Backup,
+    BackupSchedule,
     Cloud,
     CloudProjectMembership,
     Flavor,
@@ -21,6 +23,7 @@ from nodeconductor.iaas.models import (
     TemplateLicense,
     TemplateMapping,
 )
+from nodeconductor.iaas.services import backups as backup_services
 from nodeconductor.iaas.services import clouds as services
 from nodeconductor.iaas.services import instances as instance_services
 
@@ -306,3 +309,54 @@ class InstanceAdmin(admin.ModelAdmin):
         """The cloud, through the membership joined in the list query."""
         return instance.cloud_project_membership.cloud.name
 
+
+
+@admin.action(description="Delete selected backups and their snapshots from the cloud (Ready or Erred)")
+def delete_backups(modeladmin, request, queryset):
+    """Schedule each deletion through the same service as the API; refusals are shown, not raised."""
+    done = 0
+    for backup in queryset:
+        try:
+            backup_services.backup_delete(backup, request.user)
+            done += 1
+        except APIException as exc:
+            modeladmin.message_user(request, f"{backup}: {exc.detail}", level=messages.WARNING)
+    if done:
+        modeladmin.message_user(request, f"Deletion was scheduled for {done} backup(s).", level=messages.SUCCESS)
+
+
+@admin.register(Backup)
+class BackupAdmin(admin.ModelAdmin):
+    """Backups for inspection; a row deleted here would orphan its snapshots, so deletion is the action's."""
+
+    list_display = ("uuid", "state", "description", "created")
+    list_filter = ("state",)
+    search_fields = ("uuid", "description", "system_snapshot_id", "data_snapshot_id")
+    actions = (delete_backups,)
+
+    def get_readonly_fields(self, request, obj=None):
+        """Everything but the description and retention: snapshots and states are the workers'."""
+        editable = {"description", "kept_until"}
+        return [f.name for f in Backup._meta.concrete_fields if f.name not in editable and f.name != "id"]
+
+    def has_add_permission(self, request):
+        """Backups are taken through the API (policy, quota, the worker's snapshots), not by a bare row."""
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        """Use the delete action, which removes the snapshots in the cloud first."""
+        return False
+
+
+@admin.register(BackupSchedule)
+class BackupScheduleAdmin(admin.ModelAdmin):
+    """Schedules for inspection; deleting one keeps its backups. Changes that move the next run go through the API."""
+
+    list_display = ("uuid", "schedule", "timezone", "is_active", "next_trigger_at", "call_count")
+    list_filter = ("is_active",)
+    readonly_fields = ("instance", "schedule", "timezone", "is_active", "next_trigger_at", "error_message",
+                       "call_count", "created_by")  # fmt: skip
+
+    def has_add_permission(self, request):
+        """Schedules are made through the API, which checks the cron, the zone and the next run."""
+        return False
