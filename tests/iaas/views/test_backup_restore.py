@@ -2,7 +2,8 @@
 
 import pytest
 
-from nodeconductor.iaas.models import Backup, BackupState, Flavor, Instance, InstanceState
+from nodeconductor.iaas.models import Backup, BackupState, Flavor, Instance, InstanceState, SecurityGroup
+from nodeconductor.iaas.services import backups as backup_services
 from tests.fixtures.roles import check_matrix
 from tests.iaas.views.test_backups import NOT_ADMIN, burl, make_backup, take
 from tests.iaas.views.test_instances import link, other_membership, provision, run_tasks, stop, url
@@ -143,3 +144,16 @@ def test_restore_into_a_membership_that_is_not_in_sync_is_400(iaas, roles):
     assert response.json() == {"non_field_errors": ["The project's membership in the backup's cloud is Erred, not "
                                                     "In Sync; sync it first."], "code": "invalid"}  # fmt: skip
     assert Instance.objects.count() == 1 and Backup.objects.get().state == B.READY
+
+
+def test_a_restores_default_groups_are_the_sources_that_are_still_usable(iaas, roles):
+    kept = SecurityGroup.objects.create(membership=iaas.membership, name="web", backend_id="sg-web")
+    going = SecurityGroup.objects.create(membership=iaas.membership, name="old", backend_id="sg-old")
+    unpushed = SecurityGroup.objects.create(membership=iaas.membership, name="new")
+    SecurityGroup.objects.filter(pk=kept.pk).update(state="in_sync")
+    SecurityGroup.objects.filter(pk=going.pk).update(state="deletion_scheduled")
+    backup = make_backup(iaas)
+    Backup.objects.filter(pk=backup.pk).update(metadata={**backup.metadata, "security_groups": [
+        {"uuid": str(g.uuid), "name": g.name} for g in (kept, going, unpushed)]})
+    backup.refresh_from_db()
+    assert backup_services.restore_groups(backup) == [kept]
