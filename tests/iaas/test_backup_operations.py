@@ -255,3 +255,25 @@ def test_a_queued_backup_sends_no_message_and_the_sweeper_resumes_it_when_its_ha
     assert tasks.resume_stalled_work() == 1
     second.refresh_from_db()
     assert second.state == B.READY, second.error_message
+
+
+def test_a_refused_backup_shows_cleaning_up_while_it_deletes_what_it_made(iaas, roles, sent):
+    instance = provision(iaas, roles)
+    iaas.env.sim.set_quota(iaas.membership.tenant_id, volume={"snapshots": 1})
+    iaas.env.sim.set_delay("snapshot_create", 0.5)  # the root snapshot is still being made at the refusal
+    backup = _request(roles, instance)
+    ((kind, uuid, token, _),) = sent
+    result = resource_operations.run_step(kind, uuid, token, 0)
+    assert result.next_seq == 1 and result.error is None  # refused, and cleaning up: not over yet
+    shown = roles.client_as("admin").get(burl(backup)).json()
+    assert (shown["state"], shown["operation"]["state"]) == ("Backing up", "cleaning up")
+    assert shown["operation"]["waiting_for"] == "the snapshots made to be deleted"
+    seq = 1
+    while seq is not None:  # the clean-up's looks; the last one ends the operation with the cloud's refusal
+        result = resource_operations.run_step(kind, uuid, token, seq)
+        seq = result.next_seq
+        time.sleep(result.retry_after)
+    assert "SnapshotLimitExceeded" in str(result.error)
+    backup.refresh_from_db()
+    assert backup.state == B.ERRED and "SnapshotLimitExceeded" in backup.error_message
+    assert iaas.env.sim.snapshots() == []

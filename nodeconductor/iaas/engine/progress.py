@@ -43,7 +43,9 @@ def resource_progress(row):
     return {
         "name": row.operation_name,
         "title": VERBS.get(row.operation_name, row.operation_name.replace("_", " ")),
-        "state": "running" if row.operation_started else "queued",
+        # A backup the cloud refused deletes what it made before it goes Erred (backup_operations.py).
+        "state": ("cleaning up" if (row.operation_params or {}).get("failure") else "running")
+        if row.operation_started else "queued",
         "started": iso_utc(row.operation_started.timestamp()) if row.operation_started else None,
         "waiting_for": (row.operation_params or {}).get("waiting_for", ""),
     }

@@ -15,7 +15,7 @@ RESOURCE_OPERATION_SCHEMA = {
         "name": {"type": "string", "enum": ["pull_cloud", "sync_membership", "push_security_group",
                                             "delete_security_group", "backup", "delete_backup"]},
         "title": {"type": "string", "description": 'e.g. "pull of the cloud".'},
-        "state": {"type": "string", "enum": ["queued", "running"]},
+        "state": {"type": "string", "enum": ["queued", "running", "cleaning up"]},
         "started": {"type": "string", "format": "date-time", "nullable": True},
         "waiting_for": {"type": "string", "description": 'What it waits for in the cloud, e.g. "a backup slot: 10 '
                         'of 10 backups run in cloud X, 3 queued ahead"; empty when nothing.'},
