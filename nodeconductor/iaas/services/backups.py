@@ -12,7 +12,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django_fsm import ConcurrentTransition, can_proceed
 
-from nodeconductor.core.exceptions import Conflict, QuotaExceeded
+from nodeconductor.core.exceptions import Conflict
 from nodeconductor.core.models import SshPublicKey
 
 from .. import events, instance_policy
@@ -121,15 +121,7 @@ def backup_quota_change(instance):
 
 def check_quota(membership, change, usage=None):
     """Refuse (400 quota_exceeded) a backup that would take the tenant over its snapshot quotas."""
-    usage = usage or snapshot_usage(membership)
-    problems = []
-    for key, amount in change.items():
-        field, label = SNAPSHOT_QUOTAS[key]
-        limit = getattr(membership, field)
-        if amount > 0 and limit >= 0 and usage[key] + amount > limit:
-            problems.append(f"{label}: {usage[key]} in use + {amount} requested > limit {limit}")
-    if problems:
-        raise QuotaExceeded({"non_field_errors": ["Quota exceeded in the project's tenant: " + "; ".join(problems)]})
+    instance_services.refuse_over_quota(membership, change, usage or snapshot_usage(membership), SNAPSHOT_QUOTAS)
 
 
 def _enqueue(backup, what, undo):

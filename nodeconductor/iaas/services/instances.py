@@ -35,10 +35,17 @@ QUOTA_LABELS = {
 
 def check_quota(membership, extra):
     """Refuse (400) when adding `extra` (same keys as membership_usage) would exceed a limit of the tenant."""
-    usage = membership_usage(membership)
+    refuse_over_quota(membership, extra, membership_usage(membership), QUOTA_LABELS)
+
+
+def refuse_over_quota(membership, extra, usage, labels):
+    """Raise 400 quota_exceeded naming each limit of the membership that `extra` on top of `usage` passes.
+
+    `labels` maps each key to (the membership's limit field, its words): instances' quotas and backups' share it.
+    """
     problems = []
     for key, amount in extra.items():
-        field, label = QUOTA_LABELS[key]
+        field, label = labels[key]
         limit = getattr(membership, field)
         if amount > 0 and limit >= 0 and usage[key] + amount > limit:
             problems.append(f"{label}: {usage[key]} in use + {amount} requested > limit {limit}")
