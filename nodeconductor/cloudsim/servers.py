@@ -1,5 +1,7 @@
 """Nova servers: boot (incl. BDM v2 boot-from-volume), power and resize actions, delete, volume attachments."""
 
+import base64
+import binascii
 import re
 
 from .core import ApiError, isotime, new_id
@@ -28,6 +30,26 @@ def server_status(s):
 def conflict(action, s, attr="vm_state"):
     """Nova's 409 for an action the server's state does not allow."""
     return ApiError(409, f"Cannot '{action}' instance {s['id']} while it is in {attr} {s[attr]}")
+
+
+# Nova's schema: user_data is a base64 string of at most 65535 characters.
+USER_DATA_MAX = 65535
+
+
+def _user_data(value):
+    """The create's user_data as Nova checks it: base64 text within the limit, else its 400; None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"Invalid input for field/attribute user_data. Value: {value}. {value} is not of type "
+                            "'string'")
+    if len(value) > USER_DATA_MAX:
+        raise ApiError(400, f"Invalid input for field/attribute user_data. Value: {value[:40]}... is too long")
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "User data needs to be valid base 64.") from None
+    return value
 
 
 class ServersMixin:
@@ -92,6 +114,8 @@ class ServersMixin:
         if req.is_admin:
             out.update({"OS-EXT-SRV-ATTR:host": "minicloud", "OS-EXT-SRV-ATTR:hypervisor_hostname": "minicloud",
                         "OS-EXT-SRV-ATTR:instance_name": s["instance_name"]})
+            if req.version.at_least("2.3"):
+                out["OS-EXT-SRV-ATTR:user_data"] = s["user_data"]
         if req.version.at_least("2.9"):
             out["locked"] = False
         if req.version.at_least("2.19"):
@@ -208,6 +232,7 @@ class ServersMixin:
         elif not any(b["boot_index"] == 0 for b in bdms):
             raise ApiError(400, "Block Device Mapping is Invalid: Boot sequence for the instance and image/block "
                                 "device mapping combination is not valid.")
+        user_data = _user_data(spec.get("user_data"))
         key_name = spec.get("key_name")
         if key_name and (req.user_id, key_name) not in st.keypairs:
             raise ApiError(400, "Invalid key_name provided.")
@@ -221,7 +246,7 @@ class ServersMixin:
             "metadata": dict(spec.get("metadata") or {}), "created": now, "updated": now, "launched_at": None,
             "fault": None, "pre_resize_vm_state": None, "description": spec.get("description"),
             "host_id": new_id().replace("-", "")[:28], "instance_name": f"instance-{len(st.servers) + 1:08x}",
-            "created_seq": st.scheduler_seq(), "nics": nics,
+            "created_seq": st.scheduler_seq(), "nics": nics, "user_data": user_data,
             "security_group_names": [g.get("name") for g in spec.get("security_groups") or () if isinstance(g, dict)],
         }
         for b in sorted(bdms, key=lambda b: (b["boot_index"] is None or b["boot_index"] < 0, b["boot_index"] or 0)):

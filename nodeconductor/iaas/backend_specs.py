@@ -49,6 +49,7 @@ def instance_spec(instance, provision=False):
         ssh_key=ssh_key,
         image=image,
         template_name=template_name,
+        user_data=instance.user_data if provision else "",
         membership_state=membership.state,
         networking=membership.networking,
         network_id=membership.network_id,

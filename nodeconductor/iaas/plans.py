@@ -147,7 +147,16 @@ def _build_context(membership, flavor, data, system_mib, data_mib):
         "floating_ip_choice": "(a free IP of ours)",
         "floating_ips": bool(data.get("assign_floating_ip")),
         "external_network_id": membership.external_network_id or "(the external network)",
+        "user_data": _user_data(data.get("user_data", "")),
     }
+
+
+def _user_data(text):
+    """The user data as the boot call's argument shows it: its size and first line (the request holds it all)."""
+    if not text:
+        return ""
+    first = text.splitlines()[0] if text.splitlines() else ""
+    return f" user_data=({len(text.encode()):,} bytes, base64-encoded by the client; first line: {first[:60]!r})"
 
 
 def plan_restore(backup, data):
@@ -160,8 +169,9 @@ def plan_restore(backup, data):
         floating_ip_services.check_quota(membership)
     hostname = data.get("hostname") or f"{backup.metadata['hostname']}-restored"
     key = backup_services.restore_key(backup)
-    context = _build_context(membership, flavor, {**data, "hostname": hostname, "ssh_public_key": key}, system,
-                             data_size)  # fmt: skip
+    context = _build_context(membership, flavor, {**data, "hostname": hostname, "ssh_public_key": key,
+                                                  "user_data": backup.metadata.get("user_data", "")},
+                             system, data_size)  # fmt: skip
     context.update(system_snapshot_id=backup.system_snapshot_id, data_snapshot_id=backup.data_snapshot_id)
     return _plan(RESTORE, context, membership, change)
 

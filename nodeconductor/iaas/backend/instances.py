@@ -300,6 +300,7 @@ class InstanceOperationsMixin:
                 block_device_mapping_v2=bdm,
                 nics=[{"port-id": port_id}] if port_id else networks_setting(),
                 meta={META_KEY: str(instance.uuid)},
+                userdata=instance.user_data or None,
             )
 
     def list_servers(self, tenant_id):

@@ -52,6 +52,8 @@ class InstanceSpec:
     # Only a provision needs the image; None there means the template has no image in this cloud.
     image: ImageRef | None = None
     template_name: str = ""
+    # cloud-init's user data, as the user wrote it; only a provision reads it (novaclient base64-encodes it).
+    user_data: str = ""
     # Of the membership: its sync state, networking kind and the network ids its sync found or made.
     membership_state: str = ""
     networking: str = ""

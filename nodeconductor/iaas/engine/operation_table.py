@@ -218,7 +218,7 @@ PROVISION = Operation(
             Call("nova keypairs.create", "{key_pair} (the SSH key {key_name})", when="key_pair",
                  only_if="the cloud does not have this keypair yet"),
             Call("nova servers.create", "name={hostname} flavor={flavor_id} block_device_mapping_v2=[root volume "
-                 "boot_index=0, data volume boot_index=-1] networks={networks}"))),
+                 "boot_index=0, data volume boot_index=-1] networks={networks}{user_data}"))),
         Phase("server", "wait for the server to be ACTIVE", (  # then, when asked, a floating IP on its port
             Wait("server", "ACTIVE"), *_GIVE_FLOATING_IP)),
         Phase("floating_ip", "wait for the floating IP to show on the server", (

@@ -143,6 +143,8 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, OperationRecord):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Given to Nova as it was written (cloud-init reads it at first boot); kept so a restore boots with it too.
+    user_data = models.TextField(blank=True, default="", help_text="cloud-init user data, as given at creation")
 
     backend_id = models.CharField(max_length=255, blank=True, help_text="Nova server id")
     system_volume_id = models.CharField(max_length=255, blank=True, help_text="Cinder id of the root volume")

@@ -9,7 +9,7 @@ from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyper
 from ..instance_policy import Operators
 from ..models import Backup, BackupState, Flavor, Instance, SecurityGroup, SyncState
 from ..services import backups as services
-from .instance import HOSTNAME_VALIDATOR, check_network_options
+from .instance_requests import HOSTNAME_VALIDATOR, check_network_options
 from .operations import OperationFieldMixin
 
 STATE_LABELS = dict(BackupState.choices)
@@ -65,9 +65,21 @@ class BackupSerializer(OperationFieldMixin, HyperlinkedModelSerializer):
     @extend_schema_field({"type": "object", "properties": {n: ACTION_SCHEMA for n in services.RULES}})
     def get_actions(self, backup):
         """restore and delete: whether the requester can do them now, and if not the reason (403 or 409)."""
+        return services.available(self._operators(), backup)
+
+    def _operators(self):
+        """Who may operate which project, looked up once for the whole page."""
         if "_operators" not in self.context:
             self.context["_operators"] = Operators(self.context["request"].user)
-        return services.available(self.context["_operators"], backup)
+        return self.context["_operators"]
+
+    def to_representation(self, backup):
+        """The metadata's user data (cloud-init's, copied from the instance) only for those who may operate the
+        project, as on the instance itself: null for the others."""
+        body = super().to_representation(backup)
+        if "user_data" in body.get("metadata", {}) and not self._operators().can_operate(backup.membership.project_id):
+            body["metadata"] = {**body["metadata"], "user_data": None}
+        return body
 
     def validate_kept_until(self, value):
         """Retention deletes the backup after this moment: it must be in the future."""

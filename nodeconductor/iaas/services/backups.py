@@ -94,6 +94,7 @@ def restore_metadata(instance):
         "ssh_public_key_uuid": str(key.uuid) if key else None,
         "security_groups": [{"uuid": str(g.uuid), "name": g.name} for g in groups],
         "running": instance.state == InstanceState.ONLINE,  # its backup is crash-consistent
+        "user_data": instance.user_data,  # the serializer shows it only to those who may operate the project
     }
 
 
@@ -207,7 +208,7 @@ def backup_restore(backup, user, flavor, hostname="", security_groups=None, assi
             hostname=hostname or f"{meta['hostname']}-restored", system_volume_size=restored_size(locked, "system"),
             data_volume_size=restored_size(locked, "data"), ssh_public_key=restore_key(locked),
             security_groups=security_groups if security_groups is not None else restore_groups(locked),
-            assign_floating_ip=assign_floating_ip, operation=operations.RESTORE,
+            assign_floating_ip=assign_floating_ip, operation=operations.RESTORE, user_data=meta.get("user_data", ""),
             params={"system_snapshot_id": locked.system_snapshot_id, "data_snapshot_id": locked.data_snapshot_id,
                     "backup_uuid": str(locked.uuid)},
         )  # fmt: skip

@@ -111,7 +111,7 @@ def resize_disk_quota_change(instance, new_size):
 
 def instance_create(*, user, membership, template, flavor, hostname, system_volume_size, data_volume_size,
                     description="", ssh_public_key=None, security_groups=(), assign_floating_ip=False,
-                    operation=None, params=None):  # fmt: skip
+                    operation=None, params=None, user_data=""):  # fmt: skip
     """Reserve quota and create the instance in Provisioning Scheduled; the worker builds it (`operation`: the
     provision, or a restore with its snapshots in `params`)."""
     operation = operation or operations.PROVISION
@@ -135,6 +135,7 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
             key_name=ssh_public_key.name if ssh_public_key else "",
             key_fingerprint=ssh_public_key.fingerprint if ssh_public_key else "",
             created_by=user,
+            user_data=user_data,
         )
         # The state is a protected FSM field: full_clean would assign it and fail; it is the default anyway.
         # No unique checks: the only unique field is the fresh uuid, and each check is a query on this hot path.

@@ -16,11 +16,11 @@ from nodeconductor.events.views import EventFilter, EventViewSet
 
 from .. import instance_policy, plans
 from ..models import Backup, BackupState, Instance, InstanceState
-from ..serializers.instance import (
+from ..serializers.instance import InstanceSerializer
+from ..serializers.instance_requests import (
     InstanceCreateSerializer,
     InstanceResizeSerializer,
     InstanceSecurityGroupsSerializer,
-    InstanceSerializer,
 )
 from ..services import instances as services
 from .dry_runs import DRY_RUN, PLAN, dry_run, plan_answer
@@ -154,6 +154,7 @@ class InstanceViewSet(
             data_volume_size=data["data_volume_size"],
             security_groups=data.get("security_groups", ()),
             assign_floating_ip=data.get("assign_floating_ip", False),
+            user_data=data.get("user_data", ""),
         )
         # The service's instance holds the rows it was built from (the locked membership with its project, customer
         # and cloud; the validated template, flavor and key): reading it back would cost an 8-table join for nothing.
@@ -327,7 +328,7 @@ class InstanceViewSet(
 _MEMBERSHIP = "cloud_project_membership"
 LIST_COLUMNS = (
     "uuid", "hostname", "description", "state", "error_message", "cores", "ram", "system_volume_size",
-    "data_volume_size", "agreed_sla", "key_name", "key_fingerprint", "backend_id", "system_volume_id",
+    "data_volume_size", "agreed_sla", "key_name", "key_fingerprint", "user_data", "backend_id", "system_volume_id",
     "data_volume_id", "port_id", "internal_ips", "external_ips", "start_time", "created", "modified",
     "operation_name", "operation_token", "operation_phase", "operation_params", "operation_started",
     "template__uuid", "template__name", "flavor__uuid", "flavor__name", "ssh_public_key__uuid",
