@@ -166,6 +166,9 @@ ROWS = [
     Row("Schedule backups of an instance", "POST", "/api/backup-schedules/", _statuses(400, 403, 201, 403, 201),
         {"backup_source": "{instance}", "schedule": "0 2 * * *"}),
     Row("Read the event log", "GET", "/api/events/", READ_ALL),
+    Row("Read quota totals per customer or project", "GET", "/api/stats/quotas/", READ_ALL),
+    Row("Read instances by state per cloud", "GET", "/api/stats/instances-by-state/", READ_ALL),
+    Row("Read instances created per day", "GET", "/api/stats/instances-created/", READ_ALL),
 ]
 
 MEANING = {

@@ -1,6 +1,6 @@
 """Routes of iaas: each views module registers its own viewsets."""
 
-from .views import backup_schedules, backups, catalogue, cloud, floating_ips, instance, security_groups
+from .views import backup_schedules, backups, catalogue, cloud, floating_ips, instance, security_groups, stats
 
 
 def register_in(router):
@@ -12,3 +12,4 @@ def register_in(router):
     floating_ips.register_in(router)
     backups.register_in(router)
     backup_schedules.register_in(router)
+    stats.register_in(router)
