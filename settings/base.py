@@ -191,6 +191,8 @@ CELERY_TIMEZONE = "UTC"
 
 # Product settings; every key is documented in docs/guide/configuration.rst.
 NODECONDUCTOR = {
+    # The currency of every fee and cost (templates, licences, flavors, storage); ISO 4217. Amounts are Decimals.
+    "CURRENCY": os.environ.get("NODECONDUCTOR_CURRENCY", "EUR"),
     # Admin credentials of each OpenStack, looked up by the Cloud's auth_url; never stored in the database.
     "OPENSTACK_CREDENTIALS": (),
     # Seconds between periodic pulls of every cloud account (flavors, images, quotas, instances).

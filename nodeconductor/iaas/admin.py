@@ -32,7 +32,8 @@ from nodeconductor.iaas.services import instances as instance_services
 class CloudAdmin(admin.ModelAdmin):
     """Cloud accounts; "Pull selected clouds" schedules a pull of each, as the API does."""
 
-    fields = ("customer", "name", "auth_url", "state", "error_message", "last_pulled", "uuid", "created")
+    fields = ("customer", "name", "auth_url", "storage_monthly_fee", "state", "error_message", "last_pulled", "uuid",
+              "created")  # fmt: skip
     readonly_fields = ("state", "error_message", "last_pulled", "uuid", "created")
     list_display = ("name", "customer", "auth_url", "state", "last_pulled")
     list_filter = ("state",)
@@ -154,9 +155,9 @@ class CloudProjectMembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Flavor)
 class FlavorAdmin(admin.ModelAdmin):
-    """Pulled flavors, read-only: the next pull would undo any edit."""
+    """Pulled flavors, read-only but for their price (a pull keeps it): the next pull would undo any other edit."""
 
-    list_display = ("name", "cloud", "cores", "ram", "disk", "is_active")
+    list_display = ("name", "cloud", "cores", "ram", "disk", "monthly_fee", "is_active")
     list_filter = ("is_active", "cloud")
     list_select_related = ("cloud",)
     search_fields = ("name", "backend_id", "cloud__name")

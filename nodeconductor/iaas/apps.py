@@ -25,6 +25,17 @@ class IaasConfig(AppConfig):
 
         return CloudFacade(cloud)
 
+    def monthly_cost_expression(self, kind, visible_projects):
+        """What the instances of each customer or project row cost a month, for structure's totals (structure.costs):
+        a customer counts only the instances of the projects the requester sees."""
+        from nodeconductor.iaas import costs
+        from nodeconductor.iaas.models import Instance
+
+        if kind == "project":
+            return costs.monthly_total("cloud_project_membership__project")
+        instances = Instance.objects.filter(cloud_project_membership__project__in=visible_projects)
+        return costs.monthly_total("cloud_project_membership__project__customer", instances)
+
     @property
     def tasks(self):
         """The Celery entry points (tasks.py), for messages.py: nothing imports them, so no layer below them can

@@ -5,7 +5,7 @@ rendered from the operation's phases (operation_table.py): the cloud calls in or
 waits between them, the quota change and the state path. It reads the database only; it never calls the cloud.
 """
 
-from . import instance_policy
+from . import costs, instance_policy
 from .backend.instances import keypair_name, networks_setting, uses_port
 from .backend.units import mib_to_gib
 from .engine.operation_table import PROVISION, RESTORE, Call, Operation
@@ -78,7 +78,37 @@ def _quota(membership, change):
     return rows
 
 
-def _plan(op, context, membership, change, current=None):
+def _cost(before, after, setup=0):
+    """What the request costs: once (a new instance's setup fees), and a month before and after it."""
+    before, after = costs.money(before), costs.money(after)
+    return {"currency": costs.currency(), "setup_fee": str(costs.money(setup)), "monthly_before": str(before),
+            "monthly_after": str(after), "monthly_change": str(after - before)}  # fmt: skip
+
+
+def _new_instance_cost(membership, template, flavor, system_mib, data_mib):
+    """The cost block of a new instance: its setup fees, and its month from nothing."""
+    monthly = costs.monthly_cost(template.monthly_fee, costs.template_license_fee(template.pk, "monthly_fee"),
+                                 flavor.monthly_fee, membership.cloud.storage_monthly_fee, system_mib, data_mib)
+    return _cost(0, monthly, costs.setup_cost(template))
+
+
+def _action_cost(instance, action, flavor=None, disk_size=None):
+    """The cost block of an action: a resize changes the flavor's fee or the storage, a delete ends the month."""
+    before = costs.instance_monthly_cost(instance)
+    after = before
+    if action in ("resize_flavor", "resize_disk"):
+        template, cloud = instance.template, instance.cloud_project_membership.cloud
+        current_fee = instance.flavor.monthly_fee if instance.flavor_id else 0
+        flavor_fee = flavor.monthly_fee if flavor is not None else current_fee
+        after = costs.monthly_cost(template.monthly_fee, costs.template_license_fee(template.pk, "monthly_fee"),
+                                   flavor_fee, cloud.storage_monthly_fee, instance.system_volume_size,
+                                   disk_size or instance.data_volume_size)  # fmt: skip
+    elif action == "delete":
+        after = 0
+    return _cost(before, after)
+
+
+def _plan(op, context, membership, change, current, cost):
     """The plan body of an operation for a request whose checks passed (`current`: the instance's state)."""
     return {
         "operation": op.name,
@@ -86,6 +116,7 @@ def _plan(op, context, membership, change, current=None):
         "state_path": state_path(op, current),
         "steps": _steps(op.phases_for(context), context),
         "quota": _quota(membership, change),
+        "cost": cost,
         # An operation without compensation has no compensation phases: it goes Erred at once.
         "on_failure": {
             "state_path": failure_path(op, current),
@@ -120,7 +151,8 @@ def plan_create(user, data):
     context = _build_context(membership, flavor, data, max(data["system_volume_size"], image.min_disk),
                              data["data_volume_size"])  # fmt: skip
     context["image_id"] = image.backend_id
-    return _plan(PROVISION, context, membership, change)
+    cost = _new_instance_cost(membership, template, flavor, data["system_volume_size"], data["data_volume_size"])
+    return _plan(PROVISION, context, membership, change, None, cost)
 
 
 def _build_context(membership, flavor, data, system_mib, data_mib):
@@ -173,7 +205,8 @@ def plan_restore(backup, data):
                                                   "user_data": backup.metadata.get("user_data", "")},
                              system, data_size)  # fmt: skip
     context.update(system_snapshot_id=backup.system_snapshot_id, data_snapshot_id=backup.data_snapshot_id)
-    return _plan(RESTORE, context, membership, change)
+    cost = _new_instance_cost(membership, backup_services.restore_template(backup), flavor, system, data_size)
+    return _plan(RESTORE, context, membership, change, None, cost)
 
 
 def _floating_ip_context(instance, action, floating_ip):
@@ -208,7 +241,8 @@ def plan_action(user, instance, action, flavor=None, disk_size=None, groups=None
         held = Instance.objects.filter(pk=instance.pk).quota_usage()
         change = {key: -amount for key, amount in held.items()}
     instance_services.check_quota(instance.cloud_project_membership, change)
-    return _plan(op, context, instance.cloud_project_membership, change, instance.state)
+    cost = _action_cost(instance, action, flavor, disk_size)
+    return _plan(op, context, instance.cloud_project_membership, change, instance.state, cost)
 
 
 def _state_label(model, state):

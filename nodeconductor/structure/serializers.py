@@ -10,9 +10,27 @@ from nodeconductor.core.serializers import (
     UuidHyperlinkedRelatedField,
     detail_url,
 )
-from nodeconductor.structure import models
+from nodeconductor.structure import costs, models
 
 URL_LIST = serializers.ListField(child=serializers.URLField(), read_only=True)
+MONTHLY_COST = {"type": "string", "format": "decimal", "example": "42.000",
+                "description": "What its instances cost a month, in `currency`."}  # fmt: skip
+
+
+class MonthlyCostMixin(serializers.Serializer):
+    """A customer's or project's monthly total and its currency (the view annotates the total)."""
+
+    monthly_cost = serializers.SerializerMethodField()
+    currency = serializers.SerializerMethodField()
+
+    @extend_schema_field(MONTHLY_COST)
+    def get_monthly_cost(self, row):
+        """What the instances cost a month: a customer counts those of the projects the requester sees."""
+        return costs.shown(row)
+
+    def get_currency(self, row) -> str:
+        """The currency of monthly_cost (the CURRENCY setting)."""
+        return costs.currency()
 
 
 def _visible(obj, attr, queryset, request):
@@ -22,7 +40,7 @@ def _visible(obj, attr, queryset, request):
     return list(queryset.for_user(request.user))
 
 
-class CustomerSerializer(HyperlinkedModelSerializer):
+class CustomerSerializer(MonthlyCostMixin, HyperlinkedModelSerializer):
     """A customer with its owners and the projects and groups the requester sees, as URLs."""
 
     owners = serializers.SerializerMethodField(help_text="URLs of the users who own the customer.")
@@ -41,6 +59,8 @@ class CustomerSerializer(HyperlinkedModelSerializer):
             "owners",
             "projects",
             "project_groups",
+            "monthly_cost",
+            "currency",
             "created",
         )
         read_only_fields = ("uuid", "created")
@@ -84,7 +104,7 @@ class ProjectMemberSerializer(serializers.ModelSerializer):
         fields = ("permission", "user", "username", "full_name", "role")
 
 
-class ProjectSerializer(HyperlinkedModelSerializer):
+class ProjectSerializer(MonthlyCostMixin, HyperlinkedModelSerializer):
     """A project with its customer, the groups the requester sees and its members with their roles."""
 
     customer = UuidHyperlinkedRelatedField(
@@ -105,6 +125,8 @@ class ProjectSerializer(HyperlinkedModelSerializer):
             "customer_name",
             "project_groups",
             "members",
+            "monthly_cost",
+            "currency",
             "created",
         )
         read_only_fields = ("uuid", "created")

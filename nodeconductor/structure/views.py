@@ -12,7 +12,7 @@ from rest_framework import mixins, viewsets
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
 from nodeconductor.core.schema import conflict
 from nodeconductor.core.views import UuidModelViewSet, UuidViewSetMixin
-from nodeconductor.structure import filters, models, serializers, services
+from nodeconductor.structure import costs, filters, models, serializers, services
 
 NOT_OWNER = "Only staff and owners of the customer may do this."
 
@@ -62,6 +62,7 @@ class CustomerViewSet(UuidModelViewSet):
                     to_attr="visible_project_groups",
                 ),
             )
+            .annotate(monthly_cost=costs.monthly_cost_annotation("customer", models.Project.objects.for_user(user)))
         )
 
     def can_manage(self, user, customer):
@@ -115,6 +116,7 @@ class ProjectViewSet(UuidModelViewSet):
                     to_attr="visible_project_groups",
                 ),
             )
+            .annotate(monthly_cost=costs.monthly_cost_annotation("project", None))
         )
 
     def can_manage(self, user, project):

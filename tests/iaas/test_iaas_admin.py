@@ -104,7 +104,8 @@ def test_adding_a_cloud_schedules_its_pull(admin, sim_env, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         response = admin.post(
             reverse("admin:iaas_cloud_add"),
-            {"customer": customer.pk, "name": "Sim", "auth_url": sim_env.credentials["auth_url"]},
+            {"customer": customer.pk, "name": "Sim", "auth_url": sim_env.credentials["auth_url"],
+             "storage_monthly_fee": "0"},
         )
     assert response.status_code == 302, response.content.decode()[-2000:]
     cloud = Cloud.objects.get(name="Sim")

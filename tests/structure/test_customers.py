@@ -14,6 +14,8 @@ FIELDS = {
     "owners",
     "projects",
     "project_groups",
+    "monthly_cost",
+    "currency",
     "created",
 }
 SEES = ("manager", "admin", "owner", "staff")

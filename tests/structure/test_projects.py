@@ -5,7 +5,8 @@ from nodeconductor.structure.models import Project
 from tests import factories
 from tests.fixtures.roles import check_matrix
 
-FIELDS = {"url", "uuid", "name", "description", "customer", "customer_name", "project_groups", "members", "created"}
+FIELDS = {"url", "uuid", "name", "description", "customer", "customer_name", "project_groups", "members",
+          "monthly_cost", "currency", "created"}  # fmt: skip
 
 
 def project_with_members(roles):

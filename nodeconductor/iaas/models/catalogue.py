@@ -33,6 +33,11 @@ class Flavor(UuidMixin, models.Model):
     disk = models.PositiveIntegerField(help_text="MiB")
     # A flavor that vanished from the cloud while instances still use it is kept, but offered no more.
     is_active = models.BooleanField(default=True)
+    # Staff price a flavor (a pull never touches it): with the template's fees it makes an instance's monthly cost.
+    monthly_fee = models.DecimalField(
+        max_digits=9, decimal_places=3, default=Decimal(0), validators=[MinValueValidator(Decimal(0))],
+        help_text="A month of an instance of this flavor, in the CURRENCY setting's currency.",
+    )  # fmt: skip
 
     objects = FlavorQuerySet.as_manager()
 

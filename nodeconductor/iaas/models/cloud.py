@@ -1,8 +1,11 @@
 """Cloud accounts and the tenants that bind projects to them."""
 
+from decimal import Decimal
+
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef
 from django_fsm import RETURN_VALUE, FSMField, transition
@@ -111,6 +114,11 @@ class Cloud(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     name = models.CharField(max_length=100)
     auth_url = models.CharField(max_length=200, help_text="Keystone URL; must be listed in OPENSTACK_CREDENTIALS.")
     last_pulled = models.DateTimeField(null=True, blank=True, editable=False)
+    # Staff price the storage of each cloud: both volumes of an instance count, in whole GiB as Cinder bills them.
+    storage_monthly_fee = models.DecimalField(
+        max_digits=9, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(Decimal(0))],
+        help_text="A month of one GiB of volume storage, in the CURRENCY setting's currency.",
+    )  # fmt: skip
 
     objects = CloudQuerySet.as_manager()
 

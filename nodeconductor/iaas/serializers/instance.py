@@ -7,7 +7,7 @@ from rest_framework.settings import api_settings
 
 from nodeconductor.core.serializers import HyperlinkedModelSerializer, UuidHyperlinkedRelatedField, detail_url
 
-from .. import instance_policy
+from .. import costs, instance_policy
 from ..engine import operations, progress
 from ..models import Instance, InstanceState
 
@@ -99,6 +99,8 @@ class InstanceSerializer(HyperlinkedModelSerializer):
     actions = serializers.SerializerMethodField()
     operation = serializers.SerializerMethodField()
     user_data = serializers.SerializerMethodField()
+    monthly_cost = serializers.SerializerMethodField()
+    currency = serializers.SerializerMethodField()
 
     class Meta:
         model = Instance
@@ -109,7 +111,7 @@ class InstanceSerializer(HyperlinkedModelSerializer):
             "project", "project_name", "customer", "customer_name", "cloud", "cloud_name", "cloud_project_membership",
             "ssh_public_key", "key_name", "key_fingerprint", "user_data",
             "backend_id", "system_volume_id", "data_volume_id", "internal_ips", "external_ips",
-            "start_time", "created", "modified", "actions", "operation",
+            "start_time", "created", "modified", "actions", "operation", "monthly_cost", "currency",
         )  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {
@@ -169,6 +171,8 @@ class InstanceSerializer(HyperlinkedModelSerializer):
             "modified": when(instance.modified),
             "actions": self.get_actions(instance),
             "operation": self.get_operation(instance),
+            "monthly_cost": self.get_monthly_cost(instance),
+            "currency": costs.currency(),
         }
 
     def _formatters(self):
@@ -200,6 +204,15 @@ class InstanceSerializer(HyperlinkedModelSerializer):
         hold what only its operators should read)."""
         operators = self._operators()
         return instance.user_data if operators.can_operate(instance.cloud_project_membership.project_id) else None
+
+    @extend_schema_field({"type": "string", "format": "decimal", "example": "12.500"})
+    def get_monthly_cost(self, instance):
+        """A month of the instance: its template's and licences' fees, its flavor's, and its storage's."""
+        return str(costs.instance_monthly_cost(instance))
+
+    def get_currency(self, instance) -> str:
+        """The currency of monthly_cost (the CURRENCY setting), so a client never guesses it."""
+        return costs.currency()
 
     def get_flavor_name(self, instance) -> str:
         """The flavor's name, empty for instances created without one (the seed's shell path)."""

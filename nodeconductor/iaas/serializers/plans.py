@@ -62,7 +62,19 @@ class ResourcePlanSerializer(serializers.Serializer):
     on_failure = PlanFailureSerializer()
 
 
+class PlanCostSerializer(serializers.Serializer):
+    """What the request costs, in the CURRENCY setting's currency: once, and a month before and after it."""
+
+    currency = serializers.CharField(help_text='ISO 4217, e.g. "EUR".')
+    setup_fee = serializers.DecimalField(max_digits=15, decimal_places=3,
+                                         help_text="Paid once: a new instance's template and licence setup fees.")
+    monthly_before = serializers.DecimalField(max_digits=15, decimal_places=3, help_text="A month of it now.")
+    monthly_after = serializers.DecimalField(max_digits=15, decimal_places=3, help_text="A month of it once done.")
+    monthly_change = serializers.DecimalField(max_digits=15, decimal_places=3, help_text="after - before.")
+
+
 class PlanSerializer(ResourcePlanSerializer):
-    """An instance's dry run: the plan with the tenant's quotas it would change."""
+    """An instance's dry run: the plan with the tenant's quotas it would change, and what it costs."""
 
     quota = PlanQuotasSerializer()
+    cost = PlanCostSerializer()

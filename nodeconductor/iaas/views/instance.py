@@ -14,7 +14,7 @@ from nodeconductor.core.views import UuidViewSetMixin
 from nodeconductor.events.serializers import EventSerializer
 from nodeconductor.events.views import EventFilter, EventViewSet
 
-from .. import instance_policy, plans
+from .. import costs, instance_policy, plans
 from ..models import Backup, BackupState, Instance, InstanceState
 from ..serializers.instance import InstanceSerializer
 from ..serializers.instance_requests import (
@@ -113,6 +113,8 @@ class InstanceViewSet(
             )
             # How many backups each has: its delete's `actions` entry reads it (instance_policy.backups_problem).
             .annotate(backup_count=BACKUP_COUNT, backing_up=BACKING_UP)
+            # Its template's licences' monthly fees, summed in the same query: its monthly_cost adds them.
+            .annotate(license_monthly_fee=costs.license_fees("monthly_fee"))
             # Long texts of related rows that the instance view never shows.
             .defer(
                 "ssh_public_key__public_key",
@@ -331,7 +333,8 @@ LIST_COLUMNS = (
     "data_volume_size", "agreed_sla", "key_name", "key_fingerprint", "user_data", "backend_id", "system_volume_id",
     "data_volume_id", "port_id", "internal_ips", "external_ips", "start_time", "created", "modified",
     "operation_name", "operation_token", "operation_phase", "operation_params", "operation_started",
-    "template__uuid", "template__name", "flavor__uuid", "flavor__name", "ssh_public_key__uuid",
+    "template__uuid", "template__name", "template__monthly_fee", "flavor__uuid", "flavor__name", "flavor__monthly_fee",
+    "ssh_public_key__uuid", f"{_MEMBERSHIP}__cloud__storage_monthly_fee",
     f"{_MEMBERSHIP}__uuid", f"{_MEMBERSHIP}__state", f"{_MEMBERSHIP}__external_network_id",
     f"{_MEMBERSHIP}__project__uuid", f"{_MEMBERSHIP}__project__name",
     f"{_MEMBERSHIP}__project__customer__uuid", f"{_MEMBERSHIP}__project__customer__name",

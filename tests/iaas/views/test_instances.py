@@ -19,7 +19,8 @@ FIELDS = {
     "flavor_name", "cores", "ram", "system_volume_size", "data_volume_size", "agreed_sla", "project",
     "project_name", "customer", "customer_name", "cloud", "cloud_name", "cloud_project_membership",
     "ssh_public_key", "key_name", "key_fingerprint", "user_data", "backend_id", "system_volume_id", "data_volume_id",
-    "internal_ips", "external_ips", "start_time", "created", "modified", "actions", "operation",
+    "internal_ips", "external_ips", "start_time", "created", "modified", "actions", "operation", "monthly_cost",
+    "currency",
 }  # fmt: skip
 
 

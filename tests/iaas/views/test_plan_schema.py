@@ -33,7 +33,9 @@ def test_each_dry_run_is_described_with_its_plan(schema, path, method):
 
 def test_the_plan_body_names_its_parts(schema):
     plan = schema["components"]["schemas"]["Plan"]
-    assert set(plan["required"]) == {"operation", "dry_run", "state_path", "steps", "quota", "on_failure"}
+    assert set(plan["required"]) == {"operation", "dry_run", "state_path", "steps", "quota", "cost", "on_failure"}
+    cost = schema["components"]["schemas"]["PlanCost"]
+    assert set(cost["required"]) == {"currency", "setup_fee", "monthly_before", "monthly_after", "monthly_change"}
     step = schema["components"]["schemas"]["PlanStep"]
     assert set(step["properties"]) == {"step", "phase", "does", "actions"}
     action = step["properties"]["actions"]["items"]
