@@ -193,6 +193,8 @@ CELERY_TIMEZONE = "UTC"
 NODECONDUCTOR = {
     # The currency of every fee and cost (templates, licences, flavors, storage); ISO 4217. Amounts are Decimals.
     "CURRENCY": os.environ.get("NODECONDUCTOR_CURRENCY", "EUR"),
+    # Percent of a quota's limit at which usage logs the event quota_threshold_reached (once, until it falls under).
+    "QUOTA_ALERT_THRESHOLD": int(os.environ.get("NODECONDUCTOR_QUOTA_ALERT_THRESHOLD", "80")),
     # Admin credentials of each OpenStack, looked up by the Cloud's auth_url; never stored in the database.
     "OPENSTACK_CREDENTIALS": (),
     # Seconds between periodic pulls of every cloud account (flavors, images, quotas, instances).

@@ -72,5 +72,6 @@ def log_event(event_type, message, *, level="info", user=None, customer=None, pr
         resource_uuid=resource_uuid,
         context=context,
     )
-    logger.log(logging.WARNING if level == "error" else logging.INFO, "%s %s %s", event_type, message, context)
+    logger.log(logging.WARNING if level in ("error", "warning") else logging.INFO, "%s %s %s", event_type, message,
+               context)
     return event

@@ -22,7 +22,7 @@ class EventFilter(django_filters.FilterSet):
     project = UUIDFilter("project")
     customer = UUIDFilter("customer")
     event_type = django_filters.CharFilter(lookup_expr="startswith", help_text="Prefix, e.g. instance_stop")
-    level = django_filters.CharFilter(help_text="info or error")
+    level = django_filters.CharFilter(help_text="info, warning (a quota past its threshold) or error")
     created_after = django_filters.IsoDateTimeFilter(method="filter_created_after")
     created_before = django_filters.IsoDateTimeFilter(method="filter_created_before")
 

@@ -19,7 +19,8 @@ from .backend_specs import backup_spec
 from .engine import messages
 from .engine.operation_table import Call, Phase, Wait
 from .engine.resources import Pending, ResourceOperation
-from .models import Backup, BackupState, Cloud
+from .models import Backup, BackupState, Cloud, CloudProjectMembership
+from .quota_alerts import BACKUPS, check
 from .services.backup_schedules import stop
 
 B = BackupState
@@ -108,6 +109,7 @@ def _hand_on_slot(cloud_id):
 
 def _backup_then(backup, sizes):
     _hand_on_slot(backup.membership.cloud_id)
+    check(backup.membership, BACKUPS)
 
 
 def _backup_failed(backup, message):
@@ -116,6 +118,7 @@ def _backup_failed(backup, message):
     if backup.schedule_id:
         stop(backup.schedule_id, f"The backup of {backup.created:%Y-%m-%d %H:%M} UTC failed: {message}")
     _hand_on_slot(backup.membership.cloud_id)
+    check(backup.membership, BACKUPS)  # an Erred backup holds no snapshots: its share is free again
 
 
 BACKUP = ResourceOperation(
@@ -138,8 +141,14 @@ def _delete_step(backup, params):
     return _run(backup, BackupsMixin.delete_backup_step)
 
 
+def _deleted(backup, value):
+    """The deleted backup's snapshots no longer count: a quota past its warning threshold may be under it again."""
+    check(CloudProjectMembership.objects.get(pk=backup.membership_id), BACKUPS)
+
+
 DELETE_BACKUP = ResourceOperation(
     "delete_backup", Backup, B.DELETING, B.DELETING, Backup.schedule_deletion, Backup.begin_deleting, _delete_step,
+    then=_deleted,
     phases=(
         Phase("", "delete both snapshots (one already gone is fine)", (
             Call("cinder volume_snapshots.delete", "{system_snapshot_id}", only_if="the snapshot is still there"),

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from . import backup_operations, failures, floating_ip_sync, security_group_sync
+from . import backup_operations, failures, floating_ip_sync, quota_alerts, security_group_sync
 from .backend import CloudBackendError
 from .backend.security_groups import diff_key
 from .engine import records, resources
@@ -69,6 +69,9 @@ def _pull_then(cloud, diff):
     pull_cloud_instances(cloud, diff)
     diff.updated.extend(security_group_sync.reconcile_cloud(cloud))
     diff.updated.extend(floating_ip_sync.reconcile_cloud(cloud))
+    # The pull may have changed limits, or found servers, IPs and groups come or gone outside the broker.
+    for membership in cloud.memberships.exclude(tenant_id="").select_related("cloud", "project"):
+        quota_alerts.check(membership)
 
 
 PULL_CLOUD = ResourceOperation(
@@ -169,10 +172,15 @@ def _delete_step(group, params):
         membership.cloud.get_backend().delete_security_group(membership.tenant_id, group.backend_id, group.name)
 
 
+def _group_deleted(group, value):
+    """The group and its rules no longer count against the membership's quotas."""
+    quota_alerts.check(CloudProjectMembership.objects.get(pk=group.membership_id), quota_alerts.SECURITY_GROUPS)
+
+
 DELETE_SECURITY_GROUP = ResourceOperation(
     "delete_security_group", SecurityGroup, G.DELETION_SCHEDULED, G.DELETING, SecurityGroup.schedule_deletion,
     SecurityGroup.begin_deleting,
-    _delete_step,
+    _delete_step, then=_group_deleted,
     phases=(Phase("", "delete the group in Neutron, then forget it", (
         Call("neutron delete_security_group", "{backend_id}", only_if="the group is still there"),)),),
 )  # fmt: skip

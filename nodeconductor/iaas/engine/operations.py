@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from nodeconductor.core.models import User
 
-from .. import events, failures
+from .. import events, failures, quota_alerts
 from ..backend import CloudBackendError
 from ..models import Instance, InstanceState
 from . import build_slots, records
@@ -150,6 +150,7 @@ def _end(op, instance, params, error=None):
                 setattr(instance, field, value)
         instance.save()
         events.instance_event(instance, op.name, "failed", user=user, error=error)
+        quota_alerts.check(instance.cloud_project_membership, quota_alerts.INSTANCES)
         return
     if op.finish is not None:
         op.finish(instance, params)
@@ -160,6 +161,8 @@ def _end(op, instance, params, error=None):
         instance.save()
     # Logged once the outcome is stored: a finish or save that fails ends the operation failed, not both.
     events.instance_event(instance, op.name, "succeeded", user=user)
+    # What the instance holds may have settled (a resize), gone (a delete) or grown (a floating IP).
+    quota_alerts.check(instance.cloud_project_membership, quota_alerts.INSTANCES)
 
 
 def _failed(op, instance, params, message):

@@ -209,6 +209,8 @@ class CloudProjectMembership(SynchronizableMixin, UuidMixin, TimeStampedMixin):
     # Backups: the snapshots Cinder allows (pulled), and our own limit on their size, MiB (-1 = unlimited).
     quota_snapshot_count = models.IntegerField(default=-1)
     quota_snapshot_storage = models.BigIntegerField(default=-1, help_text="MiB")
+    # The quotas whose usage is past the warning threshold: the warning comes again only after usage fell under.
+    quota_alerts = models.JSONField(default=list, blank=True, editable=False)
     # The tenant's one network set, found or made by the sync (Neutron ids); instances boot on ports there.
     networking = models.CharField(max_length=20, choices=Networking.choices, blank=True, default="")
     network_id = models.CharField(max_length=64, blank=True)

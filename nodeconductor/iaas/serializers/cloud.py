@@ -208,6 +208,11 @@ class CloudProjectMembershipSerializer(OperationFieldMixin, HyperlinkedModelSeri
     usage = serializers.SerializerMethodField()
     network_quotas = serializers.SerializerMethodField()
     backup_quotas = serializers.SerializerMethodField()
+    quota_alerts = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="The quotas whose usage reached the QUOTA_ALERT_THRESHOLD percent of their limit (e.g. "
+        '["vcpu", "snapshots"]); each logged a quota_threshold_reached event when it got there.',
+    )  # fmt: skip
     networking = serializers.CharField(
         source="get_networking_display",
         read_only=True,
@@ -231,6 +236,7 @@ class CloudProjectMembershipSerializer(OperationFieldMixin, HyperlinkedModelSeri
             "usage",
             "network_quotas",
             "backup_quotas",
+            "quota_alerts",
             "networking",
             "network_id",
             "subnet_id",

@@ -8,14 +8,12 @@ and staff; its managers and the customer's owners read it.
 import types
 
 from django.db import transaction
-from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce
 from django_fsm import ConcurrentTransition, can_proceed
 
 from nodeconductor.core.exceptions import Conflict
 from nodeconductor.core.models import SshPublicKey
 
-from .. import events, instance_policy
+from .. import events, instance_policy, quota_alerts
 from ..engine import messages, operations, records
 from ..instance_policy import Decision, Operators
 from ..models import (
@@ -99,19 +97,9 @@ def restore_metadata(instance):
 
 
 # What a backup holds against the membership's backup quotas: its two snapshots and their size.
-SNAPSHOTS_PER_BACKUP = 2
-SNAPSHOT_QUOTAS = {"snapshots": ("quota_snapshot_count", "snapshots"),
-                   "snapshot_storage": ("quota_snapshot_storage", "MiB of snapshots")}  # fmt: skip
-
-
-def snapshot_usage(membership):
-    """What the membership's backups hold now: snapshots (count) and snapshot storage (MiB), keyed like the quotas.
-
-    Never stored: derived from the backups that hold snapshots, so a deleted or failed backup frees its share.
-    """
-    totals = Backup.objects.filter(membership=membership).holding_quota().aggregate(
-        count=Coalesce(Count("pk"), 0), size=Coalesce(Sum("size"), 0))
-    return {"snapshots": totals["count"] * SNAPSHOTS_PER_BACKUP, "snapshot_storage": int(totals["size"])}
+SNAPSHOTS_PER_BACKUP = quota_alerts.SNAPSHOTS_PER_BACKUP
+SNAPSHOT_QUOTAS = {key: quota_alerts.LABELS[key] for key in quota_alerts.BACKUPS}
+snapshot_usage = quota_alerts.snapshot_usage
 
 
 def backup_quota_change(instance):
@@ -156,6 +144,7 @@ def backup_create(instance, user, description="", kept_until=None, *, in_request
         records.start(backup, BACKUP, {"user_uuid": _uuid(user)})
         backup.save()
         events.resource_event(backup, BACKUP, "scheduled")
+        quota_alerts.check(membership, quota_alerts.BACKUPS)
 
         def undo():
             return bool(Backup.objects.filter(pk=backup.pk, operation_started__isnull=True).delete()[0])

@@ -11,7 +11,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from nodeconductor.core.exceptions import Conflict, QuotaExceeded
 
-from .. import events, instance_policy
+from .. import events, instance_policy, quota_alerts
 from ..engine import messages, operations
 from ..models import CloudProjectMembership, Instance, InstanceState, SecurityGroup
 from ..models.security_groups import set_instance_groups
@@ -25,12 +25,7 @@ def membership_usage(membership):
     return Instance.objects.filter(cloud_project_membership=membership).quota_usage()
 
 
-QUOTA_LABELS = {
-    "vcpu": ("quota_vcpu", "cores"),
-    "ram": ("quota_ram", "MiB of RAM"),
-    "storage": ("quota_storage", "MiB of storage"),
-    "max_instances": ("quota_max_instances", "instances"),
-}
+QUOTA_LABELS = {key: quota_alerts.LABELS[key] for key in ("vcpu", "ram", "storage", "max_instances")}
 
 
 def check_quota(membership, extra):
@@ -152,6 +147,7 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
         if security_groups:
             set_instance_groups(instance, security_groups)
         events.instance_event(instance, operation.name, "scheduled", user=user)
+        quota_alerts.check(membership, quota_alerts.INSTANCES)
         _enqueue(instance, operation, None, user)
     return instance
 
@@ -210,6 +206,7 @@ def instance_resize_flavor(instance, flavor, user=None):
         membership = _locked_membership(instance.cloud_project_membership)
         check_quota(membership, resize_flavor_quota_change(instance, flavor))
         Instance.objects.filter(pk=instance.pk).update(pending_cores=flavor.cores, pending_ram=flavor.ram)
+        quota_alerts.check(membership, quota_alerts.INSTANCES)
         return _schedule(
             instance, user, "resize_flavor", operations.RESIZE_FLAVOR,
             {"backend_flavor_id": flavor.backend_id, "flavor_uuid": str(flavor.uuid)},
@@ -223,6 +220,7 @@ def instance_resize_disk(instance, new_size, user=None):
         membership = _locked_membership(instance.cloud_project_membership)
         check_quota(membership, resize_disk_quota_change(instance, new_size))
         Instance.objects.filter(pk=instance.pk).update(pending_data_volume_size=new_size)
+        quota_alerts.check(membership, quota_alerts.INSTANCES)
         return _schedule(
             instance, user, "resize_disk", operations.RESIZE_DISK,
             {"new_size_mib": new_size},

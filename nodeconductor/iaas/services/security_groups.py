@@ -13,6 +13,7 @@ from django_fsm import ConcurrentTransition
 
 from nodeconductor.core.exceptions import Conflict, InUse, QuotaExceeded
 
+from .. import quota_alerts
 from ..engine import messages, records
 from ..models import CloudProjectMembership, Instance, SecurityGroup, SecurityGroupRule, SecurityGroupState
 from ..models.cloud import Networking
@@ -133,6 +134,7 @@ def group_create(membership, name, rules, description="", *, in_request=True):
         records.start(group, PUSH)
         group.save()
         _replace_rules(group, rules)
+        quota_alerts.check(membership, quota_alerts.SECURITY_GROUPS)
 
         def undo():
             return bool(SecurityGroup.objects.filter(pk=group.pk, state=G.SYNC_SCHEDULED).delete()[0])
@@ -157,6 +159,7 @@ def group_update(group, *, name=None, description=None, rules=None):
         if rules is not None:
             check_quota(membership, 0, len(rules) - group.rules.count())
             _replace_rules(group, rules)
+            quota_alerts.check(membership, quota_alerts.SECURITY_GROUPS)
         group.name = group.name if name is None else name
         group.description = group.description if description is None else description
         if group.busy:

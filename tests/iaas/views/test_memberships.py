@@ -18,6 +18,7 @@ FIELDS = {
     "state",
     "network_quotas",
     "backup_quotas",
+    "quota_alerts",
     "error_message",
     "quotas",
     "usage",
