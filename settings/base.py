@@ -195,6 +195,10 @@ NODECONDUCTOR = {
     "CURRENCY": os.environ.get("NODECONDUCTOR_CURRENCY", "EUR"),
     # Percent of a quota's limit at which usage logs the event quota_threshold_reached (once, until it falls under).
     "QUOTA_ALERT_THRESHOLD": int(os.environ.get("NODECONDUCTOR_QUOTA_ALERT_THRESHOLD", "80")),
+    # Seconds a read of the cloud that a request needs (a tenant's untracked servers, a console log) is reused,
+    # and how long the request waits for a worker to make it before it answers 503 with Retry-After.
+    "CLOUD_READ_FRESH_FOR": float(os.environ.get("NODECONDUCTOR_CLOUD_READ_FRESH_FOR", "5")),
+    "CLOUD_READ_WAIT": float(os.environ.get("NODECONDUCTOR_CLOUD_READ_WAIT", "15")),
     # Admin credentials of each OpenStack, looked up by the Cloud's auth_url; never stored in the database.
     "OPENSTACK_CREDENTIALS": (),
     # Seconds between periodic pulls of every cloud account (flavors, images, quotas, instances).

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from . import failures, resource_operations
+from . import cloud_reads, failures, resource_operations
 from .backend import CloudBackendError
 from .engine import leases, operations, poller, sweeper
 from .models import Cloud, CloudProjectMembership, SecurityGroup, SyncState
@@ -120,6 +120,17 @@ def poll_tenant(membership_id):
         except Exception as exc:  # noqa: BLE001 - the queue is down: the sweeper resumes the operations
             logger.warning("Could not send the next tick of membership %s (%s)", membership_id, type(exc).__name__)
     return {"advanced": result.advanced, "skipped": result.skipped, "remaining": result.remaining}
+
+
+@shared_task(name="nodeconductor.iaas.read_cloud")
+def read_cloud(read_id, token):
+    """Read the cloud for a request that waits for the answer (a console log, a tenant's untracked servers)."""
+    cloud_reads.run(read_id, token)
+
+
+def send_cloud_read(read_id, token):
+    """Enqueue a read a request waits for; raises when the broker refuses the message."""
+    read_cloud.apply_async(args=(read_id, token))
 
 
 def send_poll(membership_id, countdown=0):

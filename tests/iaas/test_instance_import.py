@@ -10,11 +10,13 @@ import uuid as uuidlib
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from nodeconductor.events.models import Event
 from nodeconductor.iaas.models import (
     Cloud,
     CloudProjectMembership,
+    CloudRead,
     ImportableServer,
     Instance,
     InstanceState,
@@ -122,6 +124,16 @@ def pull(iaas):
     run_cloud_pull(iaas.cloud)
 
 
+@pytest.fixture
+def as_read(iaas, settings):
+    """The tenant was just read and its answer is reused for the test's whole length: the list shows the rows on
+    record (a pull's, or rows a test makes without a cloud), and a request does not read the cloud again."""
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "CLOUD_READ_FRESH_FOR": 3600}
+    now = timezone.now()
+    CloudRead.objects.create(key=f"importable:{iaas.membership.uuid}", kind="importable", requested=now,
+                             answered=now, params={"membership": str(iaas.membership.uuid)})  # fmt: skip
+
+
 def listed(roles, iaas, role="admin"):
     """The importable list as `role` sees it, by server id."""
     response = roles.client_as(role).get(member_url(iaas.membership, "importable_instances"))
@@ -200,8 +212,8 @@ def test_the_list_says_why_a_server_cannot_be_imported(iaas, roles, raw):
     )
     assert response.status_code == 400
     assert response.json() == {
-        "server_id": [f"Server {two_data.name} ({two_data.id}) cannot be imported: it has 2 extra volumes; an "
-                      "instance has exactly one data volume."],
+        "backend_id": [f"Server {two_data.name} ({two_data.id}) cannot be imported: it has 2 extra volumes; an "
+                       "instance has exactly one data volume."],
         "code": "not_importable",
     }  # fmt: skip
     assert not Instance.objects.exists()
@@ -219,7 +231,19 @@ def test_servers_of_instances_are_not_listed_and_imported_ones_vanish_at_once(ia
     assert ours.backend_id not in {s.backend_id for s in ImportableServer.objects.all()}
 
 
-def test_a_sync_of_the_membership_refreshes_the_list(iaas, roles, raw):
+def test_the_list_reads_the_cloud_when_asked_and_reuses_a_fresh_answer(iaas, roles, raw, settings):
+    server = raw.server(iaas.flavor.backend_id)  # no pull since: the list reads the tenant now
+    assert set(listed(roles, iaas)) == {server.id}
+    lists = iaas.env.sim.call_counts()["compute.server_list"]
+    later = raw.server(iaas.flavor.backend_id)
+    assert set(listed(roles, iaas, "owner")) == {server.id}  # within CLOUD_READ_FRESH_FOR: the answer is reused
+    assert iaas.env.sim.call_counts()["compute.server_list"] == lists
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "CLOUD_READ_FRESH_FOR": 0}
+    assert set(listed(roles, iaas)) == {server.id, later.id}
+    assert iaas.env.sim.call_counts()["compute.server_list"] > lists
+
+
+def test_a_sync_of_the_membership_refreshes_the_list(iaas, roles, raw, as_read):
     server = raw.server(iaas.flavor.backend_id)
     assert listed(roles, iaas) == {}
     with run_tasks():
@@ -235,7 +259,7 @@ def test_a_sync_of_the_membership_refreshes_the_list(iaas, roles, raw):
     assert listed(roles, iaas) == {}
 
 
-def test_list_matrix_and_managers_are_refused(iaas, roles):
+def test_list_matrix_and_managers_are_refused(iaas, roles, as_read):
     row(iaas, "s1")
     expected = {"anonymous": 401, "stranger": 404, "manager": 403, "admin": 200, "owner": 200, "staff": 200}
     responses = check_matrix(roles, expected, lambda c, r: c.get(member_url(iaas.membership, "importable_instances")))
@@ -250,20 +274,20 @@ def test_list_matrix_and_managers_are_refused(iaas, roles):
     assert responses["admin"]["X-Result-Count"] == "1"
 
 
-def test_list_query_count_is_constant(iaas, roles, django_assert_num_queries):
+def test_list_query_count_is_constant(iaas, roles, django_assert_num_queries, as_read):
     client = roles.client_as("admin")
     path = member_url(iaas.membership, "importable_instances")
     row(iaas, "s0", flavor=None, template=None, reasons=["it is ERROR; only ACTIVE or SHUTOFF servers can be imported"])
-    # membership, owner check, administrator check, count, page
-    with django_assert_num_queries(5):
+    # membership, owner check, administrator check, the tenant's binding, the read on record, count, page
+    with django_assert_num_queries(7):
         assert len(client.get(path).json()) == 1
     for n in range(1, 30):
         row(iaas, f"s{n}")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(7):
         assert len(client.get(path, {"page_size": 25}).json()) == 25
 
 
-def test_import_matrix(iaas, roles):
+def test_import_matrix(iaas, roles, as_read):
     for role in ("admin", "staff", "manager"):
         row(iaas, role)
     expected = {"anonymous": 401, "stranger": 404, "manager": 403, "owner": 403, "admin": 201, "staff": 201}
@@ -289,12 +313,12 @@ def _import(roles, iaas, server_id, role="admin"):
     )
 
 
-def test_import_refusals(iaas, roles):
+def test_import_refusals(iaas, roles, as_read):
     response = _import(roles, iaas, "no-such-server")
     assert response.status_code == 400
     assert response.json() == {
-        "server_id": [f"Server no-such-server is not among the untracked servers of tenant {iaas.membership.tenant_id} "
-                      "as the last pull saw them; list importable_instances, or pull the cloud again."],
+        "backend_id": [f"Server no-such-server is not among the untracked servers of tenant "
+                       f"{iaas.membership.tenant_id}; list importable_instances to see them."],
         "code": "not_found_in_cloud",
     }  # fmt: skip
     assert _import(roles, iaas, "").json()["code"] == "invalid"
@@ -326,7 +350,7 @@ def test_import_refusals(iaas, roles):
     assert list(Instance.objects.values_list("backend_id", flat=True)) == ["taken"]
 
 
-def test_a_server_gone_since_the_pull_ends_erred_holding_nothing(iaas, roles, raw):
+def test_a_server_gone_since_the_pull_ends_erred_holding_nothing(iaas, roles, raw, as_read):
     server = raw.server(iaas.flavor.backend_id)
     pull(iaas)
     raw.nova.servers.delete(server.id)
@@ -347,7 +371,7 @@ def test_a_server_gone_since_the_pull_ends_erred_holding_nothing(iaas, roles, ra
     assert {v["id"] for v in iaas.env.sim.volumes()} == volumes  # the user's volumes were not ours to delete
 
 
-def test_a_server_changed_since_the_pull_is_refused_by_the_worker(iaas, roles, raw):
+def test_a_server_changed_since_the_pull_is_refused_by_the_worker(iaas, roles, raw, as_read):
     server = raw.server(iaas.flavor.backend_id)
     pull(iaas)
     raw.nova.volumes.create_server_volume(server.id, raw.volume())
@@ -377,7 +401,7 @@ def test_a_stopped_server_is_imported_offline(iaas, roles, raw):
     assert body["actions"]["import"]["enabled"] is False
 
 
-def test_a_server_tracked_under_another_cloud_row_of_the_openstack_is_neither_listed_nor_imported(iaas, roles):
+def test_a_server_tracked_under_another_cloud_row_of_the_openstack_is_neither_listed_nor_imported(iaas, roles, as_read):
     # Two Cloud rows of the customer on one OpenStack, both bound to the tenant (staff may): what one tracks,
     # the other neither offers nor imports (security review, finding 1: tracked per OpenStack and tenant).
     second = Cloud.objects.create(customer=roles.customer, name="Second row", auth_url=iaas.cloud.auth_url + "/")

@@ -7,6 +7,7 @@ from novaclient import exceptions as nova_exc
 
 from . import clients
 from .backups import BackupsMixin
+from .console import ConsoleMixin
 from .errors import CloudBackendError, translate_errors
 from .floating_ips import FloatingIPsMixin
 from .imports import ImportsMixin
@@ -47,6 +48,7 @@ class OpenStackBackend(
     ImportsMixin,
     SecurityGroupsMixin,
     BackupsMixin,
+    ConsoleMixin,
 ):
     """Talks to one OpenStack account with the admin credentials configured for its auth_url."""
 

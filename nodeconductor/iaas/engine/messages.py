@@ -51,3 +51,8 @@ def send_operation_step(instance_uuid, token, seq, countdown=0):
 def send_resource_step(kind, uuid, token, seq, countdown=0):
     """Send step `seq` of the operation recorded on a cloud, a membership or a security group (`kind`)."""
     _tasks().send_resource_step(kind, uuid, token, seq, countdown=countdown)
+
+
+def send_cloud_read(read_id, token):
+    """Send a read of the cloud that a request waits for (services/cloud_reads.py)."""
+    _tasks().send_cloud_read(read_id, token)

@@ -4,6 +4,7 @@ from .backup_schedules import BackupSchedule
 from .backups import Backup, BackupState
 from .catalogue import Flavor, Image, Template, TemplateLicense, TemplateMapping
 from .cloud import Cloud, CloudProjectMembership, SyncState
+from .cloud_reads import CloudRead
 from .floating_ips import FloatingIP, FloatingIPStatus
 from .importable import ImportableServer
 from .instance import Instance, InstanceState
@@ -16,6 +17,7 @@ __all__ = (
     "BackupState",
     "Cloud",
     "CloudProjectMembership",
+    "CloudRead",
     "Flavor",
     "FloatingIP",
     "FloatingIPStatus",

@@ -51,6 +51,16 @@ class ImportableServerSerializer(serializers.ModelSerializer):
 
 
 class InstanceImportSerializer(serializers.Serializer):
-    """The import request: the Nova id of a server listed by importable_instances."""
+    """The import request: the Nova id of a server listed by importable_instances, under the list's own name."""
 
-    server_id = serializers.CharField(max_length=255, help_text="Nova server id (`backend_id` in the list).")
+    backend_id = serializers.CharField(max_length=255, required=False,
+                                       help_text="Nova server id, as `backend_id` in importable_instances.")
+    server_id = serializers.CharField(max_length=255, required=False, help_text="The same, by its former name.")
+
+    def validate(self, attrs):
+        """Exactly one of backend_id (the list's name) or server_id (kept for older clients)."""
+        given = [name for name in ("backend_id", "server_id") if attrs.get(name)]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"backend_id": ["Give the server's Nova id as backend_id, as importable_instances lists it."]})
+        return {"backend_id": attrs[given[0]]}

@@ -16,6 +16,7 @@ from .. import events, instance_policy
 from ..engine import operations
 from ..engine.operation_table import IMPORT
 from ..models import ImportableServer, Instance, SyncState
+from . import cloud_reads
 from .instances import _enqueue, _locked_membership, _uuid, check_quota
 
 NOT_LISTER = "Only owners of the customer, administrators of the project and staff list importable servers."
@@ -51,6 +52,15 @@ def _tracked(membership):
     )
 
 
+def read_untracked(membership):
+    """Have a worker read the tenant's untracked servers now (no older than CLOUD_READ_FRESH_FOR seconds), so a
+    server made a moment ago is listed and importable; a membership not In Sync keeps what its last pull saw."""
+    if membership.state != SyncState.IN_SYNC or not membership.tenant_id or membership.tenant_taken():
+        return
+    cloud_reads.read(f"importable:{membership.uuid}", "importable", {"membership": str(membership.uuid)},
+                     fresh_for=cloud_reads.fresh_for())  # fmt: skip
+
+
 def importable_servers(membership):
     """The membership's untracked servers as the last pull saw them, minus those imported since (one query)."""
     return (
@@ -82,13 +92,13 @@ def instance_import(*, user, membership, server_id):
         row = membership.importable_servers.select_related("flavor", "template").filter(backend_id=server_id).first()
         if row is None:
             raise ValidationError(
-                {"server_id": [f"Server {server_id} is not among the untracked servers of tenant {tenant} as the last "
-                               "pull saw them; list importable_instances, or pull the cloud again."]},
+                {"backend_id": [f"Server {server_id} is not among the untracked servers of tenant {tenant}; "
+                                "list importable_instances to see them."]},
                 code="not_found_in_cloud",
             )  # fmt: skip
         if row.reasons:
             raise ValidationError(
-                {"server_id": [f"Server {row.name} ({server_id}) cannot be imported: {'; '.join(row.reasons)}."]},
+                {"backend_id": [f"Server {row.name} ({server_id}) cannot be imported: {'; '.join(row.reasons)}."]},
                 code="not_importable",
             )
         storage = row.system_volume_size + row.data_volume_size

@@ -285,8 +285,11 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
 
     @extend_schema(
         summary="List the tenant's servers that no instance tracks (owners, project administrators, staff)",
-        description="As the last pull of the cloud (or sync of the membership) saw them; no cloud call. Each says "
-        "whether it can be imported and, if not, why (`reasons`). Managers get 403.",
+        description="Read from the cloud when asked: a worker lists the tenant's servers (an answer younger than "
+        "CLOUD_READ_FRESH_FOR seconds is reused, so a portal may poll), and the request waits for it. Each says "
+        "whether it can be imported and, if not, why (`reasons`). A membership not In Sync lists what its last "
+        "pull saw. Managers get 403. 502: the cloud failed the read (its message); 503: no worker answered in "
+        "time.",
         responses={200: ImportableServerSerializer(many=True)},
     )
     @decorators.action(detail=True, methods=["get"], serializer_class=ImportableServerSerializer,
@@ -295,15 +298,18 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
         """The pulled untracked servers of the tenant, paginated like every list."""
         membership = self.get_object()
         import_services.require_list(request.user, membership)
+        import_services.read_untracked(membership)
         page = self.paginate_queryset(import_services.importable_servers(membership))
         body = ImportableServerSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(body)
 
     @extend_schema(
         summary="Import a server as an instance (project administrators, staff)",
-        description="Creates the instance in Provisioning Scheduled from what the last pull saw (counted against "
-        "the quotas now) and schedules the import: a worker verifies the server in the cloud and the instance "
-        "ends Online or Offline as the server is, or Erred holding nothing (the server is left untouched). "
+        description="Reads the tenant's untracked servers from the cloud (as importable_instances does), creates "
+        "the instance in Provisioning Scheduled from what it saw (counted against the quotas now) and schedules "
+        "the import: a worker verifies the server in the cloud again and the instance ends Online or Offline as "
+        "the server is, or Erred holding nothing (the server is left untouched). The server is named by "
+        "`backend_id`, as the list names it (`server_id` is accepted too). "
         "400 not_found_in_cloud: the server is not among the tenant's untracked servers; 400 not_importable: "
         "the message says why; 400 quota_exceeded; 409 conflict: an instance already tracks the server.",
         request=InstanceImportSerializer,
@@ -319,8 +325,9 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
         import_services.require_import(request.user, membership)
         serializer = InstanceImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        import_services.read_untracked(membership)
         instance = import_services.instance_import(
-            user=request.user, membership=membership, server_id=serializer.validated_data["server_id"]
+            user=request.user, membership=membership, server_id=serializer.validated_data["backend_id"]
         )
         instance = Instance.objects.select_related(
             "cloud_project_membership__project__customer", "cloud_project_membership__cloud", "template", "flavor",
