@@ -34,8 +34,10 @@ Operation names (for ``fail_next`` and ``call_counts``):
   ``compute.limits``, ``compute.quota_get``, ``compute.quota_defaults``, ``compute.quota_update``,
   ``compute.server_list``, ``compute.server_get``, ``compute.server_create``, ``compute.server_delete``,
   ``compute.server_stop``, ``compute.server_start``, ``compute.server_reboot``, ``compute.server_resize``,
-  ``compute.server_confirm_resize``, ``compute.server_revert_resize``, ``compute.volume_attachment_list``,
-  ``compute.volume_attachment_get``, ``compute.volume_attach``, ``compute.volume_detach``
+  ``compute.server_confirm_resize``, ``compute.server_revert_resize``, ``compute.server_reset_state`` (admin
+  os-resetState), ``compute.volume_attachment_list``, ``compute.volume_attachment_get``, ``compute.volume_attach``,
+  ``compute.volume_attachment_update`` (from 2.85 an attachment's delete_on_termination, on a server in any state;
+  below 2.85 Nova's swap, admin only: its refusals, no swap), ``compute.volume_detach``
 * volume: ``volume.versions``, ``volume.version``, ``volume.list``, ``volume.get``, ``volume.create``,
   ``volume.update``, ``volume.delete``, ``volume.extend``, ``volume.reset_status``, ``volume.set_bootable``,
   ``volume.limits``, ``volume.quota_get``, ``volume.quota_defaults``, ``volume.quota_update``, and the volume
@@ -53,7 +55,11 @@ but the operation still takes place, as on a real cloud), ``error_state`` (accep
 ERROR / ``error`` / ``error_extending`` / ``error_deleting`` / ``error_detaching`` / ``error_attaching``
 instead of its target state; only for operations with an asynchronous outcome: compute.server_create and the
 server actions, compute.server_delete, compute.volume_attach/detach, volume.create/extend/delete,
-snapshot.create/delete).
+snapshot.create/delete), ``retries_exhausted`` (compute.server_create only: the build fails as Nova's does on
+mini-openstack when Neutron's transient 500 hits the port binding: BUILD/scheduling again, then ERROR with the fault
+"Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance <id>.",
+code 500; the ports are freed and the volumes available, still in the server's mappings; ``times=2`` fails two
+builds in a row). A server deleted goes with the volumes whose attachment says delete_on_termination.
 
 Delays (``set_delay``): server_build, server_stop, server_start, server_reboot, server_resize,
 server_confirm_resize, server_revert_resize, server_delete, volume_create, volume_download, volume_attach,

@@ -9,6 +9,7 @@ from . import microversion
 from .core import ApiError, isotime, new_id
 from .http import Response, Service
 from .server_actions import ServerActionsMixin
+from .server_attachments import AttachmentsMixin
 from .servers import ServersMixin
 from .state import NOVA_DEFAULT_QUOTAS
 
@@ -44,7 +45,7 @@ def generated_keypair():
     return public, private
 
 
-class Compute(ServersMixin, ServerActionsMixin, Service):
+class Compute(ServersMixin, ServerActionsMixin, AttachmentsMixin, Service):
     """Nova's compute API under /compute."""
 
     name = "compute"

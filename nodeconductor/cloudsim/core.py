@@ -139,7 +139,7 @@ class Fault:
         self.seconds = seconds
 
 
-FAULT_MODES = ("http", "hang", "error_state")
+FAULT_MODES = ("http", "hang", "error_state", "retries_exhausted")
 
 
 class FaultRegistry:

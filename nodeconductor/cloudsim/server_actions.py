@@ -1,9 +1,9 @@
-"""Nova server actions (stop/start/reboot/resize/confirm/revert), delete and os-volume_attachments."""
+"""Nova server actions (stop/start/reboot/resize/confirm/revert, the admin's os-resetState) and delete."""
 
-from .core import ApiError, isotime, new_id
+from .core import ApiError, isotime
 from .server_networks import release
 from .servers import POWER, conflict
-from .volumes_model import attach, begin_detach, finish_detach, has_snapshots
+from .volumes_model import finish_detach, has_snapshots
 
 
 def action_operation(req):
@@ -15,7 +15,7 @@ def action_operation(req):
 
 ACTIONS = {"os-stop": "server_stop", "os-start": "server_start", "reboot": "server_reboot",
            "resize": "server_resize", "confirmResize": "server_confirm_resize",
-           "revertResize": "server_revert_resize"}
+           "revertResize": "server_revert_resize", "os-resetState": "server_reset_state"}
 
 
 class ServerActionsMixin:
@@ -80,6 +80,17 @@ class ServerActionsMixin:
         s["task_state"] = "reboot_started_hard" if hard else "reboot_started"
         self.state.later("server_reboot", self._settle, s["id"], error, vm_state="active", task_state=None,
                          power_state=POWER["active"])
+        return self.ok(None, 202)
+
+    def _server_reset_state(self, req, s, arg, error):
+        """os-resetState (admin): vm_state active or error at once, no task, and no fault added."""
+        if not req.is_admin:
+            raise ApiError(403, "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed.")
+        state = (arg or {}).get("state") if isinstance(arg, dict) else None
+        if state not in ("active", "error"):
+            raise ApiError(400, f"Invalid input for field/attribute state. Value: {state}. {state!r} is not one of "
+                                "['active', 'error']")
+        s.update(vm_state=state, task_state=None, updated=isotime())
         return self.ok(None, 202)
 
     def _server_resize(self, req, s, arg, error):
@@ -168,110 +179,3 @@ class ServerActionsMixin:
                 st.later("volume_delete", st.volumes.pop, vol["id"], None)
         release(st, s)
         del st.servers[sid]
-
-    # -- volume attachments --------------------------------------------------------------------------
-
-    def _attachment_view(self, req, s, b):
-        out = {"serverId": s["id"], "volumeId": b["volume_id"], "device": b["device"]}
-        if not req.version.at_least("2.89"):
-            out["id"] = b["volume_id"]
-        if req.version.at_least("2.70"):
-            out["tag"] = None
-        if req.version.at_least("2.79"):
-            out["delete_on_termination"] = b["delete_on_termination"]
-        if req.version.at_least("2.89"):
-            out["attachment_id"] = b.setdefault("attachment_id", new_id())
-            out["bdm_uuid"] = b.setdefault("bdm_uuid", new_id())
-        return out
-
-    def attachment_list(self, req):
-        """GET /servers/{id}/os-volume_attachments."""
-        s = self.get_server(req)
-        return self.ok({"volumeAttachments": [self._attachment_view(req, s, b) for b in s["bdms"]]})
-
-    def _find_bdm(self, s, volume_id):
-        b = next((b for b in s["bdms"] if b["volume_id"] == volume_id), None)
-        if b is None:
-            raise ApiError(404, f"Volume {volume_id} is not attached to the instance {s['id']}.")
-        return b
-
-    def attachment_get(self, req):
-        """GET /servers/{id}/os-volume_attachments/{volume}."""
-        s = self.get_server(req)
-        return self.ok({"volumeAttachment": self._attachment_view(req, s, self._find_bdm(s, req.match["vol"]))})
-
-    def volume_attach(self, req):
-        """POST /servers/{id}/os-volume_attachments: reserved -> attaching -> in-use on a timer."""
-        st = self.state
-        s = self.get_server(req)
-        spec = (req.body or {}).get("volumeAttachment") or {}
-        vid = spec.get("volumeId")
-        if s["vm_state"] not in ("active", "stopped", "resized"):
-            raise conflict("attach_volume", s)
-        self._busy("attach_volume", s)
-        vol = st.volumes.get(vid or "")
-        if vol is None or vol["project_id"] != s["project_id"]:
-            raise ApiError(404, f"Volume {vid} could not be found.")
-        if vol["attachments"] or vol["status"] == "in-use":
-            servers = ",".join(a["server_id"] for a in vol["attachments"])
-            raise ApiError(400, f"Invalid volume: volume {vid} is already attached to instances: {servers}")
-        if vol["status"] != "available":
-            raise ApiError(400, f"Invalid volume: Volume {vid} status must be available or downloading to reserve, "
-                                f"but the current status is {vol['status']}.")
-        used = {b["device"] for b in s["bdms"]}
-        device = next(f"/dev/sd{c}" for c in "abcdefghijklmnopqrstuvwxyz" if f"/dev/sd{c}" not in used)
-        b = {"volume_id": vid, "boot_index": None, "device": device,
-             "delete_on_termination": bool(spec.get("delete_on_termination", False))}
-        s["bdms"].append(b)
-        vol["status"] = "reserved"
-        error = st.faults.take("compute.volume_attach", modes=("error_state",)) is not None
-        st.later("volume_attach", self._attach_step, s["id"], vid, error, 1)
-        return self.ok({"volumeAttachment": self._attachment_view(req, s, b)})
-
-    def _attach_step(self, sid, vid, error, step):
-        st = self.state
-        vol, s = st.volumes.get(vid), st.servers.get(sid)
-        if vol is None or s is None:
-            return
-        if step == 1:
-            vol["status"] = "attaching"
-            st.later("volume_attach", self._attach_step, sid, vid, error, 2)
-            return
-        b = next((b for b in s["bdms"] if b["volume_id"] == vid), None)
-        if error or b is None:
-            vol["status"] = "error_attaching" if error else "available"
-            if b is not None:
-                s["bdms"].remove(b)
-            return
-        attach(st, vol, sid, b["device"])
-
-    def volume_detach(self, req):
-        """DELETE /servers/{id}/os-volume_attachments/{volume}: detaching -> available on a timer."""
-        st = self.state
-        s = self.get_server(req)
-        b = self._find_bdm(s, req.match["vol"])
-        if b["boot_index"] == 0:
-            raise ApiError(400, "Cannot detach a root device volume")
-        if s["vm_state"] not in ("active", "stopped", "resized", "error"):
-            raise conflict("detach_volume", s)
-        self._busy("detach_volume", s)
-        vol = st.volumes[b["volume_id"]]
-        if vol["status"] != "in-use":
-            raise ApiError(400, "Invalid volume: Unable to detach volume. Volume status must be 'in-use' and "
-                                "attach_status must be 'attached' to detach.")
-        begin_detach(st, vol)
-        error = st.faults.take("compute.volume_detach", modes=("error_state",)) is not None
-        st.later("volume_detach", self._detach_done, s["id"], vol["id"], error)
-        return self.ok(None, 202)
-
-    def _detach_done(self, sid, vid, error):
-        st = self.state
-        vol, s = st.volumes.get(vid), st.servers.get(sid)
-        if vol is None:
-            return
-        if error:
-            vol["status"] = "error_detaching"
-            return
-        finish_detach(st, vol, sid)
-        if s is not None:
-            s["bdms"] = [b for b in s["bdms"] if b["volume_id"] != vid]

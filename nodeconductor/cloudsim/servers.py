@@ -1,4 +1,5 @@
-"""Nova servers: boot (incl. BDM v2 boot-from-volume), power and resize actions, delete, volume attachments."""
+"""Nova servers: list, show and boot (incl. BDM v2 boot-from-volume); actions and delete are in server_actions,
+volume attachments in server_attachments."""
 
 import base64
 import binascii
@@ -6,7 +7,7 @@ import re
 
 from .core import ApiError, isotime, new_id
 from .http import Response
-from .server_networks import ALLOCATION_FAILED, addresses, allocate, plan_nics, security_group_names
+from .server_networks import ALLOCATION_FAILED, addresses, allocate, plan_nics, release, security_group_names
 from .volumes_model import attach, new_volume
 
 # (vm_state, task_state) -> status, as nova.api.openstack.common.status_from_state maps them.
@@ -31,6 +32,11 @@ def conflict(action, s, attr="vm_state"):
     """Nova's 409 for an action the server's state does not allow."""
     return ApiError(409, f"Cannot '{action}' instance {s['id']} while it is in {attr} {s[attr]}")
 
+
+# Nova's fault when a build failed on every host it could try (the conductor's MaxRetriesExceeded): on
+# mini-openstack's one host, what a transient Neutron 500 during the port binding ends in.
+RETRIES_EXHAUSTED = ("Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures "
+                     "for instance {}.")
 
 # Nova's schema: user_data is a base64 string of at most 65535 characters.
 USER_DATA_MAX = 65535
@@ -63,12 +69,9 @@ class ServersMixin:
         r("POST", v + "/servers", "compute.server_create", self.server_create)
         r("GET", v + "/servers/(?P<id>[^/]+)", "compute.server_get", self.server_get)
         r("DELETE", v + "/servers/(?P<id>[^/]+)", "compute.server_delete", self.server_delete)
-        self.server_action_routes(v)  # ServerActionsMixin's, beside this one in the Compute service
-        att = v + "/servers/(?P<id>[^/]+)/os-volume_attachments"
-        r("GET", att, "compute.volume_attachment_list", self.attachment_list)
-        r("POST", att, "compute.volume_attach", self.volume_attach)
-        r("GET", att + "/(?P<vol>[^/]+)", "compute.volume_attachment_get", self.attachment_get)
-        r("DELETE", att + "/(?P<vol>[^/]+)", "compute.volume_detach", self.volume_detach)
+        # ServerActionsMixin's and AttachmentsMixin's, beside this one in the Compute service.
+        self.server_action_routes(v)
+        self.attachment_routes(v)
 
     # -- views ---------------------------------------------------------------------------------------
 
@@ -259,44 +262,57 @@ class ServersMixin:
             st.volumes[b["volume_id"]]["status"] = "reserved"
             server["bdms"].append(b)
         st.servers[sid] = server
-        error = st.faults.take("compute.server_create", modes=("error_state",)) is not None
-        st.later("server_build", self._build_step, sid, error, 0 if nics else 1)
+        fault = st.faults.take("compute.server_create", modes=("error_state", "retries_exhausted"))
+        st.later("server_build", self._build_step, sid, fault.mode if fault else None, 0 if nics else 1)
         body = {"id": sid, "links": self.link("servers", sid), "OS-DCF:diskConfig": "MANUAL"}
         if not req.version.at_least("2.37") or networks != "none":
             body["security_groups"] = [{"name": "default"}]
         body["adminPass"] = new_id().replace("-", "")[:12]
         return self.ok({"server": body}, 202)
 
-    def _build_step(self, sid, error, step):
+    def _build_step(self, sid, failure, step):
         st = self.state
         s = st.servers.get(sid)
         if s is None or s["vm_state"] != "building":
             return
         s["updated"] = isotime()
+        if step == 3:
+            # The reschedule found no other host (mini-openstack has one): the conductor gives up on the build.
+            self._build_failed(s, RETRIES_EXHAUSTED.format(sid))
+            return
         if step == 0:
             # BUILD/networking: nova-compute binds the ports before it maps the block devices.
             if not allocate(st, s, s["security_group_names"]):
-                s.update(vm_state="error", task_state=None, power_state=0,
-                         fault={"code": 500, "created": isotime(), "message": ALLOCATION_FAILED.format(sid)})
-                for b in s["bdms"]:
-                    st.volumes[b["volume_id"]]["status"] = "available"
+                self._build_failed(s, ALLOCATION_FAILED.format(sid))
                 return
             s["task_state"] = "networking"
-            st.later("server_build", self._build_step, sid, error, 1)
+            st.later("server_build", self._build_step, sid, failure, 1)
             return
         if step == 1:
             s["task_state"] = "block_device_mapping"
             for b in s["bdms"]:
                 st.volumes[b["volume_id"]]["status"] = "attaching"
-            st.later("server_build", self._build_step, sid, error, 2)
+            st.later("server_build", self._build_step, sid, failure, 2)
             return
-        if error:
-            s.update(vm_state="error", task_state=None, power_state=0,
-                     fault={"code": 500, "created": isotime(),
-                            "message": f"Build of instance {sid} aborted: Injected fault (simulated)."})
+        if failure == "retries_exhausted":
+            # The spawn failed (Neutron's 500 while it bound the port): nova-compute frees the ports and the
+            # volumes' attachments and hands the build back to the conductor to reschedule.
+            release(st, s)
             for b in s["bdms"]:
                 st.volumes[b["volume_id"]]["status"] = "available"
+            s["task_state"] = "scheduling"
+            st.later("server_build", self._build_step, sid, failure, 3)
+            return
+        if failure:
+            self._build_failed(s, f"Build of instance {sid} aborted: Injected fault (simulated).")
             return
         s.update(vm_state="active", task_state=None, power_state=1, launched_at=isotime(micro=True))
         for b in s["bdms"]:
             attach(st, st.volumes[b["volume_id"]], sid, b["device"])
+
+    def _build_failed(self, s, message):
+        """End a build in ERROR with Nova's fault; the volumes stay in its mappings but are free in Cinder."""
+        s.update(vm_state="error", task_state=None, power_state=0,
+                 fault={"code": 500, "created": isotime(), "message": message})
+        for b in s["bdms"]:
+            self.state.volumes[b["volume_id"]]["status"] = "available"

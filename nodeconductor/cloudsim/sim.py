@@ -83,7 +83,7 @@ class CloudSim:
     # -- faults and knobs ----------------------------------------------------------------------------
 
     def fail_next(self, operation, times=1, status=500, message=None, mode=None, seconds=30.0):
-        """Make the next `times` calls of `operation` fail (mode http/hang/error_state)."""
+        """Make the next `times` calls of `operation` fail (mode http/hang/error_state/retries_exhausted)."""
         self.state.faults.arm(operation, times=times, status=status, message=message, mode=mode, seconds=seconds)
 
     @property

@@ -43,6 +43,44 @@ def test_error_state_fault_on_server_create(cloudsim):
     assert cloudsim.fault_log[0]["mode"] == "error_state"
 
 
+def test_retries_exhausted_fails_builds_with_novas_fault_once_or_more(cloudsim):
+    nova, cinder = clients(cloudsim)
+    cloudsim.fail_next("compute.server_create", times=2, mode="retries_exhausted")
+    states = []
+    for _ in range(2):
+        srv, vols = boot(nova, cinder, data=True, delete_on_termination=True)
+        states.append(srv.status)
+        assert srv.fault == {"code": 500, "created": srv.fault["created"],
+                             "message": "Exceeded maximum number of retries. Exhausted all hosts available for "
+                                        f"retrying build failures for instance {srv.id}."}  # fmt: skip
+        # The volumes are free in Cinder but still the server's: they go when it is deleted.
+        assert [cinder.volumes.get(v).status for v in vols] == ["available", "available"]
+        assert {v["id"] for v in getattr(srv, "os-extended-volumes:volumes_attached")} == set(vols)
+    assert states == ["ERROR", "ERROR"]
+    assert boot(nova, cinder)[0].status == "ACTIVE"  # the third build works
+    assert [e["mode"] for e in cloudsim.fault_log] == ["retries_exhausted", "retries_exhausted"]
+
+
+def test_retries_exhausted_frees_the_port_the_build_was_binding(cloudsim):
+    nova, cinder = clients(cloudsim)
+    from neutronclient.v2_0 import client as neutron_client
+
+    neutron = neutron_client.Client(session=session(cloudsim))
+    net = neutron.create_network({"network": {"name": "n"}})["network"]
+    neutron.create_subnet({"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.9.0.0/24"}})
+    port = neutron.create_port({"port": {"network_id": net["id"]}})["port"]
+    root = cinder.volumes.create(1, imageRef=next(iter(cloudsim.images()))["id"])
+    wait(lambda: cinder.volumes.get(root.id), lambda v: v.status == "available")
+    cloudsim.fail_next("compute.server_create", mode="retries_exhausted")
+    bdm = [{"uuid": root.id, "source_type": "volume", "destination_type": "volume", "boot_index": 0}]
+    srv = nova.servers.create("vm", image=None, flavor="1", block_device_mapping_v2=bdm, nics=[{"port-id": port["id"]}])
+    seen = []
+    srv = wait(lambda: nova.servers.get(srv.id),
+               lambda s: seen.append((s.status, getattr(s, "OS-EXT-STS:task_state"))) or s.status == "ERROR")
+    assert ("BUILD", "scheduling") in seen[1:], "nova-compute handed the build back before it failed"
+    assert neutron.show_port(port["id"])["port"]["device_id"] == "" and srv.addresses == {}
+
+
 def test_error_state_fault_on_extend_and_volume_create(cloudsim):
     nova, cinder = clients(cloudsim)
     cloudsim.fail_next("volume.create", mode="error_state")

@@ -1,8 +1,10 @@
-"""Power, resize and delete of an existing instance, as non-blocking phased steps (see instances.py)."""
+"""Power, resize and delete of an existing instance, and the retry of a failed build, as non-blocking phased steps
+(see instances.py)."""
 
 from django.utils import timezone
 from novaclient.v2.servers import Server
 
+from . import clients
 from .errors import CloudBackendError, CloudResourceNotFound
 from .instances import VOLUME_ERROR_STATES, Step, _server_fault, uses_port
 from .networking import port_name
@@ -221,6 +223,48 @@ class InstanceActionsMixin:
             self.release_instance_floating_ips(tenant, instance.port_id, instance.uuid.hex)
         self._delete_instance_port(instance)
         return Step(done=True, changes={"port_id": ""})
+
+    def rebuild_step(self, instance, backend_flavor_id, build_retry, failed_server_id):
+        """One look of a provision's one retry after Nova's transient build failure (`build_retry`, its fault): keep
+        both volumes and delete the failed server, wait until it is gone and both volumes are available, then boot
+        again on them. The instance has no backend_id meanwhile: its servers are found by name and metadata."""
+        server = self.get_server(instance)
+        if server is not None and server.id == failed_server_id:
+            if self._task_state(server) != "deleting" and server.status != "DELETED":
+                self._keep_volumes(instance, server.id, build_retry)
+                with self._call(f"delete the failed server {server.id}"):
+                    server.delete()
+            return Step(phase="rebuild", waiting_for=f"the failed server {server.id} to be gone")
+        if server is not None:
+            # The look that booted it died before its id was stored.
+            return Step(phase="rebuilt", changes={"backend_id": server.id}, waiting_for="the server built again")
+        waiting = []
+        for role, volume_id in (("root", instance.system_volume_id), ("data", instance.data_volume_id)):
+            volume = self.get_volume(instance, volume_id)
+            if volume is None or volume.status in VOLUME_ERROR_STATES:
+                what = "is gone" if volume is None else f"went to status {volume.status}"
+                raise CloudBackendError(f"The server went to ERROR in the cloud: {build_retry} It was not built "
+                                        f"again: its {role} volume {volume_id} {what}.")  # fmt: skip
+            if volume.status != "available":
+                waiting.append(f"{role} volume {volume.status}")
+        if waiting:
+            return Step(phase="rebuild", waiting_for=f"both volumes available to boot again ({', '.join(waiting)})")
+        key_name = self._ensure_keypair(instance)
+        server = self._boot(instance, backend_flavor_id, instance.system_volume_id, instance.data_volume_id, key_name,
+                            instance.port_id)  # fmt: skip
+        return Step(phase="rebuilt", changes={"backend_id": server.id}, waiting_for="the server built again")
+
+    def _keep_volumes(self, instance, server_id, build_retry):
+        """Make Nova leave both volumes when it deletes the failed server: the boot gave them to the server
+        (delete_on_termination), and the retry boots on them. Nova 2.85 allows this on a server in ERROR."""
+        nova = self._client("nova-attachments", clients.nova_attachments, self._tenant(instance))
+        for volume_id in (instance.system_volume_id, instance.data_volume_id):
+            try:
+                with self._call(f"keep volume {volume_id} when server {server_id} is deleted"):
+                    nova.volumes.update_server_volume(server_id, volume_id, volume_id, delete_on_termination=False)
+            except CloudBackendError as exc:
+                raise CloudBackendError(f"The server went to ERROR in the cloud: {build_retry} It was not built "
+                                        f"again: {exc}") from None  # fmt: skip
 
     def inspect_instance(self, instance):
         """What the cloud holds of an instance, as plain data: the server's status and what is not healthy.

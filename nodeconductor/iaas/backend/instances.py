@@ -24,6 +24,9 @@ META_KEY = "nodeconductor_instance"
 # binding update (mini-openstack NOTES.md); the next read works, so server reads are retried a few times.
 NOVA_READ_ATTEMPTS = 4
 NOVA_READ_RETRY_PAUSE = 0.5
+# Nova's fault of a build that failed on every host it could try (MaxRetriesExceeded). On mini-openstack a
+# transient Neutron 500 during the port binding ends in it; the next build usually works, so it is retried once.
+TRANSIENT_BUILD_FAULT = "Exceeded maximum number of retries"
 VOLUME_ERROR_STATES = {"error", "error_extending", "error_deleting", "error_restoring", "error_detaching",
                        "error_attaching", "error_managing"}
 
@@ -221,10 +224,18 @@ class InstanceOperationsMixin:
         return self.ensure_port(tenant, network_id, port_name(instance), security_group_ids)["id"]
 
     def provision_step(self, instance, backend_flavor_id, phase="", security_group_ids=None, assign_floating_ip=False,
-                       floating_ip=None, system_snapshot_id="", data_snapshot_id=""):
+                       floating_ip=None, system_snapshot_id="", data_snapshot_id="", build_retry="",
+                       failed_server_id=""):
         """Advance provisioning by one look: volumes and port, then the server, then wait for ACTIVE; with
         assign_floating_ip, then a floating IP on the port, and wait for Nova to show its address. A restore
-        makes both volumes from a backup's snapshots (at the instance's sizes, the snapshots') instead."""
+        makes both volumes from a backup's snapshots (at the instance's sizes, the snapshots') instead.
+
+        Nova's transient build failure is retried once on the same volumes (phase "rebuild", rebuild_step in
+        instance_actions.py); build_retry carries the first failure's fault, so a second failure is final and
+        says both.
+        """
+        if phase == "rebuild":
+            return self.rebuild_step(instance, backend_flavor_id, build_retry, failed_server_id)
         changes = {}
         if not instance.backend_id:
             first_look = not instance.system_volume_id and not instance.data_volume_id
@@ -262,9 +273,11 @@ class InstanceOperationsMixin:
             if server is None:
                 raise CloudBackendError(f"Server {instance.backend_id} vanished from the cloud while building.")
         if server.status == "ERROR":
-            raise CloudBackendError(f"The server went to ERROR in the cloud: {_server_fault(server)}")
+            return self._build_failed(server, changes, build_retry)
         if server.status != "ACTIVE":
-            return Step(phase="server", changes=changes, waiting_for=f"server {server.status}")
+            building = f" (built again after: {build_retry})" if build_retry else ""
+            return Step(phase="rebuilt" if build_retry else "server", changes=changes,
+                        waiting_for=f"server {server.status}{building}")  # fmt: skip
         internal, external = _ips(server)
         if assign_floating_ip and phase != "floating_ip":
             fip = self.give_floating_ip(instance, changes.get("port_id", instance.port_id))
@@ -275,6 +288,20 @@ class InstanceOperationsMixin:
             return Step(phase="floating_ip", changes=changes, waiting_for="the floating IP on the server")
         changes.update(internal_ips=internal, external_ips=external, start_time=timezone.now())
         return Step(done=True, changes=changes)
+
+    @staticmethod
+    def _build_failed(server, changes, build_retry):
+        """A server in ERROR: Nova's transient build failure goes to the retry once; any other, or a second, fails."""
+        fault = _server_fault(server)
+        if build_retry:
+            raise CloudBackendError(f"The server went to ERROR in the cloud again, after one retry: {fault} "
+                                    f"(the first build failed with: {build_retry})")  # fmt: skip
+        if TRANSIENT_BUILD_FAULT not in fault:
+            raise CloudBackendError(f"The server went to ERROR in the cloud: {fault}")
+        # The failed server is found by name and metadata from now on, as the second one will be until it is booted.
+        return Step(phase="rebuild", changes={**changes, "backend_id": ""},
+                    carry={"build_retry": fault, "failed_server_id": server.id},
+                    waiting_for=f"a second build of the server, after Nova's transient failure: {fault}")  # fmt: skip
 
     def give_floating_ip(self, instance, port_id, floating_ip_id=""):
         """The floating IP step that a provision asked for and the assign action share: the port's IP, else

@@ -64,10 +64,16 @@ class Phase:
     does: str
     actions: tuple = ()  # Call and Wait items in the order the phase makes them
     when: str = ""  # a context key that must be truthy for the phase to happen at all (e.g. a floating IP asked)
+    # A key only a run knows (run_context), for a phase that the cloud's behaviour brings about (a retry after its
+    # transient failure): a plan, whose context lacks the key, shows the phase (its `does` says when it happens);
+    # a run's progress counts it only once it happened.
+    happens_if: str = ""
 
     def applies(self, context):
         """Whether the step goes through this phase for the request behind `context`."""
-        return not self.when or bool(context.get(self.when))
+        if self.when and not context.get(self.when):
+            return False
+        return not self.happens_if or bool(context.get(self.happens_if, True))
 
     def calls(self, context):
         """The calls this phase makes for the request behind `context`, in order."""
@@ -84,7 +90,7 @@ def _finish_provision(instance, params):
 
 def run_context(params):
     """The context keys a recorded operation's params decide (the progress shows only the phases that apply)."""
-    return {"floating_ip": bool(params.get("assign_floating_ip"))}
+    return {"floating_ip": bool(params.get("assign_floating_ip")), "build_retry": bool(params.get("build_retry"))}
 
 
 def _finish_provision_ip(instance, params):
@@ -202,6 +208,27 @@ _GIVE_FLOATING_IP = (
          only_if="the IP is ours (tagged nodeconductor)"),
 )
 
+_BOOT = Call("nova servers.create", "name={hostname} flavor={flavor_id} block_device_mapping_v2=[root volume "
+            "boot_index=0, data volume boot_index=-1] networks={networks}{user_data}")
+# Nova's transient build failure is retried once, on the volumes Nova would otherwise delete with the failed server.
+_RETRIED = "Nova failed the build with 'Exceeded maximum number of retries' (the first time only)"
+_REBUILD = (
+    Phase("rebuild", f"only when {_RETRIED}: keep both volumes, delete the failed server, wait for it to be gone "
+          "and for both volumes to be available, then boot the server again on them", (
+        Call("nova volumes.update_server_volume", "(the failed server) {system_volume_id} delete_on_termination=False "
+             "(microversion 2.85)", only_if=_RETRIED),
+        Call("nova volumes.update_server_volume", "(the failed server) {data_volume_id} delete_on_termination=False "
+             "(microversion 2.85)", only_if=_RETRIED),
+        Call("nova servers.delete", "(the failed server)", only_if=_RETRIED),
+        Wait("the failed server", "gone"),
+        Wait("root volume and data volume", "available"),
+        Call("nova keypairs.create", "{key_pair} (the SSH key {key_name})", when="key_pair",
+             only_if="the cloud does not have this keypair any more"),
+        dataclasses.replace(_BOOT, only_if=_RETRIED)), happens_if="build_retry"),
+    Phase("rebuilt", "wait for the server built again to be ACTIVE (a second failure is final)", (
+        Wait("server", "ACTIVE"), *_GIVE_FLOATING_IP), happens_if="build_retry"),
+)  # fmt: skip
+
 PROVISION = Operation(
     "provision", S.PROVISIONING_SCHEDULED, S.PROVISIONING, Instance.begin_provisioning, Steps.provision_step,
     Instance.set_online, _finish_provision_ip, compensation=Actions.delete_step,
@@ -217,10 +244,10 @@ PROVISION = Operation(
             Wait("root volume and data volume", "available"),
             Call("nova keypairs.create", "{key_pair} (the SSH key {key_name})", when="key_pair",
                  only_if="the cloud does not have this keypair yet"),
-            Call("nova servers.create", "name={hostname} flavor={flavor_id} block_device_mapping_v2=[root volume "
-                 "boot_index=0, data volume boot_index=-1] networks={networks}{user_data}"))),
+            _BOOT)),
         Phase("server", "wait for the server to be ACTIVE", (  # then, when asked, a floating IP on its port
             Wait("server", "ACTIVE"), *_GIVE_FLOATING_IP)),
+        *_REBUILD,
         Phase("floating_ip", "wait for the floating IP to show on the server", (
             Wait("server's addresses", "the floating IP"),), when="floating_ip"),
     ),
@@ -335,7 +362,6 @@ UNASSIGN_FLOATING_IP = Operation(
     phases=(Phase("", "take the floating IP off the instance's port; it stays the tenant's", (
         Call("neutron update_floatingip", "{floating_ip_choice} port_id=None", only_if="the IP is on the port"),)),),
 )  # fmt: skip
-
 
 
 def _restore_ended(instance, params):
