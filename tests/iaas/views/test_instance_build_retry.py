@@ -5,12 +5,14 @@ progress; a second failure ends Erred with both faults and leaves nothing in the
 import time
 
 import pytest
+from neutronclient.v2_0 import client as neutron_client
 
 from nodeconductor.events.models import Event
 from nodeconductor.iaas.backend.networking import port_name
+from nodeconductor.iaas.backend.session import get_session
 from nodeconductor.iaas.engine import operations, poller
 from nodeconductor.iaas.engine.operation_table import PROVISION
-from nodeconductor.iaas.models import InstanceState
+from nodeconductor.iaas.models import CloudProjectMembership, InstanceState
 from tests.fixtures.iaas import build_iaas
 from tests.fixtures.roles import check_matrix
 from tests.iaas.steps import advance
@@ -99,6 +101,47 @@ def test_a_second_failure_ends_erred_with_both_faults_and_leaves_nothing_in_the_
     shown = roles.client_as("admin").get(url(instance)).json()
     assert (shown["operation"]["state"], shown["operation"]["step"]) == ("failed", REBUILT)
     assert shown["operation"]["failure"] == instance.error_message
+
+
+@pytest.fixture
+def unbindable(iaas_any, settings):
+    """Builds that Nova fails twice with its retries exhausted. On the simulator, two faults armed; on the real cloud,
+    the membership's network swapped for an admin-made flat network on a physical network that no host maps
+    (physnet9): Nova cannot bind a port there, reschedules, and on mini-openstack's one host runs out of hosts."""
+    env = iaas_any.env
+    if env.sim is not None:
+        fail_builds(env.sim, times=2)
+        yield iaas_any
+        return
+    admin = neutron_client.Client(session=get_session(env.credentials))
+    network = admin.create_network({"network": {"name": "nc-test-unbindable", "tenant_id": env.tenant_id,
+                                                "provider:network_type": "flat",
+                                                "provider:physical_network": "physnet9"}})["network"]  # fmt: skip
+    try:
+        admin.create_subnet({"subnet": {"network_id": network["id"], "ip_version": 4, "cidr": "10.99.0.0/24",
+                                        "tenant_id": env.tenant_id}})  # fmt: skip
+        settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "OPENSTACK_NETWORKS": "tenant"}
+        CloudProjectMembership.objects.filter(pk=iaas_any.membership.pk).update(
+            networking="internal_only", network_id=network["id"])  # fmt: skip
+        yield iaas_any
+    finally:
+        for port in admin.list_ports(network_id=network["id"])["ports"]:  # a failed test's port
+            admin.delete_port(port["id"])
+        admin.delete_network(network["id"])
+
+
+def test_a_build_that_nova_fails_twice_ends_erred_with_both_faults_on_each_cloud(unbindable, roles):
+    instance = provision(unbindable, roles)
+
+    assert instance.state == S.ERRED
+    assert instance.error_message.count(TRANSIENT) == 2, instance.error_message
+    assert "(the first build failed with: Exceeded maximum number of retries." in instance.error_message
+    backend = unbindable.cloud.get_backend()
+    tenant = unbindable.membership.tenant_id
+    ours = backend.list_ours(tenant)
+    assert [r for r in ours["servers"] + ours["volumes"] if r["owner"] == str(instance.uuid)] == []
+    assert backend.find_port_ids(tenant, port_name(instance)) == []
+    assert not any(v.name.startswith(f"nc-{instance.uuid.hex}") for v in backend.cinder(tenant).volumes.list())
 
 
 def test_another_error_fault_is_final_with_no_retry(iaas, roles):
