@@ -73,10 +73,12 @@ def _past(membership, held):
     return past
 
 
-def check(membership, keys=tuple(LABELS)):
+def check(membership, keys=tuple(LABELS), held=None):
     """Log `quota_threshold_reached` for each quota of `keys` that passed the threshold since it was last under;
-    remember which are past it. Reads only, unless that set changed (then under the membership's lock)."""
-    held = usage(membership, keys)
+    remember which are past it. Reads only, unless that set changed (then under the membership's lock).
+
+    `held`: the usage of `keys` when the caller knows it already (a create that just counted it)."""
+    held = held if held is not None else usage(membership, keys)
     if _past(membership, held) == set(membership.quota_alerts or ()) & set(keys):
         return []
     with transaction.atomic():

@@ -112,7 +112,8 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
     operation = operation or operations.PROVISION
     with transaction.atomic():
         membership = _locked_membership(membership)
-        check_quota(membership, create_quota_change(flavor, system_volume_size, data_volume_size))
+        change, usage = create_quota_change(flavor, system_volume_size, data_volume_size), membership_usage(membership)
+        refuse_over_quota(membership, change, usage, QUOTA_LABELS)
         if assign_floating_ip:
             floating_ip_services.check_quota(membership)
         instance = Instance(
@@ -147,7 +148,8 @@ def instance_create(*, user, membership, template, flavor, hostname, system_volu
         if security_groups:
             set_instance_groups(instance, security_groups)
         events.instance_event(instance, operation.name, "scheduled", user=user)
-        quota_alerts.check(membership, quota_alerts.INSTANCES)
+        # The usage with this instance is known: the hot path of a create reads no instance back.
+        quota_alerts.check(membership, tuple(QUOTA_LABELS), held={k: usage[k] + change.get(k, 0) for k in QUOTA_LABELS})
         _enqueue(instance, operation, None, user)
     return instance
 
