@@ -157,6 +157,8 @@ ROWS = [
         fresh="instance:offline",
     ),
     Row("Delete an instance", "DELETE", "/api/instances/{instance}/", ADMIN_STAFF_ACTION, fresh="instance:offline"),
+    Row("Read an instance's console log", "GET", "/api/instances/{instance}/console_log/",
+        _statuses(404, 403, 200, 403, 200), fresh="instance:built"),
     Row("Back up an instance", "POST", "/api/backups/", _statuses(400, 403, 202, 403, 202),
         {"backup_source": "{instance}"}, fresh="instance:offline"),
     Row("Show a backup", "GET", "/api/backups/{backup}/", SEE_ALL_BUT_STRANGER),

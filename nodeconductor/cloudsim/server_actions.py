@@ -15,7 +15,10 @@ def action_operation(req):
 
 ACTIONS = {"os-stop": "server_stop", "os-start": "server_start", "reboot": "server_reboot",
            "resize": "server_resize", "confirmResize": "server_confirm_resize",
-           "revertResize": "server_revert_resize", "os-resetState": "server_reset_state"}
+           "revertResize": "server_revert_resize", "os-resetState": "server_reset_state",
+           "os-getConsoleOutput": "server_console_output"}
+# What nova.virt.fake.FakeDriver.get_console_output answers (mini-openstack runs it): the simulator says the same.
+FAKE_CONSOLE = "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE"
 
 
 class ServerActionsMixin:
@@ -35,6 +38,28 @@ class ServerActionsMixin:
         server = self.get_server(req)
         error = self.state.faults.take(operation, modes=("error_state",)) is not None
         return getattr(self, "_" + ACTIONS[action])(req, server, body[action], error)
+
+    def _server_console_output(self, req, s, arg, error):
+        """os-getConsoleOutput: the last `length` lines (all for null), cut as nova-compute's _tail_log cuts them:
+        lines[-length:], so -1 (which the API allows) drops the first line, as on mini-openstack."""
+        length = (arg or {}).get("length") if isinstance(arg, dict) else None
+        try:
+            length = None if length is None else int(length)
+        except (TypeError, ValueError):
+            raise ApiError(400, f"Invalid input for field/attribute length. Value: {length}. '{length}' is not "
+                                "valid under any of the given schemas") from None
+        if length is not None and length < -1:
+            raise ApiError(400, f"Invalid input for field/attribute length. Value: {length}. {length} is less than "
+                                "the minimum of -1")
+        if s["vm_state"] == "building":
+            raise ApiError(409, f"Instance {s['id']} is not ready")
+        if error:
+            raise ApiError(500, "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and "
+                                "attach the Nova API log if possible.")
+        lines = FAKE_CONSOLE.split("\n")
+        if length is not None:
+            lines = lines[-length:] if length else []
+        return self.ok({"output": "\n".join(lines)})
 
     def _busy(self, action, s):
         if s["task_state"] is not None:

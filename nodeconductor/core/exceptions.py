@@ -40,6 +40,7 @@ ERROR_CODES = {
     "unsupported_media_type": "The body's Content-Type is not JSON or form data (415).",
     "throttled": "Too many requests; retry after the time given (429).",
     "service_unavailable": "The database or the task queue refused the request; nothing was changed (503).",
+    "cloud_error": "The cloud failed a read the request needed; the message is the cloud's own (502).",
     "server_error": "An unexpected failure on the server, logged for the operators; nothing secret is shown (500).",
 }
 

@@ -37,7 +37,7 @@ def error_serializer(name, codes):
 ERROR_DETAIL = error_serializer("Error", sorted(ERROR_CODES))
 ERRORS = {
     status: error_serializer(f"Error{status}", codes_for_status(status))
-    for status in (401, 403, 404, 406, 409, 415, 429, 503)
+    for status in (401, 403, 404, 406, 409, 415, 429, 502, 503)
 }
 # A token login's wrong credentials are a 400, as in DRF's own token view; no other 400 carries this code.
 FIELD_CODES = [code for code in codes_for_status(400) if code != "authentication_failed"]

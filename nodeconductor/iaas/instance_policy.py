@@ -117,7 +117,9 @@ RULES = {
 # Not an action on a managed instance: servers that no instance tracks are imported through their membership.
 IMPORT_REASON = "The instance is already managed by NodeConductor; servers no instance tracks are imported from " \
     "their project's cloud membership."  # fmt: skip
-ACTION_NAMES = (*RULES, "import")
+# A read, not an action that changes anything: who may, and in which state, decided here like the others.
+CONSOLE_NEEDS = "Only an Online or Offline instance has a console log to read"
+ACTION_NAMES = (*RULES, "import", "console_log")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +191,8 @@ def decide(operators, instance, action):
     """The decision for one action on one instance by the user behind `operators`."""
     if action == "import":
         return IMPORT_REFUSED
+    if action == "console_log":
+        return _console_log(operators, instance)
     rule = RULES[action]
     if operators.user is None:
         pass  # the system itself (the shell, a management command): only the state decides
@@ -208,6 +212,17 @@ def decide(operators, instance, action):
     problem = rule.check(instance) if rule.check else ""
     if problem:
         return Decision(False, problem, 409, "invalid_state")
+    return ALLOWED
+
+
+def _console_log(operators, instance):
+    """Reading the console: those who operate the instance (it can show what only they should read), once its
+    server runs or is stopped; an operation under way does not stand in the way of a read."""
+    if operators.user is not None and not operators.can_operate(instance.cloud_project_membership.project_id):
+        return ADMINS_ONLY
+    if instance.state not in (InstanceState.ONLINE, InstanceState.OFFLINE) or not instance.backend_id:
+        label = STATE_LABELS.get(instance.state, instance.state)
+        return Decision(False, f"{CONSOLE_NEEDS}; the instance is {label}.", 409, "invalid_state")
     return ALLOWED
 
 

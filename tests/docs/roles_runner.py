@@ -13,6 +13,7 @@ from nodeconductor.iaas.models import (
 )
 from nodeconductor.iaas.services.backups import restore_metadata
 from tests import factories
+from tests.iaas.views.test_instances import provision
 
 VIEWS = {
     "customer": "customers",
@@ -84,6 +85,8 @@ class MatrixRunner:
             objs["customer_permission"] = factories.CustomerPermissionFactory(customer=self.roles.customer)
         elif fresh == "project_permission":
             objs["project_permission"] = factories.ProjectPermissionFactory(project=self.roles.project, role="manager")
+        elif fresh == "instance:built":
+            objs["instance"] = self.built_instance()
         elif fresh.startswith("instance:"):
             objs["instance"] = self._fresh_instance(InstanceState(fresh.split(":")[1]))
         if "instance" not in objs:
@@ -107,6 +110,13 @@ class MatrixRunner:
         if not hasattr(self, "_backup"):
             self._backup = self._fresh_backup(self.iaas_instance())
         return self._backup
+
+    def built_instance(self):
+        """One instance built in the simulated cloud (its server has a console), for the rows that read the cloud."""
+        if not hasattr(self, "_built"):
+            self._built = provision(self.iaas, self.roles, hostname="built-1")
+            assert self._built.state == InstanceState.ONLINE, self._built.error_message
+        return self._built
 
     def iaas_instance(self):
         """One Online instance row shared by the read-only rows."""

@@ -127,7 +127,7 @@ def test_labels_and_focus(iaas, roles, login, browser):
     assert labels == {
         "hostname": "Host name", "description": "Description", "template": "Template", "flavor": "Flavor",
         "data_volume_size": "Data volume size (MiB)", "ssh_public_key": "SSH key",
-        "assign_floating_ip": "Give it a floating IP",
+        "assign_floating_ip": "Give it a floating IP", "user_data": "User data (cloud-init)",
     }  # fmt: skip
     # Each group's box is labelled by the group's name and rules, inside the "Security groups" fieldset.
     boxes = {browser.label_of(c) for c in browser.all("main form input[name=security_group]")}

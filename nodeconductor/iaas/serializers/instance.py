@@ -51,8 +51,9 @@ def date_formatter(field):
 
 ACTIONS_SCHEMA = {
     "type": "object",
-    "description": "Each action (start, stop, restart, resize_flavor, resize_disk, delete, recover, import): whether "
-    "the requester can do it now, and if not, the reason its request would be refused with (403 or 409).",
+    "description": "Each action (start, stop, restart, resize_flavor, resize_disk, delete, recover, import, and the "
+    "console_log read): whether the requester can do it now, and if not, the reason its request would be refused "
+    "with (403 or 409).",
     "properties": {
         name: {
             "type": "object",

@@ -91,3 +91,14 @@ def _answer(row):
     if row.error:
         raise CloudReadFailed(row.error)
     return row
+
+
+# The longest console log a request may ask for, in lines; the default when it does not say.
+CONSOLE_LOG_MAX_LINES = 1000
+CONSOLE_LOG_LINES = 100
+
+
+def console_log(instance, length):
+    """The last `length` lines of the instance's console, read by a worker (the row: its lines and when)."""
+    return read(f"console_log:{instance.uuid}", "console_log", {"instance": str(instance.uuid), "length": length},
+                fresh_for=fresh_for())  # fmt: skip

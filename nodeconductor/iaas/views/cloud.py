@@ -13,7 +13,7 @@ from rest_framework import decorators, mixins, response, status, viewsets
 
 from nodeconductor.core import filters
 from nodeconductor.core.permissions import CanManageObject, deny_unless, is_staff
-from nodeconductor.core.schema import accepted, conflict
+from nodeconductor.core.schema import ERRORS, accepted, conflict
 from nodeconductor.core.views import UuidViewSetMixin, scheduled
 from nodeconductor.iaas import plans
 from nodeconductor.iaas.models import Backup, Cloud, CloudProjectMembership, Flavor, Instance, SyncState
@@ -290,7 +290,8 @@ class CloudProjectMembershipViewSet(_CreateListRetrieveDestroyViewSet):
         "whether it can be imported and, if not, why (`reasons`). A membership not In Sync lists what its last "
         "pull saw. Managers get 403. 502: the cloud failed the read (its message); 503: no worker answered in "
         "time.",
-        responses={200: ImportableServerSerializer(many=True)},
+        responses={200: ImportableServerSerializer(many=True),
+                   502: OpenApiResponse(ERRORS[502], description="The cloud failed the read: its own message.")},
     )
     @decorators.action(detail=True, methods=["get"], serializer_class=ImportableServerSerializer,
                        filterset_class=None, ordering_fields=())  # fmt: skip

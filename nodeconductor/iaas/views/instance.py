@@ -25,6 +25,7 @@ from ..serializers.instance_requests import (
 from ..services import instances as services
 from .dry_runs import DRY_RUN, PLAN, dry_run, plan_answer
 from .floating_ips import FloatingIPActionsMixin
+from .instance_console import ConsoleLogActionMixin
 
 # An instance's backups, counted in the list's own query (a correlated subquery: no GROUP BY over its columns).
 BACKUP_COUNT = Coalesce(Subquery(Backup.objects.filter(instance=OuterRef("pk")).order_by().values("instance")
@@ -84,6 +85,7 @@ def _scheduled(action):
 )
 class InstanceViewSet(
     FloatingIPActionsMixin,
+    ConsoleLogActionMixin,
     UuidViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -66,7 +66,9 @@ def test_reasons_name_the_state_needed_and_the_role(iaas, roles):
     manager = roles.client_as("manager").get(url(online)).json()["actions"]
     assert manager["stop"] == {"enabled": False, "reason": "Only project administrators and staff operate instances."}
     assert set(manager) == {"start", "stop", "restart", "resize_flavor", "resize_disk", "delete", "recover", "import",
-                           "update_security_groups", "assign_floating_ip", "unassign_floating_ip", "backup"}
+                           "update_security_groups", "assign_floating_ip", "unassign_floating_ip", "backup",
+                           "console_log"}  # fmt: skip
+    assert manager["console_log"] == manager["stop"]  # a read that shows what only operators should see
 
 
 def test_list_rows_carry_the_same_actions(iaas, roles):

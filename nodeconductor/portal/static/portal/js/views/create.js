@@ -80,6 +80,8 @@ export async function createPage(main, { params: [uuid], ctx, alive }) {
       { placeholder: c.keys.length ? "No key" : "No key (add one on the SSH keys page)" })),
     groupsArea,
     assignCheckbox(),
+    field("User data (cloud-init)", h("textarea", { name: "user_data", rows: 4, spellcheck: "false", autocomplete: "off" }),
+      "Optional: #cloud-config YAML or a script that the VM runs at its first boot. At most about 47 KiB."),
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, "Create instance"),
       h("a", { class: "button", href: `#/projects/${uuid}` }, "Cancel")));
@@ -96,6 +98,7 @@ export async function createPage(main, { params: [uuid], ctx, alive }) {
     const groups = pickedGroups(form);
     if (groups.length) body.security_groups = groups;
     if (values.assign_floating_ip) body.assign_floating_ip = true;
+    if (values.user_data) body.user_data = values.user_data;
     const size = values.data_volume_size.trim();
     if (size) body.data_volume_size = /^\d+$/.test(size) ? Number(size) : size;
     const instance = await api.post("/api/instances/", body);

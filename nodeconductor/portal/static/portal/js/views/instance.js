@@ -4,6 +4,7 @@ import * as api from "../api.js";
 import { announce, badge, field, fill, formError, h, mib, onSubmit, select, states, when } from "../dom.js";
 import { actionsOf, isBusy, progressOf } from "../instance-state.js";
 import { backupsCard } from "./backups.js";
+import { consoleCard } from "./console.js";
 import { groupPicker, pickedGroups, ruleText } from "./security-groups.js";
 
 const LABELS = { start: "Start", stop: "Stop", restart: "Restart", delete: "Delete",
@@ -119,6 +120,7 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
   let seen = null; // {snapshot, project, busy} of the last rendering
   let gone = false;
   const pending = { value: null }; // the ticks of the groups form not yet applied
+  const consoleLog = consoleCard(uuid);
 
   const run = async (name, request, message) => {
     fill(status);
@@ -183,6 +185,7 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
     // Re-rendering replaces the buttons: keep keyboard focus on the same action.
     const focused = document.activeElement?.dataset?.action;
     fill(title, instance.hostname, " ", badge(instance.state));
+    consoleLog.update(instance);
     fill(body,
       h("p", {}, h("a", { href: seen.project }, `← ${instance.project_name}`), h("span", { class: "muted" }, ` · ${instance.customer_name}`)),
       instance.error_message ? h("div", { class: "error-box", role: "alert" }, h("p", {}, h("strong", {}, "Error: "), instance.error_message)) : null,
@@ -196,6 +199,7 @@ export async function instancePage(main, { params: [uuid], poll, alive }) {
       resizeForms(instance, flavors, allowed.resize, after),
       groupsCard(instance, used, available, pending, after),
       backupsCard(instance, backups, schedules, flavors, (request, message) => run("backup", request, message), after),
+      consoleLog.card,
       h("div", { class: "grid-2" },
         h("section", { class: "card", "aria-labelledby": "details-title" }, h("h2", { id: "details-title" }, "Details"), details(instance)),
         h("section", { class: "card", "aria-labelledby": "events-title" }, h("h2", { id: "events-title" }, "Events"), eventList(events))));
