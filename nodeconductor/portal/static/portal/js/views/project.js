@@ -103,12 +103,26 @@ function totals(memberships) {
   return out;
 }
 
+// Every quota the API may warn about (a membership's quota_alerts), as people name them.
+const ALERT_LABELS = { vcpu: "vCPU", ram: "RAM", storage: "Storage", max_instances: "Instances", snapshots: "Snapshots",
+  snapshot_storage: "Snapshot storage", floating_ips: "Floating IPs", security_groups: "Security groups",
+  security_group_rules: "Security group rules" };
+
+/** The quotas past the warning threshold (the API's quota_alerts, which logged quota_threshold_reached). */
+function quotaWarnings(memberships) {
+  const past = memberships.flatMap((m) => (m.quota_alerts || []).map((key) => `${ALERT_LABELS[key] || key} in ${m.cloud_name}`));
+  if (!past.length) return null;
+  return h("div", { class: "warning-box", dataset: { alerts: past.length } },
+    h("p", {}, h("strong", {}, "Nearly used up: "), past.join("; "), "."),
+    h("p", { class: "hint" }, "Usage reached the warning threshold of these quotas; the event log says when."));
+}
+
 function quotaBars(memberships) {
   if (!memberships.length) {
     return states.empty("This project is not bound to any cloud yet, so it has no quotas. An owner binds it on the Clouds page.");
   }
   const sums = totals(memberships);
-  return h("ul", { class: "quotas" }, QUOTAS.map(([key, label, format]) => {
+  return [quotaWarnings(memberships), h("ul", { class: "quotas" }, QUOTAS.map(([key, label, format]) => {
     const { used, limit } = sums[key];
     const percent = limit > 0 ? Math.min(100, Math.round((100 * used) / limit)) : 0;
     const text = limit === -1 ? `${format(used)} used, no limit` : `${format(used)} of ${format(limit)}`;
@@ -119,7 +133,7 @@ function quotaBars(memberships) {
       h("div", { class: `bar${percent >= 90 ? " full" : ""}`, role: "meter", "aria-labelledby": `q-${key}`,
         "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": percent, "aria-valuetext": text }, fillBar),
       h("span", { class: "quota-text" }, text));
-  }));
+  }))];
 }
 
 function membersList(project) {
@@ -194,7 +208,9 @@ export async function projectPage(main, { params: [uuid], ctx, poll, alive }) {
   const quotas = h("section", { class: "card", "aria-labelledby": "quota-title" }, h("h2", { id: "quota-title" }, "Quota usage"), states.loading("quotas"));
   const list = h("div", { id: "instances" }, states.loading("instances"));
   const count = h("span", { class: "muted" });
-  fill(main, title, h("p", { class: "muted" }, project.customer_name, project.description ? ` · ${project.description}` : ""),
+  const cost = `${project.monthly_cost} ${project.currency} a month`;
+  fill(main, title, h("p", { class: "muted" }, project.customer_name, project.description ? ` · ${project.description}` : "",
+    h("span", { class: "project-cost" }, ` · ${cost}`)),
     await pickers(ctx, project),
     h("div", { class: "grid-2" }, quotas,
       h("section", { class: "card", "aria-labelledby": "members-title" }, h("h2", { id: "members-title" }, "Members"), members,
