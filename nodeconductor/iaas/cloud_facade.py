@@ -38,7 +38,8 @@ class _OnSpec:
 
     def __init__(self, function):
         self.function = function
-        self.provision = function is InstanceOperationsMixin.provision_step
+        # A boot reads the SSH key, the image and the user data: the provision's spec, and its retry's.
+        self.provision = function in (InstanceOperationsMixin.provision_step, OpenStackBackend.rebuild_step)
 
     def __get__(self, facade, owner=None):
         if facade is None:
@@ -79,6 +80,8 @@ class CloudFacade:
     give_floating_ip = _OnSpec(OpenStackBackend.give_floating_ip)
     assign_floating_ip_step = _OnSpec(OpenStackBackend.assign_floating_ip_step)
     unassign_floating_ip_step = _OnSpec(OpenStackBackend.unassign_floating_ip_step)
+    rebuild_step = _OnSpec(OpenStackBackend.rebuild_step)
+    console_output = _OnSpec(OpenStackBackend.console_output)
 
     def run_step(self, step, instance, **kwargs):
         """Run one step on an instance row: a step of the adapter gets the instance's spec, an application step

@@ -153,9 +153,9 @@ def test_creates_and_actions_naming_the_victims_objects_are_refused_and_make_not
          invalid(security_groups=1)),
         # A server id of the victim's tenant, imported into the attacker's own tenant.
         (f"/api/project-cloud-memberships/{attacker.membership.uuid.hex}/import_instance/",
-         {"server_id": o["instances"].backend_id}, 400,
-         {"server_id": [f"Server {o['instances'].backend_id} is not among the untracked servers of tenant {tenant} "
-                        "as the last pull saw them; list importable_instances, or pull the cloud again."],
+         {"backend_id": o["instances"].backend_id}, 400,
+         {"backend_id": [f"Server {o['instances'].backend_id} is not among the untracked servers of tenant {tenant}; "
+                         "list importable_instances to see them."],
           "code": "not_found_in_cloud"}),
         (f"/api/instances/{attacker.instance.uuid.hex}/update_security_groups/",
          {"security_groups": [link("securitygroup", o["security-groups"])]}, 400, invalid(security_groups=1)),

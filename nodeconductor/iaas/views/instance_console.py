@@ -38,7 +38,9 @@ class ConsoleLogActionMixin:
         "request calls the cloud) while the request waits; an answer of the last CLOUD_READ_FRESH_FOR seconds is "
         "reused. 400: a length that is not a whole number from 1 to 1000; 403: managers and owners; 409: the "
         "instance is not Online or Offline; 502 cloud_error: the cloud's own message; 503: no worker answered.",
-        parameters=[OpenApiParameter("length", int, description="Lines, 1 to 1000; default 100.")],
+        parameters=[OpenApiParameter(
+            "length", {"type": "integer", "minimum": 1, "maximum": cloud_reads.CONSOLE_LOG_MAX_LINES},
+            description=f"Lines, 1 to {cloud_reads.CONSOLE_LOG_MAX_LINES}; default {cloud_reads.CONSOLE_LOG_LINES}.")],
         responses={200: ConsoleLogSerializer, 409: conflict("The instance is not Online or Offline."),
                    502: OpenApiResponse(ERRORS[502], description="The cloud failed the read: its own message.")},
     )
