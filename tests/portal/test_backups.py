@@ -10,13 +10,16 @@ from tests.portal.test_floating_ips import text_of
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def online(iaas, login, browser, roles):
-    """Create web-1 through the portal as the administrator and wait until it is Online on its page."""
+def online(iaas, login, browser, roles, **fields):
+    """Create web-1 through the portal as the administrator (typing `fields` too) and wait until it is Online on
+    its page."""
     login(roles.users["admin"])
     browser.go(f"#/projects/{roles.project.uuid}/new")
     browser.fill("hostname", "web-1")
     browser.choose("template", iaas.template.name)
     browser.choose("flavor", iaas.flavor.name)
+    for name, value in fields.items():
+        browser.fill(name, value)
     browser.click("button[type=submit]")
     browser.wait(lambda: browser.find("h1").text.startswith("web-1"), message="the instance page")
     browser.wait(lambda: browser.find("h1 .badge").text == "Online", 60, "Online")

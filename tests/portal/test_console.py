@@ -4,6 +4,7 @@ administrator creates a VM with user data and reads its console; a manager is of
 import pytest
 
 from nodeconductor.iaas.models import Instance
+from tests.portal.test_backups import online
 from tests.portal.test_floating_ips import text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -11,15 +12,7 @@ SCRIPT = "#cloud-config\nruncmd:\n  - echo hi"
 
 
 def test_create_with_user_data_then_read_the_console(iaas, roles, login, browser):
-    login(roles.users["admin"])
-    browser.go(f"#/projects/{roles.project.uuid}/new")
-    browser.fill("hostname", "web-1")
-    browser.choose("template", iaas.template.name)
-    browser.choose("flavor", iaas.flavor.name)
-    browser.fill("user_data", SCRIPT)
-    browser.click("button[type=submit]")
-    browser.wait(lambda: browser.find("h1").text.startswith("web-1"), message="the instance page")
-    browser.wait(lambda: browser.find("h1 .badge").text == "Online", 60, "Online")
+    online(iaas, login, browser, roles, user_data=SCRIPT)
     assert Instance.objects.get(hostname="web-1").user_data == SCRIPT
     card = "section[aria-labelledby='console-title']"
     browser.wait(lambda: browser.find(card).is_displayed(), message="the console card")
