@@ -5,6 +5,7 @@ only while the row still asks for that read (its token), so a late worker never 
 """
 
 import logging
+from datetime import timedelta
 
 from django.utils import timezone
 
@@ -12,14 +13,19 @@ from . import failures
 from .backend import CloudBackendError
 from .backend_specs import instance_spec
 from .importable import refresh_importable
-from .models import CloudProjectMembership, CloudRead, Instance
+from .models import CloudProjectMembership, CloudRead, Instance, SyncState
 
 logger = logging.getLogger(__name__)
 
 
 def _importable(params):
-    """The tenant's untracked servers, read now: the membership's importable rows are rewritten from the cloud."""
+    """The tenant's untracked servers, read now: the membership's importable rows are rewritten from the cloud.
+
+    Checked again here, as the pull checks it: the message may have waited while the binding changed."""
     membership = CloudProjectMembership.objects.select_related("cloud", "project").get(uuid=params["membership"])
+    if membership.state != SyncState.IN_SYNC or membership.tenant_taken():
+        raise CloudBackendError(f"The membership is {membership.get_state_display()}, or its tenant is bound by "
+                                "another customer first: its servers are not read.")  # fmt: skip
     return {"changes": refresh_importable(membership.cloud.get_backend(), membership)}
 
 
@@ -51,4 +57,8 @@ def run(read_id, token):
             raise  # the database went away: the waiting request answers 503, its next ask sends another read
         failures.log(exc, f"Read {row.key}")
         error = failures.reason(exc)
-    CloudRead.objects.filter(pk=read_id, token=token).update(result=result, error=error, answered=timezone.now())
+    now = timezone.now()
+    CloudRead.objects.filter(pk=read_id, token=token).update(result=result, error=error, answered=now,
+                                                             answered_token=token)  # fmt: skip
+    # One row per read and its parameters (a console's length): those nobody asked for in a day go.
+    CloudRead.objects.filter(requested__lt=now - timedelta(days=1)).delete()

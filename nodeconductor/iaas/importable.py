@@ -115,7 +115,8 @@ def refresh_importable(backend, membership):
         gone = [existing[i].pk for i in existing if i not in wanted]
         if gone:
             ImportableServer.objects.filter(pk__in=gone).delete()
-        ImportableServer.objects.bulk_create([r for i, r in wanted.items() if i not in existing])
+        # A pull, a sync and a read of the list may refresh one tenant at once: the first row written stands.
+        ImportableServer.objects.bulk_create([r for i, r in wanted.items() if i not in existing], ignore_conflicts=True)
         if changed:
             ImportableServer.objects.bulk_update(changed, [*FACTS, "pulled"])
     found = [

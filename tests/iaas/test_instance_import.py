@@ -131,7 +131,8 @@ def as_read(iaas, settings):
     settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "CLOUD_READ_FRESH_FOR": 3600}
     now = timezone.now()
     CloudRead.objects.create(key=f"importable:{iaas.membership.uuid}", kind="importable", requested=now,
-                             answered=now, params={"membership": str(iaas.membership.uuid)})  # fmt: skip
+                             answered=now, token="as-read", answered_token="as-read",
+                             params={"membership": str(iaas.membership.uuid)})  # fmt: skip
 
 
 def listed(roles, iaas, role="admin"):

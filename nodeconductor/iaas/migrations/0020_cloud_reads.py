@@ -20,6 +20,7 @@ class Migration(migrations.Migration):
                 ('token', models.CharField(blank=True, max_length=32)),
                 ('requested', models.DateTimeField(blank=True, null=True)),
                 ('answered', models.DateTimeField(blank=True, null=True)),
+                ('answered_token', models.CharField(blank=True, max_length=32)),
                 ('result', models.JSONField(blank=True, default=dict)),
                 ('error', models.TextField(blank=True)),
             ],

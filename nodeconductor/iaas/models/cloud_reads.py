@@ -4,7 +4,8 @@ from django.db import models
 
 
 class CloudRead(models.Model):
-    """One kind of read of one thing (`key`, e.g. "importable:<membership uuid>"), its last answer and when.
+    """One read of one thing (`key`, e.g. "importable:<membership uuid>", with every parameter in it), its last
+    answer and when.
 
     No request calls the cloud: it records what it wants here, a worker reads and writes the answer back, and the
     request, waiting on this row, answers with it. An answer younger than the caller's freshness is reused, so a
@@ -18,6 +19,8 @@ class CloudRead(models.Model):
     token = models.CharField(max_length=32, blank=True)
     requested = models.DateTimeField(null=True, blank=True)
     answered = models.DateTimeField(null=True, blank=True)
+    # The ask the answer is for: a request waits for its own token's answer, whatever the hosts' clocks say.
+    answered_token = models.CharField(max_length=32, blank=True)
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
 

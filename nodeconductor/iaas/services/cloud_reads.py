@@ -49,25 +49,28 @@ def _row(key, kind, params):
         return CloudRead.objects.get(key=key)
 
 
-def _fresh(row, params, fresh_for, now):
-    return (row.answered is not None and row.params == params and row.requested is not None
-            and row.answered >= row.requested and row.answered >= now - timedelta(seconds=fresh_for))  # fmt: skip
+def _fresh(row, fresh_for, now):
+    """Whether the row holds the answer to its last ask, read no longer than `fresh_for` seconds ago."""
+    return (row.answered is not None and row.token and row.answered_token == row.token
+            and row.answered >= now - timedelta(seconds=fresh_for))  # fmt: skip
 
 
 def read(key, kind, params, fresh_for):
-    """The answer to a read of `kind` with `params` (the row), no older than `fresh_for` seconds; a worker reads.
+    """The answer to the read `key` (the row), no older than `fresh_for` seconds; a worker reads the cloud.
 
-    A read already asked for and not answered is waited for rather than asked again. 502 with the cloud's own
-    message when the cloud failed it; 503 when no worker answered in time (or the queue refused the message).
+    `key` names the read with all its parameters, so two reads that differ in any have rows of their own. A read
+    already asked for and not answered is waited for rather than asked again. 502 with the cloud's own message
+    when the cloud failed it; 503 when no worker answered in time (or the queue refused the message).
     """
     now = timezone.now()
     row = _row(key, kind, params)
-    if _fresh(row, params, fresh_for, now):
+    if _fresh(row, fresh_for, now):
         return _answer(row)
     limit = wait_limit()
-    pending = row.requested is not None and row.params == params and (row.answered is None or
-                                                                     row.answered < row.requested)  # fmt: skip
-    if not (pending and row.requested >= now - timedelta(seconds=limit)):
+    out = row.token and row.answered_token != row.token and row.requested is not None
+    if out and row.requested >= now - timedelta(seconds=limit):
+        token = row.token  # another request asked a moment ago: its answer is this one's too
+    else:
         token = uuid_lib.uuid4().hex
         CloudRead.objects.filter(pk=row.pk).update(token=token, requested=now, params=params, kind=kind)
         try:
@@ -78,8 +81,10 @@ def read(key, kind, params, fresh_for):
     pause = 0.05
     while True:
         row.refresh_from_db()
-        if row.answered is not None and row.requested is not None and row.answered >= row.requested:
+        if row.answered_token == token:
             return _answer(row)
+        if row.token != token:
+            token = row.token  # a later request asked anew (ours was older than the wait): its answer serves
         if time.monotonic() >= deadline:
             raise ServiceUnavailable(f"No worker read the cloud within {limit:g} s; retry shortly.", retry_after=5)
         time.sleep(pause)
@@ -100,5 +105,5 @@ CONSOLE_LOG_LINES = 100
 
 def console_log(instance, length):
     """The last `length` lines of the instance's console, read by a worker (the row: its lines and when)."""
-    return read(f"console_log:{instance.uuid}", "console_log", {"instance": str(instance.uuid), "length": length},
-                fresh_for=fresh_for())  # fmt: skip
+    return read(f"console_log:{instance.uuid}:{length}", "console_log",
+                {"instance": str(instance.uuid), "length": length}, fresh_for=fresh_for())  # fmt: skip

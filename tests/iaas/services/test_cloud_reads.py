@@ -1,6 +1,9 @@
 """Reads a request waits for: asked of a worker once, reused while fresh, and answered 502 or 503 when they fail."""
 
+from datetime import timedelta
+
 import pytest
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
@@ -76,3 +79,30 @@ def test_a_refused_message_is_a_503(settings, monkeypatch):
     with pytest.raises(ServiceUnavailable) as refused:
         cloud_reads.read("k3", "importable", {}, fresh_for=5)
     assert str(refused.value.detail) == cloud_reads.QUEUE_DOWN
+
+
+def test_a_request_takes_the_answer_to_its_own_ask_whatever_the_clocks_say(settings, monkeypatch):
+    settings.NODECONDUCTOR = {**settings.NODECONDUCTOR, "CLOUD_READ_WAIT": 1, "CLOUD_READ_FRESH_FOR": 60}
+    monkeypatch.setitem(worker.KINDS, "echo", lambda params: {"echo": params["n"]})
+
+    def worker_behind(pk, token):
+        # The worker's host clock is an hour behind the web host's: its answer looks older than the ask.
+        worker.run(pk, token)
+        CloudRead.objects.filter(pk=pk).update(answered=F("answered") - timedelta(hours=1))
+
+    monkeypatch.setattr(cloud_reads.messages, "send_cloud_read", worker_behind)
+    assert cloud_reads.read("skewed", "echo", {"n": 7}, fresh_for=60).result == {"echo": 7}
+
+
+def test_the_worker_reads_no_tenant_that_is_not_in_sync_any_more(iaas):
+    from nodeconductor.iaas.models import CloudProjectMembership, SyncState
+
+    CloudProjectMembership.objects.filter(pk=iaas.membership.pk).update(state=SyncState.ERRED)
+    lists = iaas.env.sim.call_counts()["compute.server_list"]
+    row = CloudRead.objects.create(key="importable:x", kind="importable", token="t",
+                                   params={"membership": str(iaas.membership.uuid)})  # fmt: skip
+    worker.run(row.pk, "t")
+    row.refresh_from_db()
+    assert row.answered_token == "t" and row.error == (
+        "The membership is Erred, or its tenant is bound by another customer first: its servers are not read.")
+    assert iaas.env.sim.call_counts()["compute.server_list"] == lists  # the tenant was not read
