@@ -79,7 +79,9 @@ def check(membership, keys=tuple(LABELS), held=None):
 
     `held`: the usage of `keys` when the caller knows it already (a create that just counted it)."""
     held = held if held is not None else usage(membership, keys)
-    if _past(membership, held) == set(membership.quota_alerts or ()) & set(keys):
+    # What is remembered now, not when the caller loaded the row (a poller's tick reuses rows it read earlier).
+    remembered = CloudProjectMembership.objects.filter(pk=membership.pk).values_list("quota_alerts", flat=True).first()
+    if _past(membership, held) == set(remembered or ()) & set(keys):
         return []
     with transaction.atomic():
         locked = CloudProjectMembership.objects.select_for_update(of=("self",)).select_related(

@@ -114,11 +114,13 @@ def _sync_finish(membership, backend):
 
 
 def _sync_then(membership, backend):
-    """A synced tenant's untracked servers are listed again; failing to list them leaves the sync In Sync."""
+    """A synced tenant's untracked servers are listed again (failing to list them leaves the sync In Sync), and
+    its quotas' warnings follow the limits it read or set (set_quotas goes through the sync)."""
     try:
         refresh_importable(backend, membership)
     except CloudBackendError as exc:
         logger.warning("Listing the untracked servers of %s failed: %s", membership, exc)
+    quota_alerts.check(CloudProjectMembership.objects.select_related("cloud", "project").get(pk=membership.pk))
 
 
 SYNC_MEMBERSHIP = ResourceOperation(

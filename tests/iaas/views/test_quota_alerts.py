@@ -111,3 +111,12 @@ def test_backups_count_against_the_snapshot_quota(iaas, roles):
     assert alerts() == []
     assert take(roles, instance).status_code == 202  # 4 of 5
     assert alerts() == [("snapshots", 4, 5)]
+
+
+def test_limits_set_through_the_membership_sync_warn_at_once(iaas, roles):
+    provision(iaas, roles)
+    with run_tasks():
+        response = roles.client_as("staff").post(roles.url("cloudprojectmembership", iaas.membership) + "set_quotas/",
+                                                 {"max_instances": 1}, format="json")  # fmt: skip
+    assert response.status_code == 202, response.json()
+    assert alerts() == [("max_instances", 1, 1)]
