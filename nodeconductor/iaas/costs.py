@@ -51,6 +51,8 @@ def monthly_cost(template_fee, license_fee, flavor_fee, storage_fee, system_mib,
 def instance_monthly_cost(instance):
     """A month of an instance whose template, flavor and cloud rows are loaded; the licences' sum is read from the
     list's annotation (`license_monthly_fee`), or looked up for a single row."""
+    if not instance.holds_quota():  # billed as it counts against the quotas
+        return money(0)
     license_fee = getattr(instance, "license_monthly_fee", None)
     if license_fee is None:
         license_fee = template_license_fee(instance.template_id, "monthly_fee")
@@ -88,6 +90,7 @@ MONTHLY_COST = ExpressionWrapper(
 def monthly_total(group, instances=None):
     """The monthly cost of the instances of each outer row (`group`: the instance's path to it, e.g.
     "cloud_project_membership__project"), as one subquery; `instances` narrows the instances counted."""
-    rows = (instances if instances is not None else Instance.objects.all()).filter(**{group: OuterRef("pk")})
+    rows = (instances if instances is not None else Instance.objects.all()).holding_quota()
+    rows = rows.filter(**{group: OuterRef("pk")})
     rows = rows.order_by().values(group).annotate(total=Sum(MONTHLY_COST)).values("total")
     return Coalesce(Subquery(rows, output_field=MONEY), ZERO)

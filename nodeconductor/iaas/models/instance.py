@@ -179,6 +179,11 @@ class Instance(StateMachineMixin, UuidMixin, TimeStampedMixin, OperationRecord):
             models.Index(fields=("operation_due",), name="iaas_instance_op_due_idx"),
         ]
 
+    def holds_quota(self):
+        """The row's own answer to InstanceQuerySet.holding_quota: all but an Erred one that left nothing."""
+        return not (self.state == S.ERRED and not self.backend_id and not self.system_volume_id
+                    and not self.data_volume_id)  # fmt: skip
+
     def __str__(self):
         return self.hostname
 

@@ -118,3 +118,11 @@ def test_a_pull_keeps_the_prices_staff_set(priced):
     priced.flavor.refresh_from_db()
     priced.cloud.refresh_from_db()
     assert (priced.flavor.monthly_fee, priced.cloud.storage_monthly_fee) == (Decimal("7.25"), Decimal("0.1"))
+
+
+def test_an_erred_instance_that_left_nothing_costs_nothing(priced, roles):
+    make_instance(priced, hostname="a")  # 19.95
+    failed = make_instance(priced, state=S.ERRED, hostname="failed", backend_id="", system_volume_id="",
+                           data_volume_id="")  # fmt: skip
+    assert roles.client_as("admin").get(url(failed)).json()["monthly_cost"] == "0.000"
+    assert roles.client_as("admin").get(roles.url("project", roles.project)).json()["monthly_cost"] == "19.950"
