@@ -1,7 +1,5 @@
 """The requests on instances: a create, a resize and a new set of security groups, each validated for a person."""
 
-import base64
-
 from django.conf import settings
 from django.core.validators import RegexValidator
 from rest_framework import serializers
@@ -33,12 +31,13 @@ USER_DATA_MAX_ENCODED = 65535
 
 def validate_user_data(value):
     """cloud-init user data within Nova's limit, said in the bytes a person wrote, not in base64 characters."""
-    encoded = len(base64.b64encode(value.encode()))
+    # surrogatepass: a lone surrogate is measured here and refused, with its own message, by DRF's check after this.
+    raw = len(value.encode("utf-8", "surrogatepass"))
+    encoded = 4 * ((raw + 2) // 3)  # base64's length
     if encoded > USER_DATA_MAX_ENCODED:
         raise serializers.ValidationError(
             f"Must be at most {USER_DATA_MAX_ENCODED:,} bytes once base64-encoded, as Nova allows: about "
-            f"{USER_DATA_MAX_ENCODED * 3 // 4 // 1024} KiB of text. This is {len(value.encode()):,} bytes, "
-            f"{encoded:,} encoded."
+            f"{USER_DATA_MAX_ENCODED * 3 // 4 // 1024} KiB of text. This is {raw:,} bytes, {encoded:,} encoded."
         )
     return value
 

@@ -1,6 +1,7 @@
 """cloud-init user data: given on create, passed to Nova as written, readable by operators only, kept for a restore."""
 
 import base64
+import json
 
 import pytest
 from novaclient import client as nova_client
@@ -83,3 +84,11 @@ def test_a_restore_boots_with_the_backed_up_user_data(iaas, roles):
     restored = Instance.objects.get(uuid=response.json()["uuid"])
     assert restored.state == "online" and restored.user_data == CLOUD_CONFIG, restored.error_message
     assert nova_admin_user_data(iaas, restored.backend_id) == CLOUD_CONFIG
+
+
+def test_user_data_with_a_lone_surrogate_is_a_400(iaas, roles):
+    # JSON may carry a lone surrogate as an escape (json.dumps writes it so); Python cannot encode it as UTF-8.
+    body = json.dumps(create_body(iaas, user_data="a\ud800b"))
+    response = roles.client_as("admin").post("/api/instances/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"user_data": ["Surrogate characters are not allowed: U+D800."], "code": "invalid"}
