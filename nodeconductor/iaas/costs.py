@@ -48,18 +48,20 @@ def monthly_cost(template_fee, license_fee, flavor_fee, storage_fee, system_mib,
     return money(total + Decimal(storage_fee or 0) * storage_gib(system_mib, data_mib))
 
 
-def instance_monthly_cost(instance):
-    """A month of an instance whose template, flavor and cloud rows are loaded; the licences' sum is read from the
-    list's annotation (`license_monthly_fee`), or looked up for a single row."""
+def instance_monthly_cost(instance, flavor=None, data_volume_size=None):
+    """A month of an instance whose template, flavor and cloud rows are loaded, or of it with another `flavor` or
+    data volume size (a resize's plan); the licences' sum is read from the list's annotation
+    (`license_monthly_fee`), or looked up for a single row."""
     if not instance.holds_quota():  # billed as it counts against the quotas
         return money(0)
     license_fee = getattr(instance, "license_monthly_fee", None)
     if license_fee is None:
         license_fee = template_license_fee(instance.template_id, "monthly_fee")
-    flavor_fee = instance.flavor.monthly_fee if instance.flavor_id else 0
+    flavor = flavor if flavor is not None else instance.flavor if instance.flavor_id else None
     cloud = instance.cloud_project_membership.cloud
-    return monthly_cost(instance.template.monthly_fee, license_fee, flavor_fee, cloud.storage_monthly_fee,
-                        instance.system_volume_size, instance.data_volume_size)  # fmt: skip
+    return monthly_cost(instance.template.monthly_fee, license_fee, flavor.monthly_fee if flavor else 0,
+                        cloud.storage_monthly_fee, instance.system_volume_size,
+                        data_volume_size or instance.data_volume_size)  # fmt: skip
 
 
 def template_license_fee(template_id, field):

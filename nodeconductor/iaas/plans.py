@@ -97,12 +97,7 @@ def _action_cost(instance, action, flavor=None, disk_size=None):
     before = costs.instance_monthly_cost(instance)
     after = before
     if action in ("resize_flavor", "resize_disk"):
-        template, cloud = instance.template, instance.cloud_project_membership.cloud
-        current_fee = instance.flavor.monthly_fee if instance.flavor_id else 0
-        flavor_fee = flavor.monthly_fee if flavor is not None else current_fee
-        after = costs.monthly_cost(template.monthly_fee, costs.template_license_fee(template.pk, "monthly_fee"),
-                                   flavor_fee, cloud.storage_monthly_fee, instance.system_volume_size,
-                                   disk_size or instance.data_volume_size)  # fmt: skip
+        after = costs.instance_monthly_cost(instance, flavor=flavor, data_volume_size=disk_size)
     elif action == "delete":
         after = 0
     return _cost(before, after)
