@@ -1,4 +1,4 @@
-"""Run the six benchmarks one after another (each in its own process, each cleaning up after itself), then plot.
+"""Run the seven benchmarks one after another (each in its own process, each cleaning up after itself), then plot.
 
 Exits 1 when any benchmark exited non-zero: a missed target (MISSED), a failed done-check or a crash.
 The plot (plot.py, needs matplotlib) is drawn from the result files at the end; its failure is reported, not counted.
@@ -21,6 +21,7 @@ SCRIPTS = [
     ("pull_scale.py", 1800),
     ("scale_out.py", 7200),
     ("backup_flood.py", 3600),
+    ("broker_hop.py", 600),
 ]
 
 

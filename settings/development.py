@@ -29,6 +29,7 @@ DATABASES = {
 }
 
 # kombu's filesystem transport: real Celery, no broker server.
+FILESYSTEM_POLLING_INTERVAL = float(os.environ.get("NODECONDUCTOR_BROKER_POLLING_INTERVAL", "0.1"))
 _QUEUE_DIR = VAR_DIR / "celery-queue"
 # CELERY_BROKER_URL in the environment (e.g. redis://...) replaces the serverless transport.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -38,6 +39,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "processed_folder": str(VAR_DIR / "celery-processed"),
     "control_folder": str(VAR_DIR / "celery-control"),
     "store_processed": False,
+    # kombu looks at an empty folder once a second by default, and a provision crosses the broker several times
+    # (request, worker, tenant poller, next step): a tenth of a second a hop keeps the embedded default as quick
+    # as Redis, for a few more folder listings a second when idle (benchmarks/broker_hop.py measures both).
+    "polling_interval": FILESYSTEM_POLLING_INTERVAL,
 }
 
 # kombu and SQLite do not create folders: without them the first enqueue or query fails (run-dev.sh or not).

@@ -363,3 +363,21 @@ def test_development_migrates_and_enqueues_in_a_fresh_var_dir_without_run_dev(tm
     assert envelope["headers"]["task"] == "nodeconductor.iaas.run_operation"  # the first step of the cloud's pull
     kind, uuid, token, seq = json.loads(base64.b64decode(envelope["body"]))[0]
     assert (kind, uuid, len(token), seq) == ("cloud", json.loads(answer["body"])["uuid"], 32, 0)
+
+
+POLLING = """
+import django
+django.setup()
+from nodeconductor.celery import app
+with app.connection_for_read() as connection:
+    print(connection.transport.polling_interval)
+"""
+
+
+@pytest.mark.parametrize("env, expected", [({}, 0.1), ({"NODECONDUCTOR_BROKER_POLLING_INTERVAL": "0.5"}, 0.5)])
+def test_the_filesystem_broker_is_looked_at_ten_times_a_second(tmp_path, env, expected):
+    # kombu's default (1 s a look) made every hop of a provision wait up to a second on the embedded default.
+    result = run_python(POLLING, DJANGO_SETTINGS_MODULE="settings.development", NODECONDUCTOR_VAR_DIR=str(tmp_path),
+                        **env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.strip().splitlines()[-1]) == expected
