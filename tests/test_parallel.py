@@ -32,12 +32,30 @@ def test_every_real_cloud_test_and_the_dev_stack_tests_are_grouped():
     assert set(real) <= set(grouped)
 
 
-def test_the_test_command_runs_on_every_core_then_the_real_cloud_and_prints_the_slowest():
+def test_the_test_command_runs_the_real_cloud_beside_every_core_and_prints_the_slowest():
     script = (ROOT / "scripts" / "test.sh").read_text()
     assert "workers=${NODECONDUCTOR_TEST_WORKERS:-auto}" in script
     assert '.venv/bin/pytest -n "$workers" --dist loadgroup --durations=20 "$@"' in script  # no real cloud
+    real = script.index('.venv/bin/pytest --durations=20 -m realcloud "$@"')
+    started = script.index('>"$real_log" 2>&1 </dev/null &\nreal_pid=$!')
     first = script.index('.venv/bin/pytest -n "$workers" --dist loadgroup --durations=20 -m "not realcloud" "$@"')
-    assert first < script.index('.venv/bin/pytest --durations=20 -m realcloud "$@"')
+    assert real < started < first < script.index('wait "$real_pid"'), "the real half runs in the background"
+
+
+def test_the_two_halves_run_at_the_same_time(tmp_path):
+    """Each stand-in pytest waits to see the other one running: they only both finish if they overlap."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    tail = script[script.index("rc=0\n"):]
+    fake = tmp_path / ".venv" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "pytest").write_text(
+        '#!/bin/bash\nme=real; case "$*" in *"not realcloud"*) me=sim;; esac\ntouch "running-$me"\n'
+        'for _ in $(seq 100); do [ -e running-sim ] && [ -e running-real ] && exit 0; sleep 0.1; done\nexit 1\n'
+    )
+    (fake / "pytest").chmod(0o755)
+    run = subprocess.run(["bash", "-c", f"workers=1\nOS_AUTH_URL=x\n{tail}"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, (run.stdout, run.stderr)
 
 
 def test_a_failure_in_either_half_fails_the_test_command(tmp_path):
