@@ -79,6 +79,15 @@ SECRET_KEY = _required("SECRET_KEY")
 _AT = MIDDLEWARE.index("nodeconductor.core.middleware.ContentSecurityPolicyMiddleware") + 1  # noqa: F405
 MIDDLEWARE = [*MIDDLEWARE[:_AT], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[_AT:]]  # noqa: F405
 DATABASES = {"default": dj_database_url.parse(_required("DATABASE_URL"), conn_max_age=600)}
+# A worker cut off from the database while it holds a row lock (the cloud's, as a build begins) would leave its
+# transaction open on the server for as long as TCP takes to give up (minutes), and every other worker would wait
+# on that lock: the server ends a session idle inside a transaction after this many seconds, and frees its locks.
+# Our transactions wait on nothing but the database (no cloud call runs inside one), so none of ours is cut short.
+_IDLE_IN_TRANSACTION = _seconds("NODECONDUCTOR_DB_IDLE_IN_TRANSACTION_TIMEOUT", "10")
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c idle_in_transaction_session_timeout={_IDLE_IN_TRANSACTION * 1000}"
+    )
 CELERY_BROKER_URL = _required("CELERY_BROKER_URL")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}}
 NODECONDUCTOR = {**NODECONDUCTOR, "OPENSTACK_CREDENTIALS": _openstack_credentials()}

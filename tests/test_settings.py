@@ -35,6 +35,7 @@ print(json.dumps({{
     "db_engine": db["ENGINE"],
     "db_name": str(db["NAME"]),
     "db_host": db.get("HOST", ""),
+    "db_options": db.get("OPTIONS", {{}}),
     "broker": s.CELERY_BROKER_URL,
     "credentials": list(s.NODECONDUCTOR["OPENSTACK_CREDENTIALS"]),
 }}))
@@ -94,6 +95,15 @@ def test_production_reads_database_broker_and_key_from_the_environment():
     assert values["db_host"] == "db.example" and values["db_name"] == "nodeconductor"
     assert values["broker"] == PRODUCTION["CELERY_BROKER_URL"]
     assert values["credentials"] == []
+    # The server ends a session left idle inside a transaction (a worker cut off holding a lock) after 10 s.
+    assert values["db_options"] == {"options": "-c idle_in_transaction_session_timeout=10000"}
+
+
+def test_production_reads_the_idle_in_transaction_timeout():
+    values = loaded("production", **PRODUCTION, NODECONDUCTOR_DB_IDLE_IN_TRANSACTION_TIMEOUT="30")
+    assert values["db_options"] == {"options": "-c idle_in_transaction_session_timeout=30000"}
+    assert "NODECONDUCTOR_DB_IDLE_IN_TRANSACTION_TIMEOUT must be a whole number of seconds" in refused(
+        "production", **PRODUCTION, NODECONDUCTOR_DB_IDLE_IN_TRANSACTION_TIMEOUT="ten")
 
 
 def test_production_reads_openstack_credentials_from_the_environment():

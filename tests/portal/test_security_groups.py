@@ -113,14 +113,14 @@ def test_admin_creates_edits_and_deletes_a_group_with_the_api_errors_shown(iaas,
     )  # fmt: skip
     set_instance_groups(instance, [SecurityGroup.objects.get(membership=iaas.membership, name="ssh")])
     browser.click(f"{GROUPS} tr[data-group='ssh'] [data-action='delete-group']")
-    browser.click(f"{GROUPS} [data-action='confirm-delete-group']")
+    browser.click(f"{GROUPS} tr[data-group='ssh'] [data-action='confirm-delete-group']")
     browser.wait_text("remove it from them first", css=GROUPS)
     assert text_of(browser, f"{GROUPS} .form-error") == \
         "ssh: The security group is used by instances uses-ssh; remove it from them first."  # fmt: skip
     assert "In Sync" in group_row(browser, "ssh")
 
     browser.click(f"{GROUPS} tr[data-group='web'] [data-action='delete-group']")
-    browser.click(f"{GROUPS} [data-action='confirm-delete-group']")
+    browser.click(f"{GROUPS} tr[data-group='web'] [data-action='confirm-delete-group']")
     browser.wait(lambda: not browser.all(f"{GROUPS} tr[data-group='web']"), message="web gone from the list")
     assert not SecurityGroup.objects.filter(name="web").exists()
     assert group.backend_id not in {g["id"] for g in iaas.env.sim.networking()["security_groups"]}
