@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from nodeconductor.iaas.engine.leases import in_flight_window
+
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,3 +290,15 @@ def test_the_worker_service_scales(compose):
     assert "container_name" not in worker and "ports" not in worker and "hostname" not in worker
     assert '"celery@$$HOSTNAME"' in " ".join(worker["healthcheck"]["test"])
     assert "container_name" not in compose["services"]["beat"]
+    assert worker["deploy"]["replicas"] == "${NODECONDUCTOR_WORKERS:-1}"
+
+
+def test_a_worker_is_given_time_to_finish_its_step_and_is_brought_back_when_it_exits(compose):
+    """Warm shutdown finishes the running step (tests/fleet: the rolling restart): the grace must outlast a cloud
+    call's connect and read timeouts. A worker that exits on its own (kombu 5.7 on a Redis restart, tests/fleet)
+    comes back by the restart policy."""
+    worker = compose["services"]["worker"]
+    grace = int(worker["stop_grace_period"].rstrip("s"))
+    assert grace >= in_flight_window()  # OPENSTACK_CONNECT_TIMEOUT + OPENSTACK_READ_TIMEOUT
+    assert worker["restart"] == "unless-stopped" and compose["services"]["beat"]["restart"] == "unless-stopped"
+    assert "deploy" not in compose["services"]["beat"], "beat runs once: two would fire every schedule twice"
