@@ -170,7 +170,7 @@ if [ "$SETUP_ONLY" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- services
-declare -a PIDS=() NAMES=()
+declare -a PIDS=() NAMES=() CMDS=() RESTARTS=()
 STOPPING=0
 
 start() {
@@ -185,6 +185,24 @@ start() {
     set +m
     PIDS+=("$pid")
     NAMES+=("$name")
+    CMDS+=("$(printf '%q ' "$@")")
+}
+
+# The worker and beat come back when they exit, as docker compose's restart policy (unless-stopped) brings them
+# back: kombu 5.7's Redis transport can make a worker exit when Redis restarts (CELERY_BROKER_URL=redis://...).
+# A service that keeps exiting (a fifth time within a minute) stops everything instead, with its reason.
+restart() {
+    local i=$1 name=${NAMES[$1]} now=$SECONDS recent=() at
+    [[ $name == worker || $name == beat ]] || return 1
+    for at in ${RESTARTS[i]:-}; do ((now - at < 60)) && recent+=("$at"); done
+    ((${#recent[@]} < 4)) || return 1
+    RESTARTS[i]="${recent[*]} $now"
+    say "$name exited; starting it again (see $LOG_DIR/$name.log)"
+    printf '\n=== %s: starting %s again ===\n' "$(date -Is)" "${CMDS[i]}" >>"$LOG_DIR/$name.log"
+    set -m
+    eval "exec ${CMDS[i]}" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+    PIDS[i]=$!
+    set +m
 }
 
 group_alive() { kill -0 -- "-$1" 2>/dev/null; }
@@ -297,11 +315,13 @@ fi
 unset dev_password
 printf '\n  Press Ctrl-C to stop everything.\n\n'
 
-# Sleep until a signal arrives or a service dies; a dead service takes the others down with a reason.
+# Sleep until a signal arrives or a service dies; the worker and beat come back, any other dead service takes
+# the others down with a reason.
 while true; do
     wait -n "${PIDS[@]}" 2>/dev/null || true
     for i in "${!PIDS[@]}"; do
         if ! kill -0 "${PIDS[i]}" 2>/dev/null; then
+            restart "$i" && continue
             tail -n 20 "$LOG_DIR/${NAMES[i]}.log" >&2
             die "${NAMES[i]} exited unexpectedly; see $LOG_DIR/${NAMES[i]}.log. Stopping the rest."
         fi
