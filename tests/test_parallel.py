@@ -104,3 +104,25 @@ def test_the_real_clouds_half_waits_for_ci_to_bring_the_cloud_up(tmp_path):
     assert (code, runs) == (0, 1) and "the real cloud did not come up" in err
     assert run(None, wait=1)[:2] == (0, 1), "nothing said within the wait: skipped"
     assert run(None, wait=10, later="up\n")[:2] == (1, 2), "it waits for the file"
+
+
+def test_a_group_runs_on_one_worker(tmp_path):
+    """Six tests of one group and twenty others on two workers: the six all run on one worker."""
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["tests.fixtures.parallel"]\n')
+    (tmp_path / "test_grouped.py").write_text(
+        "import os, time, pytest\n"
+        "pytestmark = [pytest.mark.xdist_group('together')]\n"
+        "@pytest.mark.parametrize('i', range(6))\n"
+        "def test_grouped(i):\n"
+        "    time.sleep(0.2)\n"
+        "    open(f'ran-{i}', 'w').write(os.environ['PYTEST_XDIST_WORKER'])\n"
+    )
+    (tmp_path / "test_free.py").write_text(
+        "import time, pytest\n@pytest.mark.parametrize('i', range(20))\ndef test_free(i):\n    time.sleep(0.05)\n"
+    )
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup",
+                          "-q", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    workers = {(tmp_path / f"ran-{i}").read_text() for i in range(6)}
+    assert len(workers) == 1, workers
