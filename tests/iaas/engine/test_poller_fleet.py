@@ -49,10 +49,11 @@ def test_a_worker_killed_inside_a_tick_loses_nothing_and_builds_each_vm_once(tmp
         assert len(stack.servers()) == 6 and len(stack.volumes()) == 12
         (ticks,) = rows(stack, "SELECT ticks FROM iaas_tenantpoller")[0]
         assert ticks >= 2
-        # The waits were the poller's: a handful of single looks (the step the killed worker held), not one per
-        # VM and poll.
+        # The waits were the poller's: a handful of single looks (the step the killed worker held, and on a loaded
+        # machine a few overdue steps the sweeper sent again: 14 seen), not one per VM and poll (6 VMs x 3
+        # resources x at least 4 looks of 0.25 s in their 1 to 1.5 s waits: 72 or more).
         single_looks = stack.call_count("compute.server_get") + stack.call_count("volume.get")
-        assert single_looks <= 12, single_looks
+        assert single_looks <= 24, single_looks
         assert stack.call_count("compute.server_list") >= ticks // 2
     finally:
         stack.stop()
