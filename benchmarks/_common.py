@@ -155,13 +155,18 @@ def migrate():
 # -- processes -------------------------------------------------------------------------------------------
 
 
-def start_process(argv, env, log_name):
-    """Start a child in its own process group with output to a temporary log; killed at exit."""
+def start_process(argv, env, log_name, drop=()):
+    """Start a child in its own process group with output to a temporary log; killed at exit.
+
+    `drop` names variables of this process's environment the child must not inherit (e.g. the Redis broker URL,
+    which a stack on the filesystem broker would otherwise take).
+    """
     import tempfile
 
     log = tempfile.NamedTemporaryFile(prefix=f"nc-bench-{log_name}-", suffix=".log", delete=False)
+    child_env = {k: v for k, v in os.environ.items() if k not in drop}
     proc = subprocess.Popen(
-        argv, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        argv, cwd=ROOT, env={**child_env, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     proc.log_path = log.name
 
@@ -226,7 +231,7 @@ def start_gunicorn(env, workers=2):
     return proc, base
 
 
-def start_worker(env, extra_args=()):
+def start_worker(env, extra_args=(), drop=(), log_name="worker"):
     """`celery -A nodeconductor worker` at default settings (concurrency = CPUs); waits until it is ready."""
     bin_dir = Path(sys.executable).parent
     proc = start_process(
@@ -242,7 +247,8 @@ def start_worker(env, extra_args=()):
             *extra_args,
         ],
         env,
-        "worker",
+        log_name,
+        drop,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -342,60 +348,9 @@ def seed_account(auth_url, tenant_id, image_id, staff=None, key=None, name="Sim"
     }
 
 
-# -- HTTP client of our API -------------------------------------------------------------------------------
+# -- HTTP client of our API (in _client.py, re-exported here) -----------------------------------------------
 
-
-class Api:
-    """A tiny keep-alive JSON client of our API with token authentication."""
-
-    def __init__(self, base, token):
-        import requests
-
-        self.base = base
-        self.s = requests.Session()
-        self.s.headers["Authorization"] = f"Token {token}"
-
-    def url(self, path):
-        return path if path.startswith("http") else self.base + path
-
-    def get(self, path, **params):
-        r = self.s.get(self.url(path), params=params, timeout=30)
-        r.raise_for_status()
-        return r
-
-    def post(self, path, body=None, expect=(200, 201, 202)):
-        r = self.s.post(self.url(path), json=body or {}, timeout=60)
-        if r.status_code not in expect:
-            raise RuntimeError(f"POST {path}: {r.status_code} {r.text[:500]}")
-        return r.json()
-
-    def create_instance(self, seed, hostname, flavor=None, data_volume_size=1024):
-        flavor = flavor or seed["flavors"][0]
-        return self.post(
-            "/api/instances/",
-            {
-                "hostname": hostname,
-                "template": f"{self.base}/api/iaas-templates/{seed['template'].uuid}/",
-                "flavor": f"{self.base}/api/flavors/{flavor.uuid}/",
-                "project": f"{self.base}/api/projects/{seed['project'].uuid}/",
-                "ssh_public_key": f"{self.base}/api/keys/{seed['key'].uuid}/",
-                "data_volume_size": data_volume_size,
-            },
-        )
-
-    def wait_state(self, uuid_, states, timeout=300, interval=0.05):
-        """Poll an instance until its display state is one of `states`; return (state, seconds, instance)."""
-        t0 = time.monotonic()
-        while True:
-            body = self.get(f"/api/instances/{uuid_}/").json()
-            if body["state"] in states:
-                return body["state"], time.monotonic() - t0, body
-            if body["state"] == "Erred":
-                raise RuntimeError(f"instance {uuid_} Erred: {body['error_message']}")
-            if time.monotonic() - t0 > timeout:
-                raise RuntimeError(f"instance {uuid_} still {body['state']} after {timeout} s")
-            time.sleep(interval)
-
+from _client import Api, classify_calls, ops_summary  # noqa: E402, F401
 
 # -- reporting --------------------------------------------------------------------------------------------
 
@@ -428,28 +383,3 @@ def p95(xs):
     if not xs:
         return float("nan")
     return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
-
-
-def classify_calls(log):
-    """Split a cloudsim call log into writes (non-GET), reads (GET/HEAD) and identity calls."""
-    out = {"writes": 0, "reads": 0, "identity": 0, "total": 0}
-    for call in log:
-        op = call["operation"]
-        if op.startswith("sim."):
-            continue
-        out["total"] += 1
-        if op.startswith("identity.") or op.endswith(".versions") or op.endswith(".version"):
-            out["identity"] += 1
-        elif call["method"] in ("GET", "HEAD"):
-            out["reads"] += 1
-        else:
-            out["writes"] += 1
-    return out
-
-
-def ops_summary(log):
-    """Compact 'operation×count' string of a call log."""
-    from collections import Counter
-
-    c = Counter(call["operation"] for call in log if not call["operation"].startswith("sim."))
-    return ", ".join(f"{op}×{n}" for op, n in sorted(c.items()))

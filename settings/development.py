@@ -45,6 +45,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "polling_interval": FILESYSTEM_POLLING_INTERVAL,
 }
 
+# The filesystem transport has no event loop: Celery runs a step's countdown (the tenant poller's next look) on its
+# timer thread, which sleeps up to this long and is not woken by a new entry (Celery's default is 1 s, which made
+# every look of the embedded default up to a second late: P1 in benchmarks/README.rst).
+CELERY_WORKER_TIMER_PRECISION = FILESYSTEM_POLLING_INTERVAL
+
 # kombu and SQLite do not create folders: without them the first enqueue or query fails (run-dev.sh or not).
 for _folder in (VAR_DIR, _QUEUE_DIR, VAR_DIR / "celery-processed", VAR_DIR / "celery-control"):
     try:

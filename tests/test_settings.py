@@ -380,6 +380,7 @@ import django
 django.setup()
 from nodeconductor.celery import app
 with app.connection_for_read() as connection:
+    print(app.conf.worker_timer_precision)
     print(connection.transport.polling_interval)
 """
 
@@ -390,4 +391,7 @@ def test_the_filesystem_broker_is_looked_at_ten_times_a_second(tmp_path, env, ex
     result = run_python(POLLING, DJANGO_SETTINGS_MODULE="settings.development", NODECONDUCTOR_VAR_DIR=str(tmp_path),
                         **env)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert float(result.stdout.strip().splitlines()[-1]) == expected
+    precision, polling = map(float, result.stdout.strip().splitlines()[-2:])
+    assert polling == expected
+    # Countdowns (the tenant poller's next look) run on the worker's timer thread, which sleeps up to this long.
+    assert precision == expected
