@@ -126,3 +126,17 @@ def test_a_group_runs_on_one_worker(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     workers = {(tmp_path / f"ran-{i}").read_text() for i in range(6)}
     assert len(workers) == 1, workers
+
+
+def test_the_fleets_figures_are_printed_when_the_tests_ran_on_workers(tmp_path):
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["tests.fixtures.fleet_figures"]\n')
+    (tmp_path / "test_figures.py").write_text(
+        "def test_one(record_property):\n    record_property('fleet', 'fleet one     recovered in 1.0 s')\n"
+        "def test_two(record_property):\n    record_property('fleet', 'fleet two     recovered in 2.0 s')\n"
+    )
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-q", str(tmp_path)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:]
+    summary = run.stdout.split("fleet figures", 1)[-1]
+    assert "fleet one     recovered in 1.0 s" in summary and "fleet two     recovered in 2.0 s" in summary

@@ -1,7 +1,6 @@
-"""The fleet fixture (hosts built once for the module, removed at its end whatever happened) and the figures.
+"""The fleet fixture: hosts built once for the module, removed at its end whatever happened.
 
-Each scenario records its figure line as the test property "fleet"; the terminal summary prints them all, from
-this process or from pytest-xdist's workers (a report carries its properties back to the controller).
+Each scenario records its figure line as the test property "fleet"; tests/fixtures/fleet_figures.py prints them.
 """
 
 import pwd
@@ -41,18 +40,3 @@ def fleet(request, tmp_path_factory):
     built = Fleet(new_tag(), tmp_path_factory.mktemp("fleet"))
     request.addfinalizer(built.down)
     return built.up()
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Print the figure line of every scenario that ran, in order."""
-    lines = []
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            if getattr(report, "when", None) == "call":
-                lines += [(report.location[1] or 0, value) for key, value in getattr(report, "user_properties", ())
-                          if key == "fleet"]  # fmt: skip
-    lines = [line for _, line in sorted(lines)]
-    if lines:
-        terminalreporter.write_sep("=", "fleet figures")
-        for line in lines:
-            terminalreporter.write_line(line)
